@@ -1,0 +1,57 @@
+# Vigil build. `sudo make run` and `sudo make test` are the two commands the
+# README promises; each installs what it needs through `make deps`.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CLANG ?= clang
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibpf -Ibpf/include
+export CGO_ENABLED := 1
+export CGO_LDFLAGS := -lbpf -lelf -lz -lzstd
+GOFLAGS_STATIC := -tags netgo,osusergo -trimpath \
+	-ldflags '-s -w -X github.com/vigil-sec/vigil/pkg/version.Version=$(VERSION) -extldflags "-static"'
+BPF_OBJS := pkg/sensor/vigil.bpf.o pkg/sensor/probe.bpf.o
+BPF_DEPS := $(wildcard bpf/*.h bpf/lib/*.h)
+
+.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+pkg/sensor/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+bpf: $(BPF_OBJS)
+
+build: deps bpf
+	$(GO) build $(GOFLAGS_STATIC) -o bin/vigil ./cmd/vigil
+	@file bin/vigil | grep -q 'statically linked' || { echo "bin/vigil is not statically linked"; file bin/vigil; exit 1; }
+	@echo "built bin/vigil ($(VERSION)), statically linked"
+
+# The main job on the embedded default: the agent printing events as JSON lines.
+run: build
+	./bin/vigil agent --output stdout
+
+test: build
+	bash scripts/test.sh
+
+test-unit: bpf
+	$(GO) test -count=1 ./...
+
+bench: build
+	bash scripts/bench.sh
+
+fuzz: bpf
+	bash scripts/fuzz.sh
+
+lint: bpf
+	$(GO) vet ./...
+	bash scripts/lint.sh
+
+# Regenerate the committed vmlinux.h from this machine's kernel BTF.
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
+
+clean:
+	rm -rf bin build $(BPF_OBJS)

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* UAPI macros that vmlinux.h (types only) does not carry. x86_64 values. */
+#ifndef VIGIL_CONSTS_H
+#define VIGIL_CONSTS_H
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+
+#define O_WRONLY 00000001
+#define O_RDWR 00000002
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+#define EPERM 1
+#define EACCES 13
+
+#define PTRACE_TRACEME 0
+#define PTRACE_POKETEXT 4
+#define PTRACE_POKEDATA 5
+#define PTRACE_POKEUSR 6
+#define PTRACE_SETREGS 13
+#define PTRACE_ATTACH 16
+#define PTRACE_SETREGSET 0x4205
+#define PTRACE_SEIZE 0x4206
+
+#define PR_SET_NAME 15
+
+#endif

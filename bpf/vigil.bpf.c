@@ -1,0 +1,1209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Vigil's sensor: syscall tracepoints, sched tp_btf hooks and
+ * sock:inet_sock_set_state, written to one ring buffer as records described in
+ * vigil.h. Syscalls are paired enter -> exit through the `pending` map so that
+ * every record carries the syscall's result; filtering happens as early as the
+ * arguments allow.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "vigil.h"
+#include "lib/consts.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile struct vigil_config cfg = {};
+
+/* Keep the contract types in the object's BTF for the layout test. */
+const enum vigil_event_type *unused_event_type __attribute__((unused));
+const enum vigil_event_flags *unused_event_flags __attribute__((unused));
+const enum vigil_setid_kind *unused_setid_kind __attribute__((unused));
+const struct event *unused_event __attribute__((unused));
+
+#define EV_BUF 16384
+#define EV_OFF_MAX 8191 /* records stop taking strings past this offset */
+#define PATH_BUF 8192
+#define PATH_HALF 4096
+#define MAX_COMPONENTS 48
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space */
+} events SEC(".maps");
+
+struct sargs {
+	__u64 nr;
+	__u64 a[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sargs);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} enabled SEC(".maps");
+
+/* Ring buffer reserve failures and in-kernel filter decisions, per type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} filtered SEC(".maps");
+
+/* Read-opens are sent only under these prefixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 512);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+} watched_prefixes SEC(".maps");
+
+/* Write-opens are sent except under these prefixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 512);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+} noisy_prefixes SEC(".maps");
+
+struct evbuf {
+	__u8 data[EV_BUF];
+};
+
+struct pathbuf {
+	__u8 data[PATH_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct evbuf);
+} evbufs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pathbuf);
+} pathbufs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} walkpos SEC(".maps");
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Bound v by a mask in a way the compiler cannot fold away, so the verifier
+ * sees the AND right before the use. */
+#define BOUND(v, mask) asm volatile("%0 &= " #mask : "+r"(v))
+
+static __always_inline void count(void *map, __u32 type)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &type);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool is_agent(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == cfg.agent_tgid;
+}
+
+static __always_inline bool type_enabled(__u32 type)
+{
+	__u32 *v = bpf_map_lookup_elem(&enabled, &type);
+	return v && *v;
+}
+
+static __always_inline void fill_hdr(struct event_hdr *h, __u32 type, long ret)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ug = bpf_get_current_uid_gid();
+
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->ret = ret;
+	h->type = type;
+	h->size = 0;
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	h->uid = (__u32)ug;
+	h->gid = ug >> 32;
+	h->euid = BPF_CORE_READ(t, cred, euid.val);
+	h->loginuid = BPF_CORE_READ(t, loginuid.val);
+	h->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+
+	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+	struct upid up = {};
+	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
+	h->ns_pid = up.nr;
+	h->pidns = BPF_CORE_READ(up.ns, ns.inum);
+	h->flags = 0;
+	h->nstr = 0;
+	h->_pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Start a record in the per-CPU event buffer. Returns NULL when unavailable. */
+static __always_inline struct event *ev_start(__u32 type, long ret)
+{
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&evbufs, &zero);
+	if (!e)
+		return NULL;
+	fill_hdr(&e->hdr, type, ret);
+	__builtin_memset(e->args, 0, sizeof(e->args));
+	__builtin_memset(&e->net, 0, sizeof(e->net));
+	return e;
+}
+
+static __always_inline __u32 put_len(struct event *e, __u32 off, __u32 n)
+{
+	__u8 *buf = (__u8 *)e;
+	if (off > EV_OFF_MAX)
+		return off;
+	BOUND(off, 8191);
+	buf[off] = n & 0xff;
+	buf[off + 1] = (n >> 8) & 0xff;
+	e->hdr.nstr++;
+	return off + 2 + n;
+}
+
+/* Append a user-space NUL-terminated string. */
+static __always_inline __u32 put_ustr(struct event *e, __u32 off, const void *src, __u32 max)
+{
+	__u8 *buf = (__u8 *)e;
+	if (off > EV_OFF_MAX)
+		return off;
+	BOUND(off, 8191);
+	long n = 0;
+	if (src)
+		n = bpf_probe_read_user_str(&buf[off + 2], max & (VIGIL_MAX_STR - 1), src);
+	n = n > 0 ? n - 1 : 0;
+	return put_len(e, off, n);
+}
+
+/* Append bytes (not a C string) from user space. */
+static __always_inline __u32 put_ubytes(struct event *e, __u32 off, const void *src, __u32 len)
+{
+	__u8 *buf = (__u8 *)e;
+	if (off > EV_OFF_MAX)
+		return off;
+	BOUND(off, 8191);
+	BOUND(len, 4095);
+	if (len && bpf_probe_read_user(&buf[off + 2], len, src) < 0)
+		len = 0;
+	return put_len(e, off, len);
+}
+
+/* Append a kernel NUL-terminated string. */
+static __always_inline __u32 put_kstr(struct event *e, __u32 off, const char *src)
+{
+	__u8 *buf = (__u8 *)e;
+	if (off > EV_OFF_MAX)
+		return off;
+	BOUND(off, 8191);
+	long n = bpf_probe_read_kernel_str(&buf[off + 2], VIGIL_MAX_STR - 1, src);
+	return put_len(e, off, n > 0 ? n - 1 : 0);
+}
+
+/* Append a kernel string of known length. */
+static __always_inline __u32 put_kbytes(struct event *e, __u32 off, const void *src, __u32 len)
+{
+	__u8 *buf = (__u8 *)e;
+	if (off > EV_OFF_MAX)
+		return off;
+	BOUND(off, 8191);
+	if (len > VIGIL_MAX_STR - 1)
+		len = VIGIL_MAX_STR - 1;
+	BOUND(len, 4095);
+	if (len && bpf_probe_read_kernel(&buf[off + 2], len, src) < 0)
+		len = 0;
+	return put_len(e, off, len);
+}
+
+static __always_inline void ev_emit(struct event *e, __u32 off)
+{
+	__u32 type = e->hdr.type;
+	__u32 size = off;
+	if (size > EV_BUF - 1)
+		size = EV_BUF - 1;
+	e->hdr.size = size;
+	if (bpf_ringbuf_output(&events, e, size, 0) < 0)
+		count(&drops, type);
+}
+
+/* --------------------------------------------------------------- paths */
+
+static __always_inline struct pathbuf *pbuf(__u32 idx)
+{
+	return bpf_map_lookup_elem(&pathbufs, &idx);
+}
+
+/*
+ * Write the path of (dentry, vfsmount) into pb->data so that it ends at
+ * PATH_HALF, walking d_parent and crossing mounts, as d_path does. Returns
+ * the start offset. *trunc is set when the walk ran out of room or depth.
+ */
+static __noinline __u32 walk_path(struct pathbuf *pb, struct dentry *d, struct vfsmount *vm, __u16 *trunc)
+{
+	struct mount *mnt = container_of(vm, struct mount, mnt);
+	__u32 zero = 0;
+	/* The cursor lives in map memory: each iteration reads it back as an
+	 * unknown scalar, so the verifier's states at the loop head are equal
+	 * whichever branches led there, and it prunes them. */
+	__u32 *cur = bpf_map_lookup_elem(&walkpos, &zero);
+
+	if (!pb || !d || !cur)
+		return PATH_HALF;
+	*cur = PATH_HALF;
+
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		__u32 pos = *cur;
+		if (pos > PATH_HALF)
+			return PATH_HALF;
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		struct dentry *mroot = BPF_CORE_READ(mnt, mnt.mnt_root);
+		if (d == mroot) {
+			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+			if (mp == mnt)
+				return pos;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mp;
+			continue;
+		}
+		if (d == parent)
+			return pos;
+		struct qstr q = BPF_CORE_READ(d, d_name);
+		__u32 len = q.len & 255;
+		if (len + 1 > pos) {
+			*trunc |= EVF_PATH_TRUNCATED;
+			return pos;
+		}
+		pos -= len;
+		if (pos >= PATH_HALF)
+			return PATH_HALF;
+		bpf_probe_read_kernel(&pb->data[pos], len, q.name);
+		pos -= 1;
+		if (pos >= PATH_HALF)
+			return PATH_HALF;
+		pb->data[pos] = '/';
+		*cur = pos;
+		d = parent;
+	}
+	*trunc |= EVF_PATH_TRUNCATED;
+	return *cur;
+}
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return NULL;
+	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+struct pathres {
+	__u32 start;
+	__u32 len;
+};
+
+/* The path of an open file, absolute. */
+static __always_inline struct pathres file_path(struct pathbuf *pb, struct file *f, __u16 *flags)
+{
+	struct pathres r = { PATH_HALF, 0 };
+	if (!pb || !f)
+		return r;
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	__u32 start = walk_path(pb, d, vm, flags);
+	if (start >= PATH_HALF) {
+		pb->data[PATH_HALF - 1] = '/';
+		start = PATH_HALF - 1;
+	}
+	pb->data[PATH_HALF] = 0;
+	r.start = start;
+	r.len = PATH_HALF - start;
+	return r;
+}
+
+/*
+ * A user-supplied path made absolute: copied as is when it starts with '/',
+ * else joined to the directory of dirfd (or the cwd for AT_FDCWD). "." and
+ * ".." are left for user space to clean.
+ */
+static __always_inline struct pathres user_path_at(struct pathbuf *pb, int dirfd, const char *upath, __u16 *flags)
+{
+	struct pathres r = { PATH_HALF, 0 };
+	if (!pb || !upath)
+		return r;
+	long n = bpf_probe_read_user_str(&pb->data[PATH_HALF + 1], PATH_HALF - 2, upath);
+	if (n <= 1) {
+		pb->data[PATH_HALF] = 0;
+		return r;
+	}
+	n -= 1;
+	if (pb->data[PATH_HALF + 1] == '/') {
+		r.start = PATH_HALF + 1;
+		r.len = n;
+		return r;
+	}
+	struct dentry *d = NULL;
+	struct vfsmount *vm = NULL;
+	if (dirfd == AT_FDCWD) {
+		struct task_struct *t = (void *)bpf_get_current_task();
+		d = BPF_CORE_READ(t, fs, pwd.dentry);
+		vm = BPF_CORE_READ(t, fs, pwd.mnt);
+	} else {
+		struct file *f = fd_file(dirfd);
+		if (!f) {
+			*flags |= EVF_PATH_RELATIVE;
+			r.start = PATH_HALF + 1;
+			r.len = n;
+			return r;
+		}
+		d = BPF_CORE_READ(f, f_path.dentry);
+		vm = BPF_CORE_READ(f, f_path.mnt);
+	}
+	__u32 start = walk_path(pb, d, vm, flags);
+	pb->data[PATH_HALF] = '/';
+	r.start = start;
+	r.len = PATH_HALF - start + 1 + n;
+	return r;
+}
+
+static __always_inline __u32 put_path(struct event *e, __u32 off, struct pathbuf *pb, struct pathres r)
+{
+	if (!pb)
+		return put_len(e, off, 0);
+	return put_kbytes(e, off, &pb->data[r.start & (PATH_BUF - 1)], r.len);
+}
+
+/* True if the path's first VIGIL_PREFIX_LEN bytes fall under a prefix in map. */
+static __always_inline bool under_prefix(void *map, struct pathbuf *pb, struct pathres r)
+{
+	struct prefix_key k = {};
+	if (!pb)
+		return false;
+	__u32 len = r.len;
+	if (len > VIGIL_PREFIX_LEN)
+		len = VIGIL_PREFIX_LEN;
+	bpf_probe_read_kernel(k.data, len & (VIGIL_PREFIX_LEN * 2 - 1), &pb->data[r.start & (PATH_BUF - 1)]);
+	k.prefixlen = len * 8;
+	return bpf_map_lookup_elem(map, &k) != NULL;
+}
+
+/* -------------------------------------------------------------- sockets */
+
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *s = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(s, sk);
+}
+
+static __always_inline void sock_tuple(struct net_tuple *n, const struct sock *sk)
+{
+	if (!sk)
+		return;
+	n->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n->proto = BPF_CORE_READ(sk, sk_protocol);
+	n->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n->family == AF_INET) {
+		BPF_CORE_READ_INTO(n->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(n->daddr, sk, __sk_common.skc_daddr);
+	} else if (n->family == AF_INET6) {
+		BPF_CORE_READ_INTO(n->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(n->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* Fill the remote (or, with local, the bound) side from a user sockaddr.
+ * Returns the family, or 0 when unreadable. */
+static __always_inline __u16 user_sockaddr(struct net_tuple *n, const void *uaddr, bool local)
+{
+	__u16 family = 0;
+	if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr) < 0)
+		return 0;
+	n->family = family;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+		bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+		if (local) {
+			n->sport = bpf_ntohs(sin.sin_port);
+			__builtin_memcpy(n->saddr, &sin.sin_addr, 4);
+		} else {
+			n->dport = bpf_ntohs(sin.sin_port);
+			__builtin_memcpy(n->daddr, &sin.sin_addr, 4);
+		}
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+		bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+		if (local) {
+			n->sport = bpf_ntohs(sin6.sin6_port);
+			__builtin_memcpy(n->saddr, &sin6.sin6_addr, 16);
+		} else {
+			n->dport = bpf_ntohs(sin6.sin6_port);
+			__builtin_memcpy(n->daddr, &sin6.sin6_addr, 16);
+		}
+	}
+	return family;
+}
+
+/* -------------------------------------------------- enter/exit pairing */
+
+static __always_inline int save_args(struct trace_event_raw_sys_enter *ctx, __u32 type, int n)
+{
+	if (is_agent() || !type_enabled(type))
+		return 0;
+	struct sargs a = {};
+	a.nr = ctx->id;
+	if (n > 0)
+		a.a[0] = ctx->args[0];
+	if (n > 1)
+		a.a[1] = ctx->args[1];
+	if (n > 2)
+		a.a[2] = ctx->args[2];
+	if (n > 3)
+		a.a[3] = ctx->args[3];
+	if (n > 4)
+		a.a[4] = ctx->args[4];
+	if (n > 5)
+		a.a[5] = ctx->args[5];
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending, &id, &a, BPF_ANY);
+	return 0;
+}
+
+/* Take the saved arguments of this thread's syscall. Returns 0 when found. */
+static __always_inline int take_args(struct trace_event_raw_sys_exit *ctx, struct sargs *out)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sargs *a = bpf_map_lookup_elem(&pending, &id);
+	if (!a)
+		return -1;
+	__builtin_memcpy(out, a, sizeof(*out));
+	bpf_map_delete_elem(&pending, &id);
+	if (out->nr != (__u64)ctx->id)
+		return -1;
+	return 0;
+}
+
+/* Failed syscalls are dropped unless the failure is a permission denial. */
+static __always_inline bool drop_failure(long ret)
+{
+	return ret < 0 && cfg.drop_failed && ret != -EACCES && ret != -EPERM;
+}
+
+/* n is the syscall's argument count: a program may not read past the end
+ * of its tracepoint's record, or the kernel refuses to attach it. */
+#define ENTER(sc, type, n)                                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #sc)                               \
+	int enter_##sc(struct trace_event_raw_sys_enter *ctx)                  \
+	{                                                                      \
+		return save_args(ctx, type, n);                                    \
+	}
+
+#define EXIT(sc)                                                               \
+	static __always_inline int handle_exit_##sc(struct sargs *a, long ret);     \
+	SEC("tracepoint/syscalls/sys_exit_" #sc)                                \
+	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                      \
+		struct sargs a;                                                    \
+		if (take_args(ctx, &a))                                            \
+			return 0;                                                      \
+		return handle_exit_##sc(&a, ctx->ret);                             \
+	}                                                                      \
+	static __always_inline int handle_exit_##sc(struct sargs *a, long ret)
+
+/* ------------------------------------------------------------- process */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (is_agent() || !type_enabled(EV_EXEC))
+		return 0;
+	struct event *e = ev_start(EV_EXEC, 0);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	__u32 off = sizeof(*e);
+
+	struct file *f = BPF_CORE_READ(bprm, file);
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	e->args[0] = BPF_CORE_READ(bprm, argc);
+	e->args[1] = old_pid;
+	e->args[2] = BPF_CORE_READ(ino, i_ino);
+	e->args[3] = BPF_CORE_READ(ino, i_mode);
+	e->args[4] = BPF_CORE_READ(ino, __i_nlink) == 0;
+
+	struct pathres r = file_path(pb, f, &e->hdr.flags);
+	off = put_path(e, off, pb, r);
+
+	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+	unsigned long as = BPF_CORE_READ(mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	__u32 alen = ae > as ? ae - as : 0;
+	if (alen > VIGIL_MAX_ARGV) {
+		alen = VIGIL_MAX_ARGV;
+		e->hdr.flags |= EVF_ARGV_TRUNCATED;
+	}
+	off = put_ubytes(e, off, (void *)as, alen);
+
+	struct dentry *cd = BPF_CORE_READ(p, fs, pwd.dentry);
+	struct vfsmount *cm = BPF_CORE_READ(p, fs, pwd.mnt);
+	__u32 start = walk_path(pb, cd, cm, &e->hdr.flags);
+	if (start >= PATH_HALF) {
+		pb->data[PATH_HALF - 1] = '/';
+		start = PATH_HALF - 1;
+	}
+	off = put_kbytes(e, off, &pb->data[start & (PATH_BUF - 1)], PATH_HALF - start);
+
+	off = put_kstr(e, off, BPF_CORE_READ(bprm, filename));
+	ev_emit(e, off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (is_agent() || !type_enabled(EV_FORK))
+		return 0;
+	__u32 cpid = BPF_CORE_READ(child, pid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (cpid != ctgid) /* a new thread, not a process */
+		return 0;
+	struct event *e = ev_start(EV_FORK, 0);
+	if (!e)
+		return 0;
+	e->args[0] = ctgid;
+	e->args[1] = BPF_CORE_READ(child, start_boottime);
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *p)
+{
+	if (is_agent() || !type_enabled(EV_EXIT))
+		return 0;
+	/* Only when the whole thread group is gone. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	int code = BPF_CORE_READ(p, exit_code);
+	struct event *e = ev_start(EV_EXIT, (code >> 8) & 0xff);
+	if (!e)
+		return 0;
+	e->args[0] = (code >> 8) & 0xff;
+	e->args[1] = code & 0x7f;
+	e->args[2] = (code & 0x80) != 0;
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __u64 mode, long ret)
+{
+	if (drop_failure(ret)) {
+		count(&filtered, EV_OPEN);
+		return 0;
+	}
+	struct event *e = ev_start(EV_OPEN, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	struct pathres r;
+	if (ret >= 0)
+		r = file_path(pb, fd_file(ret), &e->hdr.flags);
+	else
+		r = user_path_at(pb, dirfd, upath, &e->hdr.flags);
+
+	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
+	if (write ? under_prefix(&noisy_prefixes, pb, r) : !under_prefix(&watched_prefixes, pb, r)) {
+		count(&filtered, EV_OPEN);
+		return 0;
+	}
+	e->args[0] = flags;
+	e->args[1] = mode;
+	e->args[2] = (__u64)(__s64)dirfd;
+	__u32 off = put_path(e, sizeof(*e), pb, r);
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(openat, EV_OPEN, 4)
+EXIT(openat)
+{
+	return do_open(a->a[0], (const char *)a->a[1], a->a[2], a->a[3], ret);
+}
+
+ENTER(open, EV_OPEN, 3)
+EXIT(open)
+{
+	return do_open(AT_FDCWD, (const char *)a->a[0], a->a[1], a->a[2], ret);
+}
+
+ENTER(creat, EV_OPEN, 2)
+EXIT(creat)
+{
+	return do_open(AT_FDCWD, (const char *)a->a[0], O_CREAT | O_WRONLY | O_TRUNC, a->a[1], ret);
+}
+
+ENTER(openat2, EV_OPEN, 4)
+EXIT(openat2)
+{
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)a->a[2]);
+	return do_open(a->a[0], (const char *)a->a[1], how.flags, how.mode, ret);
+}
+
+/* A file event with up to two user paths. */
+static __always_inline int do_paths(__u32 type, long ret, int dfd1, const char *p1, int dfd2, const char *p2,
+				    __u64 a0, __u64 a1)
+{
+	if (drop_failure(ret)) {
+		count(&filtered, type);
+		return 0;
+	}
+	struct event *e = ev_start(type, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	__u32 off = sizeof(*e);
+	off = put_path(e, off, pb, user_path_at(pb, dfd1, p1, &e->hdr.flags));
+	if (p2)
+		off = put_path(e, off, pb, user_path_at(pb, dfd2, p2, &e->hdr.flags));
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(unlink, EV_UNLINK, 1)
+EXIT(unlink) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
+ENTER(unlinkat, EV_UNLINK, 3)
+EXIT(unlinkat) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+ENTER(rmdir, EV_UNLINK, 1)
+EXIT(rmdir) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
+
+ENTER(rename, EV_RENAME, 2)
+EXIT(rename) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+ENTER(renameat, EV_RENAME, 4)
+EXIT(renameat) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
+ENTER(renameat2, EV_RENAME, 5)
+EXIT(renameat2) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+
+ENTER(chmod, EV_CHMOD, 2)
+EXIT(chmod) { return do_paths(EV_CHMOD, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+ENTER(fchmodat, EV_CHMOD, 3)
+EXIT(fchmodat) { return do_paths(EV_CHMOD, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+
+ENTER(fchmod, EV_CHMOD, 2)
+EXIT(fchmod)
+{
+	if (drop_failure(ret))
+		return 0;
+	struct event *e = ev_start(EV_CHMOD, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	e->args[0] = a->a[1];
+	__u32 off = put_path(e, sizeof(*e), pb, file_path(pb, fd_file(a->a[0]), &e->hdr.flags));
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(link, EV_LINK, 2)
+EXIT(link) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+ENTER(linkat, EV_LINK, 5)
+EXIT(linkat) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+
+/* symlink: the target is stored as given; the link path is made absolute. */
+static __always_inline int do_symlink(long ret, const char *target, int dfd, const char *linkpath)
+{
+	if (drop_failure(ret))
+		return 0;
+	struct event *e = ev_start(EV_SYMLINK, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	__u32 off = put_ustr(e, sizeof(*e), target, VIGIL_MAX_STR);
+	off = put_path(e, off, pb, user_path_at(pb, dfd, linkpath, &e->hdr.flags));
+	ev_emit(e, off);
+	return 0;
+}
+ENTER(symlink, EV_SYMLINK, 2)
+EXIT(symlink) { return do_symlink(ret, (void *)a->a[0], AT_FDCWD, (void *)a->a[1]); }
+ENTER(symlinkat, EV_SYMLINK, 3)
+EXIT(symlinkat) { return do_symlink(ret, (void *)a->a[0], a->a[1], (void *)a->a[2]); }
+
+ENTER(truncate, EV_TRUNCATE, 2)
+EXIT(truncate) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+
+/* -------------------------------------------------------------- network */
+
+ENTER(connect, EV_CONNECT, 3)
+EXIT(connect)
+{
+	struct event *e = ev_start(EV_CONNECT, ret);
+	if (!e)
+		return 0;
+	struct sock *sk = file_sock(fd_file(a->a[0]));
+	sock_tuple(&e->net, sk);
+	__u16 fam = user_sockaddr(&e->net, (void *)a->a[1], false);
+	__u32 off = sizeof(*e);
+	if (fam == AF_UNIX) {
+		off = put_ustr(e, off, (void *)(a->a[1] + 2), 108);
+	} else if (fam != AF_INET && fam != AF_INET6) {
+		count(&filtered, EV_CONNECT);
+		return 0;
+	}
+	e->args[0] = a->a[0];
+	ev_emit(e, off);
+	return 0;
+}
+
+static __always_inline int do_accept(long ret)
+{
+	if (ret < 0)
+		return 0;
+	struct event *e = ev_start(EV_ACCEPT, ret);
+	if (!e)
+		return 0;
+	struct sock *sk = file_sock(fd_file(ret));
+	sock_tuple(&e->net, sk);
+	if (e->net.family != AF_INET && e->net.family != AF_INET6) {
+		count(&filtered, EV_ACCEPT);
+		return 0;
+	}
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+ENTER(accept, EV_ACCEPT, 3)
+EXIT(accept) { return do_accept(ret); }
+ENTER(accept4, EV_ACCEPT, 4)
+EXIT(accept4) { return do_accept(ret); }
+
+ENTER(bind, EV_BIND, 3)
+EXIT(bind)
+{
+	if (drop_failure(ret))
+		return 0;
+	struct event *e = ev_start(EV_BIND, ret);
+	if (!e)
+		return 0;
+	struct sock *sk = file_sock(fd_file(a->a[0]));
+	if (sk)
+		e->net.proto = BPF_CORE_READ(sk, sk_protocol);
+	__u16 fam = user_sockaddr(&e->net, (void *)a->a[1], true);
+	if (fam != AF_INET && fam != AF_INET6) {
+		count(&filtered, EV_BIND);
+		return 0;
+	}
+	e->args[0] = a->a[0];
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+ENTER(listen, EV_LISTEN, 2)
+EXIT(listen)
+{
+	if (drop_failure(ret))
+		return 0;
+	struct event *e = ev_start(EV_LISTEN, ret);
+	if (!e)
+		return 0;
+	sock_tuple(&e->net, file_sock(fd_file(a->a[0])));
+	if (e->net.family != AF_INET && e->net.family != AF_INET6) {
+		count(&filtered, EV_LISTEN);
+		return 0;
+	}
+	e->args[0] = a->a[0];
+	e->args[1] = a->a[1];
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (is_agent() || !type_enabled(EV_TCP_STATE))
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	struct event *e = ev_start(EV_TCP_STATE, 0);
+	if (!e)
+		return 0;
+	sock_tuple(&e->net, sk);
+	e->args[0] = oldstate;
+	e->args[1] = newstate;
+	e->args[2] = (__u64)sk;
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+/* DNS: UDP datagrams to port 53. Decided at enter so other sends cost no map write. */
+static __always_inline __u16 dest_port(int fd, const void *uaddr)
+{
+	struct net_tuple n = {};
+	if (uaddr && user_sockaddr(&n, uaddr, false))
+		return n.dport;
+	struct sock *sk = file_sock(fd_file(fd));
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return 0;
+	return bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
+static __always_inline int dns_enter(struct trace_event_raw_sys_enter *ctx, const void *uaddr, int n)
+{
+	if (is_agent() || !type_enabled(EV_DNS))
+		return 0;
+	if (dest_port(ctx->args[0], uaddr) != 53)
+		return 0;
+	return save_args(ctx, EV_DNS, n);
+}
+
+static __always_inline int dns_exit(long ret, int fd, const void *uaddr, const void *buf, __u64 len)
+{
+	if (drop_failure(ret))
+		return 0;
+	struct event *e = ev_start(EV_DNS, ret);
+	if (!e)
+		return 0;
+	sock_tuple(&e->net, file_sock(fd_file(fd)));
+	if (uaddr)
+		user_sockaddr(&e->net, uaddr, false);
+	if (len > 512)
+		len = 512;
+	e->hdr.flags |= EVF_PAYLOAD;
+	__u32 off = put_ubytes(e, sizeof(*e), buf, len);
+	ev_emit(e, off);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return dns_enter(ctx, (void *)ctx->args[4], 6);
+}
+EXIT(sendto) { return dns_exit(ret, a->a[0], (void *)a->a[4], (void *)a->a[1], a->a[2]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m = {};
+	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
+	return dns_enter(ctx, m.msg_name, 3);
+}
+
+static __always_inline int msg_exit(long ret, int fd, const struct user_msghdr *um)
+{
+	struct user_msghdr m = {};
+	struct iovec iov = {};
+	bpf_probe_read_user(&m, sizeof(m), um);
+	bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov);
+	return dns_exit(ret, fd, m.msg_name, iov.iov_base, iov.iov_len);
+}
+EXIT(sendmsg) { return msg_exit(ret, a->a[0], (void *)a->a[1]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m = {};
+	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
+	return dns_enter(ctx, m.msg_name, 4);
+}
+/* struct mmsghdr starts with its struct user_msghdr: the first message is read */
+EXIT(sendmmsg) { return msg_exit(ret, a->a[0], (void *)a->a[1]); }
+
+/* ------------------------------------------------ security-relevant syscalls */
+
+/* An event whose payload is integer arguments only. */
+static __always_inline int do_args(__u32 type, long ret, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+{
+	struct event *e = ev_start(type, ret);
+	if (!e)
+		return 0;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
+	e->args[3] = a3;
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	long req = ctx->args[0];
+	/* Attach, inject and register writes; reads and continues follow an attach. */
+	switch (req) {
+	case PTRACE_TRACEME:
+	case PTRACE_POKETEXT:
+	case PTRACE_POKEDATA:
+	case PTRACE_POKEUSR:
+	case PTRACE_SETREGS:
+	case PTRACE_ATTACH:
+	case PTRACE_SETREGSET:
+	case PTRACE_SEIZE:
+		return save_args(ctx, EV_PTRACE, 4);
+	}
+	return 0;
+}
+EXIT(ptrace) { return do_args(EV_PTRACE, ret, a->a[0], a->a[1], a->a[2], 0); }
+
+ENTER(process_vm_writev, EV_PROCESS_VM_WRITEV, 6)
+EXIT(process_vm_writev) { return do_args(EV_PROCESS_VM_WRITEV, ret, a->a[0], a->a[2], 0, 0); }
+
+#define SETID(sc, kind, n)                                                     \
+	ENTER(sc, EV_SETID, n)                                                        \
+	EXIT(sc) { return do_args(EV_SETID, ret, kind, a->a[0], a->a[1], a->a[2]); }
+SETID(setuid, SETID_SETUID, 1)
+SETID(setgid, SETID_SETGID, 1)
+SETID(setreuid, SETID_SETREUID, 2)
+SETID(setregid, SETID_SETREGID, 2)
+SETID(setresuid, SETID_SETRESUID, 3)
+SETID(setresgid, SETID_SETRESGID, 3)
+SETID(setfsuid, SETID_SETFSUID, 1)
+SETID(setfsgid, SETID_SETFSGID, 1)
+
+ENTER(capset, EV_CAPSET, 2)
+EXIT(capset)
+{
+	struct {
+		__u32 version;
+		int pid;
+	} hdr = {};
+	struct {
+		__u32 effective, permitted, inheritable;
+	} d[2] = {};
+	bpf_probe_read_user(&hdr, sizeof(hdr), (void *)a->a[0]);
+	bpf_probe_read_user(&d, sizeof(d), (void *)a->a[1]);
+	return do_args(EV_CAPSET, ret, hdr.pid,
+		       ((__u64)d[1].effective << 32) | d[0].effective,
+		       ((__u64)d[1].permitted << 32) | d[0].permitted,
+		       ((__u64)d[1].inheritable << 32) | d[0].inheritable);
+}
+
+ENTER(memfd_create, EV_MEMFD_CREATE, 2)
+EXIT(memfd_create)
+{
+	struct event *e = ev_start(EV_MEMFD_CREATE, ret);
+	if (!e)
+		return 0;
+	e->args[0] = a->a[1];
+	__u32 off = put_ustr(e, sizeof(*e), (void *)a->a[0], 256);
+	ev_emit(e, off);
+	return 0;
+}
+
+/* Module loads: these tracepoints are absent without CONFIG_MODULES, and the
+ * loader then skips the programs. */
+ENTER(init_module, EV_MODULE_LOAD, 3)
+EXIT(init_module)
+{
+	struct event *e = ev_start(EV_MODULE_LOAD, ret);
+	if (!e)
+		return 0;
+	e->args[0] = a->a[1];
+	__u32 off = put_len(e, sizeof(*e), 0);
+	off = put_ustr(e, off, (void *)a->a[2], 256);
+	ev_emit(e, off);
+	return 0;
+}
+ENTER(finit_module, EV_MODULE_LOAD, 3)
+EXIT(finit_module)
+{
+	struct event *e = ev_start(EV_MODULE_LOAD, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	e->args[1] = a->a[2];
+	__u32 off = put_path(e, sizeof(*e), pb, file_path(pb, fd_file(a->a[0]), &e->hdr.flags));
+	off = put_ustr(e, off, (void *)a->a[1], 256);
+	ev_emit(e, off);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int enter_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	switch (ctx->args[0]) {
+	case BPF_MAP_CREATE:
+	case BPF_PROG_LOAD:
+	case BPF_PROG_ATTACH:
+	case BPF_RAW_TRACEPOINT_OPEN:
+	case BPF_BTF_LOAD:
+	case BPF_LINK_CREATE:
+		return save_args(ctx, EV_BPF, 3);
+	}
+	return 0;
+}
+EXIT(bpf)
+{
+	struct event *e = ev_start(EV_BPF, ret);
+	if (!e)
+		return 0;
+	__u32 sub = 0;
+	char name[16] = {};
+	bpf_probe_read_user(&sub, sizeof(sub), (void *)a->a[1]);
+	if (a->a[0] == BPF_PROG_LOAD)
+		bpf_probe_read_user(name, sizeof(name),
+				    (void *)a->a[1] + __builtin_offsetof(union bpf_attr, prog_name));
+	else if (a->a[0] == BPF_MAP_CREATE)
+		bpf_probe_read_user(name, sizeof(name),
+				    (void *)a->a[1] + __builtin_offsetof(union bpf_attr, map_name));
+	name[15] = 0;
+	e->args[0] = a->a[0];
+	e->args[1] = sub;
+	__u32 n = 0;
+	for (; n < 15 && name[n]; n++)
+		;
+	__u32 off = sizeof(*e);
+	__builtin_memcpy(&((__u8 *)e)[off + 2], name, 16);
+	off = put_len(e, off, n);
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(mount, EV_MOUNT, 5)
+EXIT(mount)
+{
+	struct event *e = ev_start(EV_MOUNT, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	e->args[0] = a->a[3];
+	__u32 off = put_ustr(e, sizeof(*e), (void *)a->a[0], 512);
+	off = put_path(e, off, pb, user_path_at(pb, AT_FDCWD, (void *)a->a[1], &e->hdr.flags));
+	off = put_ustr(e, off, (void *)a->a[2], 64);
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(umount, EV_UMOUNT, 2)
+EXIT(umount) { return do_paths(EV_UMOUNT, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+
+ENTER(unshare, EV_UNSHARE, 1)
+EXIT(unshare) { return do_args(EV_UNSHARE, ret, a->a[0], 0, 0, 0); }
+
+ENTER(setns, EV_SETNS, 2)
+EXIT(setns)
+{
+	struct event *e = ev_start(EV_SETNS, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	struct file *f = fd_file(a->a[0]);
+	e->args[0] = a->a[1];
+	e->args[1] = BPF_CORE_READ(f, f_inode, i_ino);
+	__u32 off = put_path(e, sizeof(*e), pb, file_path(pb, f, &e->hdr.flags));
+	ev_emit(e, off);
+	return 0;
+}
+
+/* kill(2) family: args[0] target, args[1] signal, args[2] 1=kill 2=tkill 3=tgkill */
+static __always_inline int kill_enter(struct trace_event_raw_sys_enter *ctx, int sig, int n)
+{
+	if (sig == 0) /* existence probes */
+		return 0;
+	return save_args(ctx, EV_KILL, n);
+}
+SEC("tracepoint/syscalls/sys_enter_kill")
+int enter_kill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[1], 2); }
+EXIT(kill) { return do_args(EV_KILL, ret, (int)a->a[0], a->a[1], 1, 0); }
+SEC("tracepoint/syscalls/sys_enter_tkill")
+int enter_tkill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[1], 2); }
+EXIT(tkill) { return do_args(EV_KILL, ret, (int)a->a[0], a->a[1], 2, 0); }
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int enter_tgkill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[2], 3); }
+EXIT(tgkill) { return do_args(EV_KILL, ret, (int)a->a[1], a->a[2], 3, (int)a->a[0]); }
+
+/* dup2/dup3 of a socket onto stdin, stdout or stderr. */
+static __always_inline int dup_enter(struct trace_event_raw_sys_enter *ctx, int n)
+{
+	if (ctx->args[1] > 2 || is_agent())
+		return 0;
+	if (!file_sock(fd_file(ctx->args[0])))
+		return 0;
+	return save_args(ctx, EV_DUP_SOCKET, n);
+}
+static __always_inline int dup_exit(struct sargs *a, long ret)
+{
+	struct event *e = ev_start(EV_DUP_SOCKET, ret);
+	if (!e)
+		return 0;
+	sock_tuple(&e->net, file_sock(fd_file(a->a[0])));
+	e->args[0] = a->a[0];
+	e->args[1] = a->a[1];
+	ev_emit(e, sizeof(*e));
+	return 0;
+}
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct trace_event_raw_sys_enter *ctx) { return dup_enter(ctx, 2); }
+EXIT(dup2) { return dup_exit(a, ret); }
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct trace_event_raw_sys_enter *ctx) { return dup_enter(ctx, 3); }
+EXIT(dup3) { return dup_exit(a, ret); }
+
+SEC("tracepoint/syscalls/sys_enter_prctl")
+int enter_prctl(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[0] != PR_SET_NAME)
+		return 0;
+	return save_args(ctx, EV_PRCTL, 2);
+}
+EXIT(prctl)
+{
+	struct event *e = ev_start(EV_PRCTL, ret);
+	if (!e)
+		return 0;
+	e->args[0] = a->a[0];
+	__u32 off = put_ustr(e, sizeof(*e), (void *)a->a[1], 16);
+	ev_emit(e, off);
+	return 0;
+}
+
+ENTER(userfaultfd, EV_USERFAULTFD, 1)
+EXIT(userfaultfd) { return do_args(EV_USERFAULTFD, ret, a->a[0], 0, 0, 0); }

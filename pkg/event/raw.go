@@ -1,0 +1,62 @@
+package event
+
+// Go mirrors of the C records in bpf/vigil.h. The align tags name the C
+// member; TestContractBTF checks offsets and sizes against the object's BTF.
+
+// CommLen is VIGIL_COMM_LEN.
+const CommLen = 16
+
+// RawHeader mirrors struct event_hdr.
+type RawHeader struct {
+	TsBootNs uint64        `align:"ts_boot_ns"`
+	CgroupID uint64        `align:"cgroup_id"`
+	Ret      int64         `align:"ret"`
+	Type     uint32        `align:"type"`
+	Size     uint32        `align:"size"`
+	PID      uint32        `align:"pid"`
+	TID      uint32        `align:"tid"`
+	PPID     uint32        `align:"ppid"`
+	NsPID    uint32        `align:"ns_pid"`
+	UID      uint32        `align:"uid"`
+	GID      uint32        `align:"gid"`
+	EUID     uint32        `align:"euid"`
+	LoginUID uint32        `align:"loginuid"`
+	PidNS    uint32        `align:"pidns"`
+	MntNS    uint32        `align:"mntns"`
+	Flags    uint16        `align:"flags"`
+	NStr     uint16        `align:"nstr"`
+	Comm     [CommLen]byte `align:"comm"`
+	Pad      uint32        `align:"_pad"`
+}
+
+// RawNetTuple mirrors struct net_tuple.
+type RawNetTuple struct {
+	Family uint16   `align:"family"`
+	Proto  uint16   `align:"proto"`
+	Sport  uint16   `align:"sport"`
+	Dport  uint16   `align:"dport"`
+	Saddr  [16]byte `align:"saddr"`
+	Daddr  [16]byte `align:"daddr"`
+}
+
+// RawEvent mirrors struct event, the fixed part of every record.
+type RawEvent struct {
+	Hdr  RawHeader   `align:"hdr"`
+	Args [6]uint64   `align:"args"`
+	Net  RawNetTuple `align:"net"`
+}
+
+// PrefixKeyLen is VIGIL_PREFIX_LEN.
+const PrefixKeyLen = 64
+
+// RawPrefixKey mirrors struct prefix_key (an LPM trie key).
+type RawPrefixKey struct {
+	PrefixLen uint32             `align:"prefixlen"`
+	Data      [PrefixKeyLen]byte `align:"data"`
+}
+
+// RawConfig mirrors struct vigil_config (the object's .rodata "cfg").
+type RawConfig struct {
+	AgentTgid  uint32 `align:"agent_tgid"`
+	DropFailed uint32 `align:"drop_failed"`
+}

@@ -1,0 +1,398 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"unsafe"
+
+	bpf "github.com/aquasecurity/libbpfgo"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// Config selects what the kernel side collects.
+type Config struct {
+	// Types are the event types to collect; programs for others are not loaded.
+	Types []event.Type
+	// WatchedPrefixes: read-opens are sent only for paths under these.
+	WatchedPrefixes []string
+	// NoisyPrefixes: write-opens under these are not sent.
+	NoisyPrefixes []string
+	// RingBufferBytes is the ring buffer size (a power of two, >= page size).
+	RingBufferBytes int
+	// DropFailed drops failed syscalls other than permission denials.
+	DropFailed bool
+	// AgentPID is the process whose activity is dropped in the kernel.
+	AgentPID int
+}
+
+// ProgramStatus reports what happened to one BPF program.
+type ProgramStatus struct {
+	Name     string     `json:"name"`
+	Section  string     `json:"section"`
+	Type     event.Type `json:"event_type"`
+	Attached bool       `json:"attached"`
+	Error    string     `json:"error,omitempty"`
+}
+
+// ErrExecRequired is returned when process exec cannot be traced: without it
+// there is no process lineage, so the sensor refuses to run.
+var ErrExecRequired = errors.New("the process exec probe could not be attached")
+
+// Sensor owns the loaded BPF object and its links.
+type Sensor struct {
+	log      *zap.Logger
+	cfg      Config
+	mod      *bpf.Module
+	rb       *bpf.RingBuffer
+	records  chan []byte
+	programs []ProgramStatus
+	closeMu  sync.Mutex
+	closed   bool
+	objFile  *os.File
+}
+
+var logOnce sync.Once
+
+// routeLibbpfLogs sends libbpf's output to zap at debug level (warnings at warn).
+func routeLibbpfLogs(log *zap.Logger) {
+	logOnce.Do(func() {
+		l := log.With(zap.String("component", "libbpf"))
+		bpf.SetLoggerCbs(bpf.Callbacks{Log: func(level int, msg string) {
+			msg = strings.TrimRight(msg, "\n")
+			if level == bpf.LibbpfWarnLevel {
+				l.Warn("libbpf", zap.String("msg", msg))
+			} else {
+				l.Debug("libbpf", zap.String("msg", msg))
+			}
+		}})
+	})
+}
+
+// New loads the BPF object with the given configuration and attaches its
+// programs. Call Start to begin reading, and Close to detach everything.
+func New(cfg Config, log *zap.Logger) (*Sensor, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("component", "sensor"))
+	routeLibbpfLogs(log)
+	if len(Object) == 0 {
+		return nil, errors.New("no BPF object embedded in this binary")
+	}
+	if _, err := EnsureMounted(Tracefs); err != nil {
+		return nil, fmt.Errorf("prepare tracefs: %w", err)
+	}
+	want := map[event.Type]bool{event.TypeExec: true}
+	for _, t := range cfg.Types {
+		want[t] = true
+	}
+	if cfg.RingBufferBytes == 0 {
+		cfg.RingBufferBytes = 8 << 20
+	}
+	if cfg.AgentPID == 0 {
+		cfg.AgentPID = os.Getpid()
+	}
+	s := &Sensor{log: log, cfg: cfg}
+
+	// libbpfgo honours SkipMemlockBump only for objects opened from a file:
+	// hand the embedded object over through a memfd.
+	fd, err := unix.MemfdCreate("vigil.bpf.o", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd for the BPF object: %w", err)
+	}
+	s.objFile = os.NewFile(uintptr(fd), "vigil.bpf.o")
+	if _, err := s.objFile.Write(Object); err != nil {
+		s.objFile.Close()
+		return nil, fmt.Errorf("write the BPF object: %w", err)
+	}
+
+	refused := map[string]string{}
+	mod, err := s.load(want, refused)
+	if err != nil {
+		// Find which programs the kernel refuses, one by one, then load the rest.
+		log.Warn("object load failed, probing programs one by one", zap.Error(err))
+		if perr := s.probePrograms(want, refused); perr != nil {
+			s.objFile.Close()
+			return nil, perr
+		}
+		mod, err = s.load(want, refused)
+		if err != nil {
+			s.objFile.Close()
+			return nil, fmt.Errorf("load BPF object: %w", err)
+		}
+	}
+	s.mod = mod
+	if err := s.configureMaps(want); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.attach(want, refused); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sensor) open() (*bpf.Module, error) {
+	return bpf.NewModuleFromFileArgs(bpf.NewModuleArgs{
+		BPFObjPath:      fmt.Sprintf("/proc/self/fd/%d", s.objFile.Fd()),
+		SkipMemlockBump: true, // kernels >= 5.11 charge BPF memory to the memory cgroup
+	})
+}
+
+// load opens the object, autoloads only the wanted programs that are not
+// refused, sets .rodata and map sizes, and loads it into the kernel.
+func (s *Sensor) load(want map[event.Type]bool, refused map[string]string) (*bpf.Module, error) {
+	mod, err := s.open()
+	if err != nil {
+		return nil, fmt.Errorf("open BPF object: %w", err)
+	}
+	it := mod.Iterator()
+	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
+		t, _ := typeOf(p.Name())
+		_, bad := refused[p.Name()]
+		if err := p.SetAutoload(want[t] && !bad); err != nil {
+			mod.Close()
+			return nil, fmt.Errorf("set autoload of %s: %w", p.Name(), err)
+		}
+	}
+	if err := s.setupObject(mod); err != nil {
+		mod.Close()
+		return nil, err
+	}
+	if err := mod.BPFLoadObject(); err != nil {
+		mod.Close()
+		return nil, err
+	}
+	return mod, nil
+}
+
+func (s *Sensor) setupObject(mod *bpf.Module) error {
+	dropFailed := uint32(0)
+	if s.cfg.DropFailed {
+		dropFailed = 1
+	}
+	raw := event.RawConfig{AgentTgid: uint32(s.cfg.AgentPID), DropFailed: dropFailed}
+	if err := mod.InitGlobalVariable("cfg", raw); err != nil {
+		return fmt.Errorf("set BPF config: %w", err)
+	}
+	rb, err := mod.GetMap("events")
+	if err != nil {
+		return fmt.Errorf("ring buffer map: %w", err)
+	}
+	if err := rb.SetMaxEntries(uint32(s.cfg.RingBufferBytes)); err != nil {
+		return fmt.Errorf("size ring buffer: %w", err)
+	}
+	return nil
+}
+
+// probePrograms loads each wanted program alone to find those the kernel
+// refuses. Process exec must load.
+func (s *Sensor) probePrograms(want map[event.Type]bool, refused map[string]string) error {
+	names := s.programNames()
+	for _, name := range names {
+		t, _ := typeOf(name)
+		if !want[t] {
+			continue
+		}
+		mod, err := s.open()
+		if err != nil {
+			return fmt.Errorf("open BPF object: %w", err)
+		}
+		it := mod.Iterator()
+		for p := it.NextProgram(); p != nil; p = it.NextProgram() {
+			_ = p.SetAutoload(p.Name() == name)
+		}
+		err = s.setupObject(mod)
+		if err == nil {
+			err = mod.BPFLoadObject()
+		}
+		mod.Close()
+		if err != nil {
+			if t == event.TypeExec {
+				return fmt.Errorf("%w: %s: %v", ErrExecRequired, name, err)
+			}
+			refused[name] = err.Error()
+		}
+	}
+	return nil
+}
+
+func (s *Sensor) programNames() []string {
+	mod, err := s.open()
+	if err != nil {
+		return nil
+	}
+	defer mod.Close()
+	var out []string
+	it := mod.Iterator()
+	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
+		out = append(out, p.Name())
+	}
+	return out
+}
+
+func (s *Sensor) configureMaps(want map[event.Type]bool) error {
+	en, err := s.mod.GetMap("enabled")
+	if err != nil {
+		return fmt.Errorf("enabled map: %w", err)
+	}
+	for t := range want {
+		k, v := uint32(t), uint32(1)
+		if err := en.Update(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
+			return fmt.Errorf("enable %s: %w", t, err)
+		}
+	}
+	if err := s.SetPrefixes("watched_prefixes", s.cfg.WatchedPrefixes); err != nil {
+		return err
+	}
+	return s.SetPrefixes("noisy_prefixes", s.cfg.NoisyPrefixes)
+}
+
+// SetPrefixes adds path prefixes to one of the LPM tries.
+func (s *Sensor) SetPrefixes(mapName string, prefixes []string) error {
+	m, err := s.mod.GetMap(mapName)
+	if err != nil {
+		return fmt.Errorf("%s map: %w", mapName, err)
+	}
+	for _, p := range prefixes {
+		k, err := PrefixKey(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mapName, err)
+		}
+		v := uint8(1)
+		if err := m.Update(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
+			return fmt.Errorf("add prefix %q to %s: %w", p, mapName, err)
+		}
+	}
+	return nil
+}
+
+// PrefixKey builds the LPM trie key of a path prefix.
+func PrefixKey(p string) (event.RawPrefixKey, error) {
+	var k event.RawPrefixKey
+	if p == "" || len(p) > event.PrefixKeyLen {
+		return k, fmt.Errorf("path prefix %q: length must be 1..%d", p, event.PrefixKeyLen)
+	}
+	copy(k.Data[:], p)
+	k.PrefixLen = uint32(len(p) * 8)
+	return k, nil
+}
+
+func (s *Sensor) attach(want map[event.Type]bool, refused map[string]string) error {
+	it := s.mod.Iterator()
+	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
+		t, known := typeOf(p.Name())
+		if !known {
+			s.log.Warn("program without an event type", zap.String("program", p.Name()))
+			continue
+		}
+		if !want[t] {
+			continue
+		}
+		st := ProgramStatus{Name: p.Name(), Section: p.SectionName(), Type: t}
+		if reason, bad := refused[p.Name()]; bad {
+			st.Error = "load refused: " + reason
+		} else if _, err := p.AttachGeneric(); err != nil {
+			st.Error = "attach: " + err.Error()
+		} else {
+			st.Attached = true
+		}
+		if !st.Attached {
+			if t == event.TypeExec {
+				return fmt.Errorf("%w: %s", ErrExecRequired, st.Error)
+			}
+			lvl := s.log.Warn
+			if optionalHooks[hookOf(p.Name())] {
+				lvl = s.log.Info
+			}
+			lvl("program skipped", zap.String("program", st.Name), zap.String("section", st.Section), zap.String("reason", st.Error))
+		}
+		s.programs = append(s.programs, st)
+	}
+	sort.Slice(s.programs, func(i, j int) bool { return s.programs[i].Name < s.programs[j].Name })
+	return nil
+}
+
+// Programs reports each wanted program and whether it is attached.
+func (s *Sensor) Programs() []ProgramStatus { return append([]ProgramStatus(nil), s.programs...) }
+
+// Start begins polling the ring buffer. Records arrive on the returned
+// channel, which is closed by Close. A record's bytes are owned by the receiver.
+func (s *Sensor) Start(buffer int) (<-chan []byte, error) {
+	s.records = make(chan []byte, buffer)
+	rb, err := s.mod.InitRingBuf("events", s.records)
+	if err != nil {
+		return nil, fmt.Errorf("init ring buffer: %w", err)
+	}
+	s.rb = rb
+	rb.Poll(100)
+	return s.records, nil
+}
+
+// Counters are the kernel-side per-type counters.
+type Counters struct {
+	// Drops are ring-buffer reserve failures.
+	Drops [event.TypeMax]uint64
+	// Filtered are records the kernel decided not to send.
+	Filtered [event.TypeMax]uint64
+}
+
+// Counters sums the per-CPU kernel counters.
+func (s *Sensor) Counters() (Counters, error) {
+	var c Counters
+	if err := s.sumPerCPU("drops", c.Drops[:]); err != nil {
+		return c, err
+	}
+	err := s.sumPerCPU("filtered", c.Filtered[:])
+	return c, err
+}
+
+func (s *Sensor) sumPerCPU(name string, out []uint64) error {
+	m, err := s.mod.GetMap(name)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		k := uint32(i)
+		v, err := m.GetValue(unsafe.Pointer(&k))
+		if err != nil {
+			return fmt.Errorf("read %s[%d]: %w", name, i, err)
+		}
+		var sum uint64
+		for off := 0; off+8 <= len(v); off += 8 {
+			sum += *(*uint64)(unsafe.Pointer(&v[off]))
+		}
+		out[i] = sum
+	}
+	return nil
+}
+
+// RingBufferBytes is the configured ring buffer size.
+func (s *Sensor) RingBufferBytes() int { return s.cfg.RingBufferBytes }
+
+// Close detaches every program, stops the reader and frees the object.
+func (s *Sensor) Close() {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.rb != nil {
+		s.rb.Close()
+	}
+	if s.mod != nil {
+		s.mod.Close()
+	}
+	if s.objFile != nil {
+		s.objFile.Close()
+	}
+}

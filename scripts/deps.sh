@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the build and test toolchain on Debian 12 (bookworm). Idempotent.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: run as root (sudo make deps)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# The Debian mirror already configured on this machine is reused for backports.
+mirror=$(grep -hoE '^(URIs:|deb) *(\[[^]]*\] *)?https?://[^ ]+/debian/?( |$)' \
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
+  | grep -oE 'https?://[^ ]+' | grep -v security | head -n1 || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+bp=/etc/apt/sources.list.d/vigil-backports.list
+want="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} bookworm-backports main"
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "$want" > "$bp"
+  apt-get update -qq
+elif [ ! -f /var/lib/vigil-deps.stamp ]; then
+  apt-get update -qq
+fi
+
+need_libbpf=1
+if dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null | grep -q '^1:1\.4'; then
+  need_libbpf=0
+fi
+if [ "$need_libbpf" = 1 ]; then
+  apt-get install -y -qq -t bookworm-backports libbpf-dev libbpf1
+fi
+
+pkgs=(clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev make file gcc git
+      iproute2 procps python3 util-linux systemd-container debootstrap)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get install -y -qq "${missing[@]}"
+fi
+touch /var/lib/vigil-deps.stamp
+echo "deps: libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev), $(clang --version | head -n1)"
