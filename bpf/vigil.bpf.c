@@ -497,7 +497,9 @@ static __always_inline int save_args(struct trace_event_raw_sys_enter *ctx, __u3
 	if (is_agent() || !type_enabled(type))
 		return 0;
 	struct sargs a = {};
-	a.nr = ctx->id;
+	/* Per-syscall tracepoints carry a 4-byte __syscall_nr at this offset,
+	 * followed by padding that is not zeroed: compare 32 bits only. */
+	a.nr = (__u32)ctx->id;
 	if (n > 0)
 		a.a[0] = ctx->args[0];
 	if (n > 1)
@@ -524,7 +526,7 @@ static __always_inline int take_args(struct trace_event_raw_sys_exit *ctx, struc
 		return -1;
 	__builtin_memcpy(out, a, sizeof(*out));
 	bpf_map_delete_elem(&pending, &id);
-	if (out->nr != (__u64)ctx->id)
+	if (out->nr != (__u32)ctx->id)
 		return -1;
 	return 0;
 }

@@ -24,12 +24,16 @@ elif [ ! -f /var/lib/vigil-deps.stamp ]; then
   apt-get update -qq
 fi
 
-need_libbpf=1
-if dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null | grep -q '^1:1\.4'; then
-  need_libbpf=0
-fi
-if [ "$need_libbpf" = 1 ]; then
-  apt-get install -y -qq -t bookworm-backports libbpf-dev libbpf1
+# libbpf 1.4.6 comes from bookworm-backports; elfutils stays at bookworm's
+# 0.188: the backported libelf.a (0.192) references eu_search_tree_* from an
+# archive Debian does not ship, which breaks the static link.
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+if ! ver libbpf-dev | grep -q '^1:1\.4' || ! ver libelf-dev | grep -q '^0\.188'; then
+  elf=(libelf1/bookworm libelf-dev/bookworm)
+  for p in libdw1 libdebuginfod1 libdebuginfod-common; do
+    if ver "$p" | grep -q 'bpo'; then elf+=("$p/bookworm"); fi
+  done
+  apt-get install -y -qq --allow-downgrades libbpf-dev/bookworm-backports libbpf1/bookworm-backports "${elf[@]}"
 fi
 
 pkgs=(clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev make file gcc git

@@ -135,7 +135,7 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 			Memfd:         strings.HasPrefix(exe, "/memfd:"),
 		}
 	case TypeFork:
-		e.Fork = &ForkInfo{ChildPID: uint32(a[0])}
+		e.Fork = &ForkInfo{ChildPID: uint32(a[0]), ChildStartNs: a[1]}
 	case TypeExit:
 		e.Exit = &ExitInfo{Code: int(a[0]), Signal: int(a[1]), CoreDumped: a[2] != 0}
 	case TypeOpen:

@@ -8,26 +8,26 @@ const SchemaVersion = "vigil.event/1"
 // Event is one decoded, optionally enriched, kernel event. Exactly one of the
 // type-specific parts (Exec, Fork, Exit, File, Net, DNS, Sys) is set, per Type.
 type Event struct {
-	Schema    string     `json:"schema"`
-	ID        string     `json:"id"`
-	Time      time.Time  `json:"time"`
-	Type      Type       `json:"type"`
-	Ret       int64      `json:"ret"`
-	Error     string     `json:"error,omitempty"`
-	Process   Process    `json:"process"`
-	Container Container  `json:"container"`
-	CgroupID  uint64     `json:"cgroup_id"`
-	PidNS     uint32     `json:"pidns"`
-	MntNS     uint32     `json:"mntns"`
-	Exec      *ExecInfo  `json:"exec,omitempty"`
-	Fork      *ForkInfo  `json:"fork,omitempty"`
-	Exit      *ExitInfo  `json:"exit,omitempty"`
-	File      *FileInfo  `json:"file,omitempty"`
-	Net       *NetInfo   `json:"net,omitempty"`
-	DNS       *DNSInfo   `json:"dns,omitempty"`
-	Sys       *SysInfo   `json:"syscall,omitempty"`
-	Flags     uint16     `json:"-"`
-	BootNs    uint64     `json:"-"`
+	Schema    string    `json:"schema"`
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	Type      Type      `json:"type"`
+	Ret       int64     `json:"ret"`
+	Error     string    `json:"error,omitempty"`
+	Process   Process   `json:"process"`
+	Container Container `json:"container"`
+	CgroupID  uint64    `json:"cgroup_id"`
+	PidNS     uint32    `json:"pidns"`
+	MntNS     uint32    `json:"mntns"`
+	Exec      *ExecInfo `json:"exec,omitempty"`
+	Fork      *ForkInfo `json:"fork,omitempty"`
+	Exit      *ExitInfo `json:"exit,omitempty"`
+	File      *FileInfo `json:"file,omitempty"`
+	Net       *NetInfo  `json:"net,omitempty"`
+	DNS       *DNSInfo  `json:"dns,omitempty"`
+	Sys       *SysInfo  `json:"syscall,omitempty"`
+	Flags     uint16    `json:"-"`
+	BootNs    uint64    `json:"-"`
 }
 
 // Process describes the acting process. The kernel fills the ids and comm;
@@ -89,7 +89,8 @@ type ExecInfo struct {
 
 // ForkInfo is set on fork events; the acting process is the parent.
 type ForkInfo struct {
-	ChildPID uint32 `json:"child_pid"`
+	ChildPID     uint32 `json:"child_pid"`
+	ChildStartNs uint64 `json:"child_start_ns"`
 }
 
 // ExitInfo is set on exit events (the last thread of a process).

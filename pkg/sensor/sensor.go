@@ -56,11 +56,15 @@ type Sensor struct {
 	closeMu  sync.Mutex
 	closed   bool
 	objFile  *os.File
+	ring     *ringPositions
 }
 
 var logOnce sync.Once
 
-// routeLibbpfLogs sends libbpf's output to zap at debug level (warnings at warn).
+// RouteLibbpfLogs sends libbpf's output to zap at debug level (warnings at
+// warn). The first call wins.
+func RouteLibbpfLogs(log *zap.Logger) { routeLibbpfLogs(log) }
+
 func routeLibbpfLogs(log *zap.Logger) {
 	logOnce.Do(func() {
 		l := log.With(zap.String("component", "libbpf"))
@@ -333,8 +337,24 @@ func (s *Sensor) Start(buffer int) (<-chan []byte, error) {
 		return nil, fmt.Errorf("init ring buffer: %w", err)
 	}
 	s.rb = rb
+	if m, err := s.mod.GetMap("events"); err == nil {
+		if rp, err := mapRingPositions(m.FileDescriptor()); err == nil {
+			s.ring = rp
+		} else {
+			s.log.Warn("ring buffer usage unavailable", zap.Error(err))
+		}
+	}
 	rb.Poll(100)
 	return s.records, nil
+}
+
+// RingBufferUsed is the number of bytes written to the ring buffer and not
+// yet consumed.
+func (s *Sensor) RingBufferUsed() uint64 {
+	if s.ring == nil {
+		return 0
+	}
+	return s.ring.pending()
 }
 
 // Counters are the kernel-side per-type counters.
@@ -388,6 +408,9 @@ func (s *Sensor) Close() {
 	s.closed = true
 	if s.rb != nil {
 		s.rb.Close()
+	}
+	if s.ring != nil {
+		s.ring.close()
 	}
 	if s.mod != nil {
 		s.mod.Close()

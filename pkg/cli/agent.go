@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-sec/vigil/pkg/agent"
+	"github.com/vigil-sec/vigil/pkg/config"
+)
+
+func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		path    string
+		flagCfg = config.Default()
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the sensor: attach the probes and stream events",
+		Long: "Run the sensor. It attaches the BPF probes the configuration needs and streams\n" +
+			"events (one JSON object per line with --output stdout) until SIGTERM.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			// Flags override the file.
+			fl := cmd.Flags()
+			if fl.Changed("output") {
+				cfg.Output = flagCfg.Output
+			}
+			if fl.Changed("events") {
+				cfg.Events = flagCfg.Events
+			}
+			if fl.Changed("watch") {
+				cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, flagCfg.WatchedPrefixes...)
+			}
+			if fl.Changed("log-level") {
+				cfg.LogLevel = flagCfg.LogLevel
+			}
+			if fl.Changed("status-socket") {
+				cfg.StatusSocket = flagCfg.StatusSocket
+			}
+			if fl.Changed("metrics-address") {
+				cfg.MetricsAddress = flagCfg.MetricsAddress
+			}
+			if fl.Changed("host-root") {
+				cfg.HostRoot = flagCfg.HostRoot
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.LogLevel, stderr)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			return agent.New(cfg, log, stdout).Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&path, "config", "c", config.DefaultPath, "configuration file")
+	f.StringVar(&flagCfg.Output, "output", "stdout", "where events go: stdout or none")
+	f.StringSliceVar(&flagCfg.Events, "events", nil, "event types to collect (default all)")
+	flagCfg.WatchedPrefixes = nil
+	f.StringSliceVar(&flagCfg.WatchedPrefixes, "watch", nil, "more path prefixes whose read-opens are reported")
+	f.StringVar(&flagCfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&flagCfg.StatusSocket, "status-socket", flagCfg.StatusSocket, "unix socket for `vigil status`")
+	f.StringVar(&flagCfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this loopback address")
+	f.StringVar(&flagCfg.HostRoot, "host-root", "/", "root of the host's /proc and /etc")
+	return cmd
+}

@@ -1,0 +1,264 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// DefaultPath is where packages install the agent's configuration.
+const DefaultPath = "/etc/vigil/agent.yaml"
+
+// Agent is the agent's configuration (docs/configuration.md).
+type Agent struct {
+	// Output is where events go besides the pipeline: "stdout" or "none".
+	Output string `yaml:"output"`
+	// Events lists the event types to collect; empty means all.
+	Events []string `yaml:"events"`
+	// WatchedPrefixes: read-opens are reported only under these paths.
+	WatchedPrefixes []string `yaml:"watched_prefixes"`
+	// NoisyPrefixes: write-opens under these paths are not reported.
+	NoisyPrefixes []string `yaml:"noisy_prefixes"`
+	// DropFailed drops failed syscalls other than permission denials.
+	DropFailed bool `yaml:"drop_failed"`
+	// RingBufferBytes is the BPF ring buffer size, a power of two.
+	RingBufferBytes int `yaml:"ring_buffer_bytes"`
+	// QueueSize bounds the queue between the ring buffer reader and consumers.
+	QueueSize int `yaml:"queue_size"`
+	// StatusSocket is the unix socket `vigil status` reads.
+	StatusSocket string `yaml:"status_socket"`
+	// MetricsAddress enables Prometheus metrics on a loopback address.
+	MetricsAddress string `yaml:"metrics_address"`
+	// HostRoot is where /proc and /etc are read (a container's host mount).
+	HostRoot string `yaml:"host_root"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// ProcessTree bounds the process tree.
+	ProcessTree ProcessTree `yaml:"process_tree"`
+}
+
+// ProcessTree bounds the process tree's memory.
+type ProcessTree struct {
+	MaxProcesses int           `yaml:"max_processes"`
+	ExitGrace    time.Duration `yaml:"exit_grace"`
+	MaxAncestors int           `yaml:"max_ancestors"`
+}
+
+// DefaultWatchedPrefixes are sensitive files whose reads are reported.
+var DefaultWatchedPrefixes = []string{
+	"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh/", "/etc/kubernetes/",
+	"/root/.ssh/", "/root/.aws/", "/root/.config/gcloud/", "/root/.azure/", "/root/.kube/",
+	"/root/.bash_history", "/var/run/secrets/", "/run/secrets/", "/etc/ld.so.preload",
+	"/var/lib/kubelet/pki/", "/etc/pam.d/", "/etc/security/",
+}
+
+// DefaultNoisyPrefixes are paths whose write-opens are not reported.
+var DefaultNoisyPrefixes = []string{
+	"/dev/", "/proc/", "/sys/", "/run/systemd/", "/run/user/", "/var/log/journal/",
+	"/var/lib/systemd/", "/run/log/journal/",
+}
+
+// Default returns the built-in configuration.
+func Default() Agent {
+	return Agent{
+		Output:          "stdout",
+		WatchedPrefixes: append([]string(nil), DefaultWatchedPrefixes...),
+		NoisyPrefixes:   append([]string(nil), DefaultNoisyPrefixes...),
+		DropFailed:      true,
+		RingBufferBytes: 8 << 20,
+		QueueSize:       16384,
+		StatusSocket:    "/run/vigil/agent.sock",
+		HostRoot:        "/",
+		LogLevel:        "info",
+		ProcessTree:     ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
+	}
+}
+
+// Error is a configuration problem at a place in a file.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Load reads a configuration file over the defaults. A missing file at the
+// default path gives the defaults; any other missing file is an error.
+func Load(path string) (Agent, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && path == DefaultPath {
+			return Default(), nil
+		}
+		return Agent{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes configuration bytes over the defaults and validates them.
+// Errors name the file and line. name is used in messages only.
+func Parse(name string, b []byte) (Agent, error) {
+	cfg := Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return cfg, yamlError(name, err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 || root.Kind == 0 {
+		return cfg, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, yamlError(name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return cfg, &Error{File: name, Line: lineOf(&root, fe.path), Msg: fe.msg}
+		}
+		return cfg, &Error{File: name, Msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+// yamlError turns yaml.v3's "yaml: line N: msg" into a file:line error.
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			fmt.Sscanf(rest[:i], "%d", &line)
+			msg = strings.TrimSpace(rest[i+1:])
+		}
+	}
+	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// fieldError is a validation error on a key path such as "process_tree.exit_grace".
+type fieldError struct {
+	path string
+	msg  string
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+
+func bad(path, format string, a ...any) error {
+	return &fieldError{path: path, msg: path + ": " + fmt.Sprintf(format, a...)}
+}
+
+// lineOf finds the line of a dotted key path in a YAML document.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, key := range strings.Split(path, ".") {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+// Validate checks every field.
+func (c *Agent) Validate() error {
+	switch c.Output {
+	case "stdout", "none":
+	default:
+		return bad("output", "must be stdout or none, not %q", c.Output)
+	}
+	for _, name := range c.Events {
+		if _, err := event.ParseType(name); err != nil {
+			return bad("events", "%v", err)
+		}
+	}
+	for _, list := range []struct {
+		key string
+		ps  []string
+	}{{"watched_prefixes", c.WatchedPrefixes}, {"noisy_prefixes", c.NoisyPrefixes}} {
+		if len(list.ps) > 512 {
+			return bad(list.key, "at most 512 prefixes")
+		}
+		for _, p := range list.ps {
+			if !strings.HasPrefix(p, "/") || len(p) > event.PrefixKeyLen {
+				return bad(list.key, "%q must be an absolute path of at most %d bytes", p, event.PrefixKeyLen)
+			}
+		}
+	}
+	rb := c.RingBufferBytes
+	if rb < 4096 || rb&(rb-1) != 0 || rb > 1<<30 {
+		return bad("ring_buffer_bytes", "must be a power of two between 4096 and 1 GiB, not %d", rb)
+	}
+	if c.QueueSize < 16 || c.QueueSize > 1<<22 {
+		return bad("queue_size", "must be between 16 and 4194304, not %d", c.QueueSize)
+	}
+	if c.StatusSocket != "" && !strings.HasPrefix(c.StatusSocket, "/") {
+		return bad("status_socket", "must be an absolute path")
+	}
+	if c.MetricsAddress != "" {
+		if err := checkLoopback(c.MetricsAddress); err != nil {
+			return bad("metrics_address", "%v", err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.ProcessTree.MaxProcesses < 1024 {
+		return bad("process_tree.max_processes", "must be at least 1024")
+	}
+	if c.ProcessTree.ExitGrace < time.Second {
+		return bad("process_tree.exit_grace", "must be at least 1s")
+	}
+	if c.ProcessTree.MaxAncestors < 1 || c.ProcessTree.MaxAncestors > 64 {
+		return bad("process_tree.max_ancestors", "must be between 1 and 64")
+	}
+	return nil
+}
+
+// EventTypes returns the configured event types (all when none are named).
+func (c *Agent) EventTypes() []event.Type {
+	if len(c.Events) == 0 {
+		return event.AllTypes()
+	}
+	out := make([]event.Type, 0, len(c.Events))
+	for _, n := range c.Events {
+		if t, err := event.ParseType(n); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}

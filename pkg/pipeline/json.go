@@ -1,0 +1,29 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// JSONLines writes one JSON object per event.
+type JSONLines struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewJSONLines writes to w, buffered; Flush empties the buffer.
+func NewJSONLines(w io.Writer) *JSONLines {
+	bw := bufio.NewWriterSize(w, 64*1024)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &JSONLines{w: bw, enc: enc}
+}
+
+// Write encodes one event.
+func (j *JSONLines) Write(e *event.Event) error { return j.enc.Encode(e) }
+
+// Flush writes out buffered lines.
+func (j *JSONLines) Flush() error { return j.w.Flush() }

@@ -1,0 +1,163 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"sync/atomic"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// typeOffset is the offset of event_hdr.type in a record.
+const typeOffset = 24
+
+// Stats are the pipeline's counters, per event type where that applies.
+type Stats struct {
+	Received     [event.TypeMax]atomic.Uint64
+	QueueDrops   [event.TypeMax]atomic.Uint64
+	DecodeErrors atomic.Uint64
+	Emitted      atomic.Uint64
+	queue        atomic.Pointer[chan []byte]
+}
+
+// QueueDepth is the number of records waiting, and the queue's capacity.
+func (s *Stats) QueueDepth() (int, int) {
+	q := s.queue.Load()
+	if q == nil {
+		return 0, 0
+	}
+	return len(*q), cap(*q)
+}
+
+func recordType(b []byte) event.Type {
+	if len(b) < typeOffset+4 {
+		return event.TypeNone
+	}
+	t := event.Type(binary.LittleEndian.Uint32(b[typeOffset:]))
+	if t >= event.TypeMax {
+		return event.TypeNone
+	}
+	return t
+}
+
+// Pump moves records from the ring-buffer reader into a bounded queue. It
+// never blocks the reader: when the queue is full the record is dropped and
+// counted against its type.
+func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []byte {
+	out := make(chan []byte, size)
+	st.queue.Store(&out)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case rec, ok := <-in:
+				if !ok {
+					return
+				}
+				t := recordType(rec)
+				st.Received[t].Add(1)
+				select {
+				case out <- rec:
+				default:
+					st.QueueDrops[t].Add(1)
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// Decode turns records into events. Records that fail to decode are counted.
+func Decode(ctx context.Context, in <-chan []byte, clk event.Clock, st *Stats) <-chan *event.Event {
+	out := make(chan *event.Event, 256)
+	go func() {
+		defer close(out)
+		for rec := range in {
+			e, err := event.Decode(rec, clk)
+			if err != nil {
+				st.DecodeErrors.Add(1)
+				continue
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Enricher adds context to an event in place (the process tree does).
+type Enricher interface {
+	Apply(e *event.Event)
+}
+
+// Enrich applies the enricher to each event.
+func Enrich(ctx context.Context, in <-chan *event.Event, en Enricher) <-chan *event.Event {
+	out := make(chan *event.Event, 256)
+	go func() {
+		defer close(out)
+		for e := range in {
+			en.Apply(e)
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Sink receives the pipeline's events.
+type Sink interface {
+	Write(e *event.Event) error
+	// Flush is called when the input is momentarily empty.
+	Flush() error
+}
+
+// Drain feeds every event to the sinks until the input closes. A sink's
+// error is returned through errc, once, and that sink is dropped.
+func Drain(in <-chan *event.Event, st *Stats, sinks ...Sink) <-chan error {
+	errc := make(chan error, len(sinks))
+	go func() {
+		defer close(errc)
+		live := append([]Sink(nil), sinks...)
+		write := func(e *event.Event) {
+			for i := 0; i < len(live); i++ {
+				if err := live[i].Write(e); err != nil {
+					errc <- err
+					live = append(live[:i], live[i+1:]...)
+					i--
+				}
+			}
+			st.Emitted.Add(1)
+		}
+		flush := func() {
+			for _, s := range live {
+				_ = s.Flush()
+			}
+		}
+		for {
+			select {
+			case e, ok := <-in:
+				if !ok {
+					flush()
+					return
+				}
+				write(e)
+			default:
+				flush()
+				e, ok := <-in
+				if !ok {
+					return
+				}
+				write(e)
+			}
+		}
+	}()
+	return errc
+}

@@ -1,0 +1,387 @@
+package proc
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// TreeConfig bounds the tree.
+type TreeConfig struct {
+	// Root is the host root: /proc and /etc are read below it.
+	Root string
+	// MaxProcesses bounds the entries kept; exited ones go first.
+	MaxProcesses int
+	// ExitGrace keeps an exited process this long for late events.
+	ExitGrace time.Duration
+	// MaxAncestors bounds the ancestry attached to events.
+	MaxAncestors int
+	// MaxArgs bounds the arguments kept per process.
+	MaxArgs int
+}
+
+func (c *TreeConfig) defaults() {
+	if c.Root == "" {
+		c.Root = "/"
+	}
+	if c.MaxProcesses <= 0 {
+		c.MaxProcesses = 32768
+	}
+	if c.ExitGrace <= 0 {
+		c.ExitGrace = 30 * time.Second
+	}
+	if c.MaxAncestors <= 0 {
+		c.MaxAncestors = 8
+	}
+	if c.MaxArgs <= 0 {
+		c.MaxArgs = 64
+	}
+}
+
+// Process is one process as the tree knows it.
+type Process struct {
+	PID        uint32
+	PPID       uint32
+	StartTicks uint64
+	ExecID     string
+	Exe        string
+	Args       []string
+	Cwd        string
+	UID        uint32
+	exited     time.Time
+	parent     *Process
+	ancestors  []event.Ancestor
+	ancGen     uint64
+}
+
+// Tree is the process tree. It is safe for concurrent use, though the
+// pipeline drives it from one goroutine.
+type Tree struct {
+	cfg    TreeConfig
+	bootID string
+	users  *Users
+
+	mu      sync.Mutex
+	procs   map[uint32]*Process
+	gen     uint64 // bumped on exec: cached ancestries are stale
+	cgroups map[uint64]event.Container
+	now     func() time.Time
+}
+
+// NewTree makes an empty tree for the host below cfg.Root.
+func NewTree(cfg TreeConfig) *Tree {
+	cfg.defaults()
+	t := &Tree{
+		cfg:     cfg,
+		users:   NewUsers(cfg.Root),
+		procs:   make(map[uint32]*Process),
+		cgroups: make(map[uint64]event.Container),
+		now:     time.Now,
+	}
+	b, _ := os.ReadFile(filepath.Join(cfg.Root, "proc/sys/kernel/random/boot_id"))
+	t.bootID = strings.TrimSpace(string(b))
+	return t
+}
+
+// BootID is the host's boot id, part of every exec id.
+func (t *Tree) BootID() string { return t.bootID }
+
+// ExecID is the stable id of a process execution: boot id, pid and start time.
+func ExecID(bootID string, pid uint32, startTicks uint64) string {
+	short := bootID
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	return short + ":" + strconv.FormatUint(startTicks, 10) + ":" + strconv.FormatUint(uint64(pid), 10)
+}
+
+func (t *Tree) procPath(pid uint32, file string) string {
+	return filepath.Join(t.cfg.Root, "proc", strconv.FormatUint(uint64(pid), 10), file)
+}
+
+// readProc reads one process from /proc; nil when it is gone or unreadable.
+func (t *Tree) readProc(pid uint32) *Process {
+	b, err := os.ReadFile(t.procPath(pid, "stat"))
+	if err != nil {
+		return nil
+	}
+	st, err := ParseStat(b)
+	if err != nil {
+		return nil
+	}
+	p := &Process{PID: pid, PPID: st.PPID, StartTicks: st.StartTicks}
+	p.ExecID = ExecID(t.bootID, pid, st.StartTicks)
+	p.Exe, _ = os.Readlink(t.procPath(pid, "exe"))
+	p.Exe = strings.TrimSuffix(p.Exe, " (deleted)")
+	p.Cwd, _ = os.Readlink(t.procPath(pid, "cwd"))
+	if b, err := os.ReadFile(t.procPath(pid, "cmdline")); err == nil {
+		p.Args = t.boundArgs(ParseCmdline(b))
+	}
+	if b, err := os.ReadFile(t.procPath(pid, "status")); err == nil {
+		p.UID, _ = ParseStatusUID(b)
+	}
+	if p.Exe == "" && len(p.Args) == 0 { // kernel thread
+		p.Exe = "[" + st.Comm + "]"
+	}
+	return p
+}
+
+func (t *Tree) boundArgs(a []string) []string {
+	if len(a) > t.cfg.MaxArgs {
+		a = a[:t.cfg.MaxArgs]
+	}
+	return a
+}
+
+// Seed loads every process under <root>/proc. It returns how many it read.
+func (t *Tree) Seed() (int, error) {
+	ents, err := os.ReadDir(filepath.Join(t.cfg.Root, "proc"))
+	if err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		if p := t.readProc(uint32(pid)); p != nil {
+			t.procs[p.PID] = p
+			n++
+		}
+	}
+	for _, p := range t.procs {
+		if p.parent == nil && p.PPID != 0 {
+			p.parent = t.procs[p.PPID]
+		}
+	}
+	return n, nil
+}
+
+// Len is the number of processes held.
+func (t *Tree) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.procs)
+}
+
+// Get returns a copy of a process's entry.
+func (t *Tree) Get(pid uint32) (Process, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.procs[pid]
+	if !ok {
+		return Process{}, false
+	}
+	return *p, true
+}
+
+// lookup returns the process, reading it from /proc when the tree missed it.
+func (t *Tree) lookup(pid uint32) *Process {
+	if p, ok := t.procs[pid]; ok {
+		return p
+	}
+	p := t.readProc(pid)
+	if p == nil {
+		return nil
+	}
+	p.parent = t.procs[p.PPID]
+	t.insert(p)
+	return p
+}
+
+func (t *Tree) insert(p *Process) {
+	if len(t.procs) >= t.cfg.MaxProcesses {
+		t.evict()
+	}
+	t.procs[p.PID] = p
+}
+
+// evict frees a tenth of the tree: exited processes first, then the oldest.
+func (t *Tree) evict() {
+	target := len(t.procs) - t.cfg.MaxProcesses*9/10
+	for pid, p := range t.procs {
+		if target <= 0 {
+			return
+		}
+		if !p.exited.IsZero() {
+			delete(t.procs, pid)
+			target--
+		}
+	}
+	if target <= 0 {
+		return
+	}
+	all := make([]*Process, 0, len(t.procs))
+	for _, p := range t.procs {
+		all = append(all, p)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].StartTicks < all[j].StartTicks })
+	for _, p := range all[:min(target, len(all))] {
+		delete(t.procs, p.PID)
+	}
+}
+
+// GC drops processes that exited more than ExitGrace ago. It returns how
+// many it dropped.
+func (t *Tree) GC() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cut := t.now().Add(-t.cfg.ExitGrace)
+	n := 0
+	for pid, p := range t.procs {
+		if !p.exited.IsZero() && p.exited.Before(cut) {
+			delete(t.procs, pid)
+			n++
+		}
+	}
+	return n
+}
+
+// Apply updates the tree from a fork, exec or exit event, then enriches the
+// event with what the tree knows. Other events are only enriched.
+func (t *Tree) Apply(e *event.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e.Type {
+	case event.TypeFork:
+		t.fork(e)
+	case event.TypeExec:
+		t.exec(e)
+	}
+	t.enrich(e)
+	if e.Type == event.TypeExit {
+		if p, ok := t.procs[e.Process.PID]; ok {
+			p.exited = t.now()
+		}
+	}
+}
+
+func (t *Tree) fork(e *event.Event) {
+	parent := t.lookup(e.Process.PID)
+	c := &Process{PID: e.Fork.ChildPID, PPID: e.Process.PID, StartTicks: e.Fork.ChildStartNs / (1e9 / ClockTicks)}
+	c.ExecID = ExecID(t.bootID, c.PID, c.StartTicks)
+	c.UID = e.Process.UID
+	if parent != nil {
+		c.Exe, c.Args, c.Cwd = parent.Exe, parent.Args, parent.Cwd
+		c.parent = parent
+		t.trimLineage(c)
+	}
+	t.insert(c)
+}
+
+// trimLineage cuts the parent chain below the ancestry bound, so that exited
+// ancestors beyond it can be freed.
+func (t *Tree) trimLineage(p *Process) {
+	a := p
+	for i := 0; i < t.cfg.MaxAncestors && a != nil; i++ {
+		a = a.parent
+	}
+	if a != nil {
+		a.parent = nil
+	}
+}
+
+func (t *Tree) exec(e *event.Event) {
+	p := t.lookup(e.Process.PID)
+	if p == nil {
+		p = &Process{PID: e.Process.PID, PPID: e.Process.PPID}
+		p.parent = t.procs[p.PPID]
+		t.insert(p)
+	}
+	p.Exe = e.Exec.Exe
+	p.Args = t.boundArgs(e.Exec.Args)
+	p.Cwd = e.Exec.Cwd
+	p.UID = e.Process.UID
+	if p.ExecID == "" {
+		p.ExecID = ExecID(t.bootID, p.PID, p.StartTicks)
+	}
+	t.gen++
+}
+
+func (t *Tree) enrich(e *event.Event) {
+	ep := &e.Process
+	ep.User = t.users.User(ep.UID)
+	ep.Group = t.users.Group(ep.GID)
+	if ep.LoginUID != 0xffffffff {
+		ep.LoginUser = t.users.User(ep.LoginUID)
+	}
+	e.Container = t.container(e.CgroupID, ep.PID)
+	p := t.lookup(ep.PID)
+	if p == nil {
+		return
+	}
+	ep.Exe, ep.Args, ep.Cwd, ep.ExecID = p.Exe, p.Args, p.Cwd, p.ExecID
+	if p.StartTicks != 0 {
+		st := t.bootTime().Add(time.Duration(p.StartTicks) * (time.Second / ClockTicks))
+		ep.StartTime = &st
+	}
+	if p.parent != nil {
+		ep.ParentExecID = p.parent.ExecID
+	}
+	if p.ancGen != t.gen || p.ancestors == nil {
+		p.ancestors = t.ancestry(p)
+		p.ancGen = t.gen
+	}
+	ep.Ancestors = p.ancestors
+}
+
+func (t *Tree) ancestry(p *Process) []event.Ancestor {
+	out := make([]event.Ancestor, 0, 4)
+	for a := p.parent; a != nil && len(out) < t.cfg.MaxAncestors; a = a.parent {
+		out = append(out, event.Ancestor{
+			PID: a.PID, ExecID: a.ExecID, Exe: a.Exe, Args: a.Args, UID: a.UID, User: t.users.User(a.UID),
+		})
+		if a.PID == 1 {
+			break
+		}
+	}
+	return out
+}
+
+var bootTimeOnce struct {
+	sync.Once
+	t time.Time
+}
+
+// bootTime is the wall-clock boot time, from <root>/proc/stat's btime.
+func (t *Tree) bootTime() time.Time {
+	bootTimeOnce.Do(func() {
+		b, _ := os.ReadFile(filepath.Join(t.cfg.Root, "proc/stat"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "btime "); ok {
+				if v, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64); err == nil {
+					bootTimeOnce.t = time.Unix(v, 0)
+				}
+			}
+		}
+	})
+	return bootTimeOnce.t
+}
+
+// container resolves a cgroup id to a container, reading the process's
+// cgroup file once per cgroup.
+func (t *Tree) container(cgid uint64, pid uint32) event.Container {
+	if c, ok := t.cgroups[cgid]; ok && cgid != 0 {
+		return c
+	}
+	c := event.Container{Runtime: RuntimeHost}
+	b, err := os.ReadFile(t.procPath(pid, "cgroup"))
+	if err != nil {
+		return c
+	}
+	c.ID, c.Runtime = ParseCgroupPath(CgroupPathFromProc(string(b)))
+	if len(t.cgroups) > 4096 {
+		clear(t.cgroups)
+	}
+	t.cgroups[cgid] = c
+	return c
+}
