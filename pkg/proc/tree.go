@@ -72,6 +72,9 @@ type Tree struct {
 	gen     uint64 // bumped on exec: cached ancestries are stale
 	cgroups map[uint64]event.Container
 	now     func() time.Time
+
+	bootOnce sync.Once
+	boot     time.Time
 }
 
 // NewTree makes an empty tree for the host below cfg.Root.
@@ -347,24 +350,19 @@ func (t *Tree) ancestry(p *Process) []event.Ancestor {
 	return out
 }
 
-var bootTimeOnce struct {
-	sync.Once
-	t time.Time
-}
-
 // bootTime is the wall-clock boot time, from <root>/proc/stat's btime.
 func (t *Tree) bootTime() time.Time {
-	bootTimeOnce.Do(func() {
+	t.bootOnce.Do(func() {
 		b, _ := os.ReadFile(filepath.Join(t.cfg.Root, "proc/stat"))
 		for _, line := range strings.Split(string(b), "\n") {
 			if rest, ok := strings.CutPrefix(line, "btime "); ok {
 				if v, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64); err == nil {
-					bootTimeOnce.t = time.Unix(v, 0)
+					t.boot = time.Unix(v, 0)
 				}
 			}
 		}
 	})
-	return bootTimeOnce.t
+	return t.boot
 }
 
 // container resolves a cgroup id to a container, reading the process's

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse("agent.yaml", []byte(`
+output: none
+events: [exec, open, connect]
+watched_prefixes: [/etc/shadow, /srv/secrets/]
+drop_failed: false
+ring_buffer_bytes: 16777216
+process_tree:
+  exit_grace: 45s
+  max_ancestors: 4
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Output != "none" || len(cfg.EventTypes()) != 3 || cfg.DropFailed || cfg.RingBufferBytes != 16<<20 ||
+		cfg.ProcessTree.ExitGrace != 45*time.Second || cfg.ProcessTree.MaxAncestors != 4 {
+		t.Errorf("%+v", cfg)
+	}
+	// Unset keys keep their defaults.
+	if cfg.QueueSize != Default().QueueSize || cfg.ProcessTree.MaxProcesses != 32768 {
+		t.Errorf("defaults lost: %+v", cfg)
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	cfg, err := Parse("agent.yaml", []byte("# nothing\n"))
+	if err != nil || len(cfg.EventTypes()) != 31 {
+		t.Fatalf("%v %d", err, len(cfg.EventTypes()))
+	}
+}
+
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"unknown key", "output: stdout\nbogus_key: 1\n", "agent.yaml:2: field bogus_key not found"},
+		{"bad type", "output: stdout\nqueue_size: lots\n", "agent.yaml:2: cannot unmarshal"},
+		{"syntax", "output: [stdout\n", "agent.yaml:"},
+		{"bad output", "log_level: info\noutput: kafka\n", `agent.yaml:2: output: must be stdout or none, not "kafka"`},
+		{"bad event", "events:\n  - exec\n  - nope\n", `agent.yaml:1: events: unknown event type "nope"`},
+		{"relative prefix", "noisy_prefixes: [tmp/]\n", "agent.yaml:1: noisy_prefixes"},
+		{"ring not power of two", "ring_buffer_bytes: 5000\n", "agent.yaml:1: ring_buffer_bytes: must be a power of two"},
+		{"nested", "process_tree:\n  max_ancestors: 99\n", "agent.yaml:2: process_tree.max_ancestors"},
+		{"metrics not loopback", "metrics_address: 0.0.0.0:9464\n", "agent.yaml:1: metrics_address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("agent.yaml", []byte(tc.in))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("not a config.Error: %T %v", err, err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(p, []byte("output: none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := Load(p); err != nil || cfg.Output != "none" {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing explicit file accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("output: stdout\nevents: [exec]\n"))
+	f.Add([]byte("process_tree:\n  exit_grace: 1s\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Parse("f.yaml", b)
+		if err == nil {
+			if verr := cfg.Validate(); verr != nil {
+				t.Fatalf("Parse accepted an invalid config: %v", verr)
+			}
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+type fakeProc struct {
+	pid, ppid uint32
+	start     uint64
+	comm, exe string
+	args      []string
+	uid       uint32
+	cgroup    string
+}
+
+// writeProcRoot lays out a fixture host root: /proc/<pid>/{stat,cmdline,
+// status,cgroup,exe,cwd}, boot_id, btime, and passwd/group from testdata.
+func writeProcRoot(t *testing.T, procs ...fakeProc) string {
+	t.Helper()
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "proc/sys/kernel/random"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"), []byte("0123abcd-aaaa-bbbb-cccc-ddddeeeeffff\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "proc/stat"), []byte("cpu  1 2 3\nbtime 1700000000\n"), 0o644))
+	must(os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	for _, f := range []string{"passwd", "group"} {
+		b, err := os.ReadFile(filepath.Join("testdata", f))
+		must(err)
+		must(os.WriteFile(filepath.Join(root, "etc", f), b, 0o644))
+	}
+	for _, p := range procs {
+		dir := filepath.Join(root, "proc", fmt.Sprint(p.pid))
+		must(os.MkdirAll(dir, 0o755))
+		stat := fmt.Sprintf("%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 %d 1000 100 1 1 1 1 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+			p.pid, p.comm, p.ppid, p.pid, p.pid, p.start)
+		must(os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644))
+		must(os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(p.args, "\x00")+"\x00"), 0o644))
+		must(os.WriteFile(filepath.Join(dir, "status"), []byte(fmt.Sprintf("Name:\t%s\nUid:\t%d\t%d\t%d\t%d\n", p.comm, p.uid, p.uid, p.uid, p.uid)), 0o644))
+		cg := p.cgroup
+		if cg == "" {
+			cg = "/user.slice"
+		}
+		must(os.WriteFile(filepath.Join(dir, "cgroup"), []byte("0::"+cg+"\n"), 0o644))
+		if p.exe != "" {
+			must(os.Symlink(p.exe, filepath.Join(dir, "exe")))
+		}
+		must(os.Symlink("/", filepath.Join(dir, "cwd")))
+	}
+	return root
+}
+
+func baseProcs() []fakeProc {
+	return []fakeProc{
+		{pid: 1, ppid: 0, start: 5, comm: "systemd", exe: "/usr/lib/systemd/systemd", args: []string{"/sbin/init"}},
+		{pid: 2, ppid: 0, start: 5, comm: "kthreadd"},
+		{pid: 500, ppid: 1, start: 300, comm: "sshd", exe: "/usr/sbin/sshd", args: []string{"sshd: alice [priv]"}},
+		{pid: 600, ppid: 500, start: 400, comm: "bash (login) )x", exe: "/usr/bin/bash", args: []string{"-bash"}, uid: 1000},
+		{pid: 700, ppid: 600, start: 500, comm: "nginx", exe: "/usr/sbin/nginx", args: []string{"nginx", "-g", "daemon off;"},
+			cgroup: "/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope"},
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Stat
+		err  bool
+	}{
+		{"42 (cat) R 7 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123 0 0", Stat{PID: 42, Comm: "cat", PPID: 7, StartTicks: 123}, false},
+		{"43 (a (b) c)) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0", Stat{PID: 43, Comm: "a (b) c)", PPID: 1, StartTicks: 9}, false},
+		{"44 (x) S", Stat{}, true},
+		{"(x) S 1", Stat{}, true},
+		{"", Stat{}, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseStat([]byte(tc.in))
+		if (err != nil) != tc.err || (!tc.err && got != tc.want) {
+			t.Errorf("%q: got %+v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestSeedAndEnrich(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	tr := NewTree(TreeConfig{Root: root, MaxAncestors: 8})
+	n, err := tr.Seed()
+	if err != nil || n != 5 {
+		t.Fatalf("seed: %d %v", n, err)
+	}
+	e := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: 700, UID: 0, GID: 33, LoginUID: 1000}}
+	tr.Apply(e)
+	p := e.Process
+	if p.Exe != "/usr/sbin/nginx" || p.ExecID != "0123abcd:500:700" || p.ParentExecID != "0123abcd:400:600" {
+		t.Errorf("process %+v", p)
+	}
+	if p.User != "root" || p.Group != "www-data" || p.LoginUser != "alice" {
+		t.Errorf("names %q %q %q", p.User, p.Group, p.LoginUser)
+	}
+	if p.StartTime == nil || !p.StartTime.Equal(time.Unix(1700000000, 0).Add(5*time.Second)) {
+		t.Errorf("start %v", p.StartTime)
+	}
+	var chain []uint32
+	for _, a := range p.Ancestors {
+		chain = append(chain, a.PID)
+	}
+	if fmt.Sprint(chain) != "[600 500 1]" || p.Ancestors[0].User != "alice" || p.Ancestors[0].Args[0] != "-bash" {
+		t.Errorf("ancestors %+v", p.Ancestors)
+	}
+	if e.Container.Runtime != RuntimeDocker || e.Container.ID != strings.Repeat("ab", 32) {
+		t.Errorf("container %+v", e.Container)
+	}
+	if k, _ := tr.Get(2); k.Exe != "[kthreadd]" {
+		t.Errorf("kernel thread exe %q", k.Exe)
+	}
+}
+
+func TestForkExecExit(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	now := time.Unix(1800000000, 0)
+	tr := NewTree(TreeConfig{Root: root, ExitGrace: 10 * time.Second})
+	tr.now = func() time.Time { return now }
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	tr.Apply(&event.Event{Type: event.TypeFork, Process: event.Process{PID: 600, UID: 1000},
+		Fork: &event.ForkInfo{ChildPID: 800, ChildStartNs: 6_000_000_000}})
+	c, ok := tr.Get(800)
+	if !ok || c.Exe != "/usr/bin/bash" || c.StartTicks != 600 || c.ExecID != "0123abcd:600:800" {
+		t.Fatalf("child after fork: %+v", c)
+	}
+	ex := &event.Event{Type: event.TypeExec, Process: event.Process{PID: 800, PPID: 600, UID: 1000},
+		Exec: &event.ExecInfo{Exe: "/usr/bin/curl", Args: []string{"curl", "http://x"}, Cwd: "/tmp"}}
+	tr.Apply(ex)
+	if ex.Process.Exe != "/usr/bin/curl" || ex.Process.Cwd != "/tmp" || ex.Process.Ancestors[0].Exe != "/usr/bin/bash" {
+		t.Fatalf("exec enrich: %+v", ex.Process)
+	}
+	// The parent execs: the child's cached ancestry must follow.
+	tr.Apply(&event.Event{Type: event.TypeExec, Process: event.Process{PID: 600, PPID: 500, UID: 1000},
+		Exec: &event.ExecInfo{Exe: "/usr/bin/python3", Args: []string{"python3"}}})
+	again := &event.Event{Type: event.TypeConnect, Process: event.Process{PID: 800}}
+	tr.Apply(again)
+	if again.Process.Ancestors[0].Exe != "/usr/bin/python3" {
+		t.Errorf("stale ancestry: %+v", again.Process.Ancestors[0])
+	}
+	tr.Apply(&event.Event{Type: event.TypeExit, Process: event.Process{PID: 800}, Exit: &event.ExitInfo{}})
+	if _, ok := tr.Get(800); !ok {
+		t.Fatal("exited process dropped before the grace period")
+	}
+	now = now.Add(11 * time.Second)
+	if n := tr.GC(); n != 1 {
+		t.Errorf("GC dropped %d", n)
+	}
+	if _, ok := tr.Get(800); ok {
+		t.Error("exited process kept after the grace period")
+	}
+}
+
+func TestAncestryBoundAndMemoryBound(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	tr := NewTree(TreeConfig{Root: root, MaxAncestors: 3, MaxProcesses: 1024})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	parent := uint32(700)
+	for i := uint32(0); i < 3000; i++ {
+		child := 10000 + i
+		tr.Apply(&event.Event{Type: event.TypeFork, Process: event.Process{PID: parent}, Fork: &event.ForkInfo{ChildPID: child}})
+		parent = child
+	}
+	if n := tr.Len(); n > 1024 {
+		t.Errorf("tree holds %d processes, bound 1024", n)
+	}
+	e := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: parent}}
+	tr.Apply(e)
+	if len(e.Process.Ancestors) != 3 {
+		t.Errorf("ancestry length %d, want 3", len(e.Process.Ancestors))
+	}
+}
+
+func TestLazyLookup(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	tr := NewTree(TreeConfig{Root: root})
+	// No Seed: the process is read from /proc on first sight.
+	e := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: 600}}
+	tr.Apply(e)
+	if e.Process.Exe != "/usr/bin/bash" || e.Process.Args[0] != "-bash" {
+		t.Errorf("%+v", e.Process)
+	}
+	missing := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: 4242}}
+	tr.Apply(missing)
+	if missing.Process.Exe != "" {
+		t.Errorf("invented a process: %+v", missing.Process)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	root := writeProcRoot(t)
+	u := NewUsers(root)
+	if u.User(0) != "root" || u.User(1000) != "alice" || u.User(4242) != "" || u.Group(33) != "www-data" {
+		t.Errorf("lookups: %q %q %q %q", u.User(0), u.User(1000), u.User(4242), u.Group(33))
+	}
+}
