@@ -206,8 +206,11 @@ static __always_inline __u32 put_ustr(struct event *e, __u32 off, const void *sr
 		return off;
 	BOUND(off, 8191);
 	long n = 0;
-	if (src)
-		n = bpf_probe_read_user_str(&buf[off + 2], max & (VIGIL_MAX_STR - 1), src);
+	if (max > VIGIL_MAX_STR - 1)
+		max = VIGIL_MAX_STR - 1;
+	BOUND(max, 4095);
+	if (src && max)
+		n = bpf_probe_read_user_str(&buf[off + 2], max, src);
 	n = n > 0 ? n - 1 : 0;
 	return put_len(e, off, n);
 }
@@ -449,12 +452,13 @@ static __always_inline void sock_tuple(struct net_tuple *n, const struct sock *s
 	n->proto = BPF_CORE_READ(sk, sk_protocol);
 	n->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	n->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* Sizes are explicit: BPF_CORE_READ_INTO into a u8 array reads one byte. */
 	if (n->family == AF_INET) {
-		BPF_CORE_READ_INTO(n->saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(n->daddr, sk, __sk_common.skc_daddr);
+		bpf_core_read(n->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(n->daddr, 4, &sk->__sk_common.skc_daddr);
 	} else if (n->family == AF_INET6) {
-		BPF_CORE_READ_INTO(n->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(n->daddr, sk, __sk_common.skc_v6_daddr);
+		bpf_core_read(n->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(n->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
 

@@ -322,6 +322,8 @@ func protoName(p uint16) string {
 		return "icmp"
 	case unix.IPPROTO_ICMPV6:
 		return "icmpv6"
+	case unix.IPPROTO_MPTCP:
+		return "mptcp"
 	}
 	return strconv.Itoa(int(p))
 }

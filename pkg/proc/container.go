@@ -87,6 +87,23 @@ func hexByte(a, b byte) (byte, bool) {
 	return x<<4 | y, ok1 && ok2
 }
 
+// ContainerFromProcCgroup returns the container of a /proc/<pid>/cgroup
+// file's content: the first hierarchy whose path names a container wins (on
+// hybrid hosts the v1 lines may carry the id while the v2 path is "/").
+func ContainerFromProcCgroup(content string) (id, runtime string) {
+	sc := bufio.NewScanner(strings.NewReader(content))
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if id, rt := ParseCgroupPath(parts[2]); rt != RuntimeHost {
+			return id, rt
+		}
+	}
+	return "", RuntimeHost
+}
+
 // CgroupPathFromProc returns the cgroup v2 path (the "0::" line) of a
 // /proc/<pid>/cgroup file's content, or the first path on a v1 host.
 func CgroupPathFromProc(content string) string {

@@ -43,3 +43,14 @@ func TestCgroupPathFromProc(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerFromProcCgroup(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	hybrid := "9:name=systemd:/\n4:memory:/docker/" + id + "\n0::/\n"
+	if gotID, rt := ContainerFromProcCgroup(hybrid); gotID != id || rt != RuntimeDocker {
+		t.Errorf("hybrid: %q %q", gotID, rt)
+	}
+	if gotID, rt := ContainerFromProcCgroup("0::/user.slice\n"); gotID != "" || rt != RuntimeHost {
+		t.Errorf("host: %q %q", gotID, rt)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
@@ -365,21 +367,69 @@ func (t *Tree) bootTime() time.Time {
 	return t.boot
 }
 
-// container resolves a cgroup id to a container, reading the process's
-// cgroup file once per cgroup.
+// container resolves a cgroup id to a container, once per cgroup: from the
+// process's cgroup file, or, when the process is already gone, by finding
+// the cgroup directory whose inode is the id in the cgroup2 hierarchy.
 func (t *Tree) container(cgid uint64, pid uint32) event.Container {
 	if c, ok := t.cgroups[cgid]; ok && cgid != 0 {
 		return c
 	}
 	c := event.Container{Runtime: RuntimeHost}
-	b, err := os.ReadFile(t.procPath(pid, "cgroup"))
-	if err != nil {
-		return c
+	if b, err := os.ReadFile(t.procPath(pid, "cgroup")); err == nil {
+		c.ID, c.Runtime = ContainerFromProcCgroup(string(b))
+	} else if p := t.cgroupPathByID(cgid); p != "" {
+		c.ID, c.Runtime = ParseCgroupPath(p)
+	} else {
+		return c // unknown: do not cache
 	}
-	c.ID, c.Runtime = ParseCgroupPath(CgroupPathFromProc(string(b)))
 	if len(t.cgroups) > 4096 {
 		clear(t.cgroups)
 	}
 	t.cgroups[cgid] = c
 	return c
+}
+
+// cgroupPathByID walks the cgroup2 mount for the directory with inode id.
+// The walk is bounded; it runs only on a cache miss for an exited process.
+func (t *Tree) cgroupPathByID(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	mnt := t.cgroup2Mount()
+	if mnt == "" {
+		return ""
+	}
+	found, seen := "", 0
+	_ = filepath.WalkDir(mnt, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if seen++; seen > 20000 || found != "" {
+			return filepath.SkipAll
+		}
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && st.Ino == id {
+			found = "/" + strings.TrimPrefix(strings.TrimPrefix(p, mnt), "/")
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
+// cgroup2Mount is where the cgroup2 hierarchy is mounted below the root.
+func (t *Tree) cgroup2Mount() string {
+	b, err := os.ReadFile(filepath.Join(t.cfg.Root, "proc/self/mountinfo"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
+				return filepath.Join(t.cfg.Root, f[4])
+			}
+		}
+	}
+	return ""
 }

@@ -1,0 +1,475 @@
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigil-sec/vigil/pkg/agent"
+	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+func TestMain(m *testing.M) {
+	if action := os.Getenv(helperEnv); action != "" {
+		if err := runHelper(action, os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("privileged test must run as root in CI")
+		}
+		t.Skip("needs root to load BPF programs")
+	}
+}
+
+// collector keeps the events of this test's descendants.
+type collector struct {
+	mu     sync.Mutex
+	self   uint32
+	events []*event.Event
+	notify chan struct{}
+}
+
+func (c *collector) Write(e *event.Event) error {
+	mine := e.Process.PPID == c.self
+	for _, a := range e.Process.Ancestors {
+		mine = mine || a.PID == c.self
+	}
+	if !mine {
+		return nil
+	}
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *collector) Flush() error { return nil }
+
+// find waits until an event of type typ matches, or fails the test showing
+// the events of that type that did arrive.
+func (c *collector) find(t *testing.T, typ event.Type, what string, match func(*event.Event) bool) *event.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, e := range c.events {
+			if e.Type == typ && match(e) {
+				c.mu.Unlock()
+				return e
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.notify:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			seen := c.all(func(e *event.Event) bool { return e.Type == typ })
+			for i, e := range seen {
+				if i == 10 {
+					break
+				}
+				b, _ := json.Marshal(e)
+				t.Logf("seen %s: %s", typ, b)
+			}
+			t.Fatalf("no matching %s event (%s) arrived; %d of that type seen", typ, what, len(seen))
+			return nil
+		}
+	}
+}
+
+func (c *collector) all(match func(*event.Event) bool) []*event.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*event.Event
+	for _, e := range c.events {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+var (
+	startOnce sync.Once
+	shared    *collector
+	sharedDir string
+	startErr  error
+)
+
+// startAgent runs one agent for the whole package, in this process.
+func startAgent(t *testing.T) (*collector, string) {
+	t.Helper()
+	requireRoot(t)
+	startOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-e2e-")
+		if err != nil {
+			startErr = err
+			return
+		}
+		sharedDir, _ = filepath.EvalSymlinks(dir)
+		cfg := config.Default()
+		cfg.Output = "none"
+		cfg.StatusSocket = filepath.Join(sharedDir, "agent.sock")
+		cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, sharedDir+"/")
+		cfg.QueueSize = 1 << 18
+		cfg.RingBufferBytes = 32 << 20
+		shared = &collector{self: uint32(os.Getpid()), notify: make(chan struct{}, 1)}
+		a := agent.New(cfg, zaptest.NewLogger(t).Named("agent"), os.Stdout)
+		a.Extra = append(a.Extra, shared)
+		ready := make(chan struct{})
+		a.Ready = func() { close(ready) }
+		errc := make(chan error, 1)
+		go func() { errc <- a.Run(context.Background()) }()
+		select {
+		case <-ready:
+		case err := <-errc:
+			startErr = fmt.Errorf("agent stopped: %w", err)
+		case <-time.After(60 * time.Second):
+			startErr = fmt.Errorf("agent not ready after 60s")
+		}
+	})
+	if startErr != nil {
+		t.Fatal(startErr)
+	}
+	return shared, sharedDir
+}
+
+// helper runs a helper action in a child process and returns its stdout.
+func helper(t *testing.T, action string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+action)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("helper %s: %v %s", action, err, stderr)
+	}
+	return string(out)
+}
+
+func TestExecFields(t *testing.T) {
+	c, dir := startAgent(t)
+	// The shell forks and execs echo: the agent drops its own process's
+	// activity, and this test runs inside the agent, so the fork to observe
+	// is the shell's.
+	cmd := exec.Command("/bin/sh", "-c", "/bin/echo vigil-exec-test 'two words'; true")
+	cmd.Dir = dir
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	e := c.find(t, event.TypeExec, "exec", func(e *event.Event) bool {
+		return slices.Contains(e.Exec.Args, "vigil-exec-test")
+	})
+	want := []string{"/bin/echo", "vigil-exec-test", "two words"}
+	if e.Exec.Exe != "/usr/bin/echo" || !slices.Equal(e.Exec.Args, want) || e.Exec.Cwd != dir || e.Exec.ArgsTruncated {
+		t.Errorf("exec %+v", e.Exec)
+	}
+	if e.Process.Exe != "/usr/bin/echo" || e.Process.ExecID == "" || e.Process.Ancestors[1].PID != uint32(os.Getpid()) {
+		t.Errorf("process %+v", e.Process)
+	}
+	if e.Process.UID != 0 || e.Process.User != "root" || e.Process.Comm != "echo" || e.CgroupID == 0 || e.PidNS == 0 || e.MntNS == 0 {
+		t.Errorf("header %+v", e)
+	}
+	c.find(t, event.TypeExit, "exit", func(x *event.Event) bool {
+		return x.Process.PID == e.Process.PID && x.Exit.Code == 0
+	})
+	c.find(t, event.TypeFork, "fork", func(x *event.Event) bool {
+		return x.Fork.ChildPID == e.Process.PID })
+}
+
+func TestExitCodeAndLongArgv(t *testing.T) {
+	c, _ := startAgent(t)
+	long := strings.Repeat("A", 3000)
+	_ = exec.Command("/bin/sh", "-c", "exit 7", "vigil-exit", long).Run()
+	e := c.find(t, event.TypeExec, "exec", func(e *event.Event) bool {
+		return slices.Contains(e.Exec.Args, "vigil-exit")
+	})
+	if !e.Exec.ArgsTruncated {
+		t.Errorf("a 3000-byte argv was not flagged truncated")
+	}
+	x := c.find(t, event.TypeExit, "exit", func(x *event.Event) bool {
+		return x.Process.PID == e.Process.PID })
+	if x.Exit.Code != 7 {
+		t.Errorf("exit code %d, want 7", x.Exit.Code)
+	}
+}
+
+func TestPipelineParentChain(t *testing.T) {
+	c, _ := startAgent(t)
+	if err := exec.Command("/bin/bash", "-c", "echo vigil-pipe | grep -c vigil-pipe >/dev/null").Run(); err != nil {
+		t.Fatal(err)
+	}
+	e := c.find(t, event.TypeExec, "grep exec", func(e *event.Event) bool {
+		return slices.Contains(e.Exec.Args, "vigil-pipe") && strings.HasSuffix(e.Exec.Exe, "/grep")
+	})
+	anc := e.Process.Ancestors
+	if len(anc) < 2 {
+		t.Fatalf("ancestors %+v", anc)
+	}
+	if anc[0].Exe != "/usr/bin/bash" || !slices.Contains(anc[0].Args, "-c") {
+		t.Errorf("parent is not the bash -c: %+v", anc[0])
+	}
+	idx := slices.IndexFunc(anc, func(a event.Ancestor) bool { return a.PID == uint32(os.Getpid()) })
+	if idx < 0 {
+		t.Fatalf("test process missing from the chain %+v", anc)
+	}
+	if self, _ := os.Executable(); anc[idx].Exe != self {
+		t.Errorf("test process exe %q, want %q", anc[idx].Exe, self)
+	}
+	if e.Process.ParentExecID != anc[0].ExecID {
+		t.Errorf("parent exec id %q, ancestor %q", e.Process.ParentExecID, anc[0].ExecID)
+	}
+}
+
+func TestFileEvents(t *testing.T) {
+	c, dir := startAgent(t)
+	d := filepath.Join(dir, "files")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper(t, "files", d)
+	a, b := filepath.Join(d, "a.txt"), filepath.Join(d, "b.txt")
+	c.find(t, event.TypeOpen, "create", func(e *event.Event) bool {
+		return e.File.Path == a && e.File.Write && slices.Contains(e.File.FlagList, "O_CREAT")
+	})
+	c.find(t, event.TypeRename, "rename", func(e *event.Event) bool {
+		return e.File.Path == a && e.File.Target == b && e.Ret == 0
+	})
+	c.find(t, event.TypeChmod, "chmod setuid", func(e *event.Event) bool {
+		return e.File.Path == b && e.File.Setuid && e.File.Mode == "4755"
+	})
+	c.find(t, event.TypeSymlink, "symlink", func(e *event.Event) bool {
+		return e.File.Path == "b.txt" && e.File.Target == filepath.Join(d, "sym")
+	})
+	c.find(t, event.TypeLink, "link", func(e *event.Event) bool {
+		return e.File.Path == b && e.File.Target == filepath.Join(d, "hard")
+	})
+	c.find(t, event.TypeTruncate, "truncate", func(e *event.Event) bool {
+		return e.File.Path == b })
+	c.find(t, event.TypeUnlink, "unlink", func(e *event.Event) bool {
+		return e.File.Path == b })
+}
+
+func TestRelativeOpenWithDirfd(t *testing.T) {
+	c, dir := startAgent(t)
+	d := filepath.Join(dir, "rel")
+	if err := os.MkdirAll(filepath.Join(d, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "secret.txt"), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	helper(t, "openat", d)
+	c.find(t, event.TypeOpen, "dirfd-relative read", func(e *event.Event) bool {
+		return e.File.Path == filepath.Join(d, "secret.txt") && !e.File.Write
+	})
+	c.find(t, event.TypeOpen, "cwd-relative write", func(e *event.Event) bool {
+		return e.File.Path == filepath.Join(d, "sub", "cwd-relative.txt") && e.File.Write
+	})
+}
+
+func TestReadOpensOnlyUnderWatchedPrefixes(t *testing.T) {
+	c, _ := startAgent(t)
+	unwatched := filepath.Join(t.TempDir(), "plain.txt")
+	if err := os.WriteFile(unwatched, []byte("p"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = exec.Command("/bin/cat", "/etc/shadow", unwatched).Run()
+	c.find(t, event.TypeOpen, "watched read", func(e *event.Event) bool {
+		return e.File.Path == "/etc/shadow" })
+	time.Sleep(300 * time.Millisecond)
+	if got := c.all(func(e *event.Event) bool { return e.Type == event.TypeOpen && e.File.Path == unwatched }); len(got) > 0 {
+		t.Errorf("a read-open outside the watched prefixes was sent: %+v", got[0].File)
+	}
+}
+
+func TestNetworkEvents(t *testing.T) {
+	c, _ := startAgent(t)
+	out := strings.Fields(helper(t, "net"))
+	p4, _ := strconv.Atoi(out[0])
+	p6, _ := strconv.Atoi(out[1])
+	c.find(t, event.TypeBind, "bind", func(e *event.Event) bool {
+		return e.Net.SrcAddr == "127.0.0.1" && (e.Net.Proto == "tcp" || e.Net.Proto == "mptcp")
+	})
+	c.find(t, event.TypeListen, "listen", func(e *event.Event) bool {
+		return e.Net.SrcPort == uint16(p4) && e.Net.Family == "inet"
+	})
+	conn := c.find(t, event.TypeConnect, "connect v4", func(e *event.Event) bool {
+		return e.Net.DstAddr == "127.0.0.1" && e.Net.DstPort == uint16(p4)
+	})
+	// Go connects non-blockingly: EINPROGRESS is the syscall's true result.
+	if conn.Net.Proto != "tcp" || (conn.Ret != 0 && conn.Error != "EINPROGRESS") {
+		t.Errorf("connect %+v ret %d", conn.Net, conn.Ret)
+	}
+	c.find(t, event.TypeAccept, "accept", func(e *event.Event) bool {
+		return e.Net.SrcPort == uint16(p4) && e.Net.DstAddr == "127.0.0.1" && e.Net.DstPort == conn.Net.SrcPort
+	})
+	c.find(t, event.TypeConnect, "connect v6", func(e *event.Event) bool {
+		return e.Net.DstAddr == "::1" && e.Net.DstPort == uint16(p6) && e.Net.Family == "inet6"
+	})
+	c.find(t, event.TypeTCPState, "tcp established", func(e *event.Event) bool {
+		return e.Net.DstPort == uint16(p4) && e.Net.NewState == "ESTABLISHED"
+	})
+}
+
+func TestPtraceTarget(t *testing.T) {
+	c, _ := startAgent(t)
+	target, _ := strconv.Atoi(strings.TrimSpace(helper(t, "ptrace")))
+	c.find(t, event.TypePtrace, "ptrace attach", func(e *event.Event) bool {
+		return e.Sys.Request == "PTRACE_ATTACH" && e.Sys.TargetPID == int64(target) && e.Ret == 0
+	})
+}
+
+func TestSecuritySyscalls(t *testing.T) {
+	c, dir := startAgent(t)
+	killed, _ := strconv.Atoi(strings.TrimSpace(helper(t, "sec", dir)))
+	checks := []struct {
+		what  string
+		typ   event.Type
+		match func(e *event.Event) bool
+	}{
+		{"memfd_create", event.TypeMemfdCreate, func(e *event.Event) bool {
+			return e.Sys.ObjName == "vigil-memfd" }},
+		{"prctl", event.TypePrctl, func(e *event.Event) bool {
+			return e.Sys.ObjName == "vigil-renamed" }},
+		{"setresuid", event.TypeSetID, func(e *event.Event) bool {
+			return e.Sys.Name == "setresuid" && slices.Equal(e.Sys.IDs, []int64{0, 0, 0})
+		}},
+		{"capset", event.TypeCapset, func(e *event.Event) bool {
+			return e.Sys.Effective != 0 }},
+		{"userfaultfd", event.TypeUserfaultfd, func(e *event.Event) bool { return true }},
+		{"bpf", event.TypeBPF, func(e *event.Event) bool {
+			return e.Sys.Cmd == "BPF_MAP_CREATE" && e.Sys.ObjName == "vigiltest"
+		}},
+		{"dns", event.TypeDNS, func(e *event.Event) bool {
+			return e.DNS.Query == "vigil-test.example.com" && e.DNS.QType == "A" && e.Net.DstPort == 53
+		}},
+		{"unshare", event.TypeUnshare, func(e *event.Event) bool {
+			return slices.Contains(e.Sys.FlagList, "CLONE_NEWNS")
+		}},
+		{"mount", event.TypeMount, func(e *event.Event) bool {
+			return e.Sys.FSType == "tmpfs" && e.Sys.Target == filepath.Join(dir, "mnt") && e.Sys.Source == "vigil-tmpfs"
+		}},
+		{"umount", event.TypeUmount, func(e *event.Event) bool {
+			return e.Sys.Target == filepath.Join(dir, "mnt")
+		}},
+		{"setns", event.TypeSetns, func(e *event.Event) bool {
+			return slices.Contains(e.Sys.FlagList, "CLONE_NEWUTS") && e.Sys.NSInode != 0
+		}},
+		{"kill", event.TypeKill, func(e *event.Event) bool {
+			return e.Sys.TargetPID == int64(killed) && e.Sys.Signal == 15
+		}},
+		{"dup socket onto stdin", event.TypeDupSocket, func(e *event.Event) bool {
+			return e.Sys.NewFD != nil && *e.Sys.NewFD == 0 && e.Sys.Net.DstAddr == "127.0.0.1"
+		}},
+	}
+	for _, ch := range checks {
+		t.Run(ch.what, func(t *testing.T) { c.find(t, ch.typ, ch.what, ch.match) })
+	}
+}
+
+// A process moved into a real cgroup named like a docker container's scope
+// carries that container id.
+func TestContainerIDFromRealCgroup(t *testing.T) {
+	c, _ := startAgent(t)
+	base := cgroup2Root(t)
+	buf := make([]byte, 32)
+	_, _ = rand.Read(buf)
+	id := hex.EncodeToString(buf)
+	cg := filepath.Join(base, "vigil-test.slice", "docker-"+id+".scope")
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = os.Remove(cg)
+		_ = os.Remove(filepath.Dir(cg))
+	}()
+	helper(t, "cgroup-exec", cg)
+	e := c.find(t, event.TypeExec, "exec in container", func(e *event.Event) bool {
+		return e.Exec.Exe == "/usr/bin/sleep" && slices.Contains(e.Exec.Args, "0.3")
+	})
+	if e.Container.ID != id || e.Container.Runtime != "docker" {
+		t.Errorf("container %+v, want docker %s", e.Container, id)
+	}
+}
+
+func cgroup2Root(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		for i, x := range fl {
+			if x == "-" && i+1 < len(fl) && fl[i+1] == "cgroup2" {
+				return fl[4]
+			}
+		}
+	}
+	t.Fatal("no cgroup2 mount")
+	return ""
+}
+
+// An exec storm of short processes loses no exec or exit event.
+func TestExecStormLosesNothing(t *testing.T) {
+	c, _ := startAgent(t)
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
+	start := time.Now()
+	helper(t, "storm", strconv.Itoa(n))
+	t.Logf("%d processes in %v", n, time.Since(start))
+	isTrue := func(e *event.Event) bool { return e.Type == event.TypeExec && e.Exec.Exe == "/usr/bin/true" }
+	deadline := time.Now().Add(30 * time.Second)
+	var execs, exits int
+	for time.Now().Before(deadline) {
+		pids := map[uint32]bool{}
+		for _, e := range c.all(isTrue) {
+			pids[e.Process.PID] = true
+		}
+		execs = len(pids)
+		exits = len(c.all(func(e *event.Event) bool { return e.Type == event.TypeExit && pids[e.Process.PID] }))
+		if execs >= n && exits >= n {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if execs != n || exits != n {
+		t.Fatalf("exec storm of %d: %d exec and %d exit events", n, execs, exits)
+	}
+}

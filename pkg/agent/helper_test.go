@@ -1,0 +1,271 @@
+package agent_test
+
+// Helper actions run in child processes of the test binary: the agent drops
+// its own process's activity in the kernel, and the agent runs inside the
+// test process, so every triggering syscall must come from a child.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const helperEnv = "VIGIL_TEST_HELPER"
+
+func runHelper(action string, args []string) error {
+	switch action {
+	case "files":
+		return helperFiles(args[0])
+	case "openat":
+		return helperOpenat(args[0])
+	case "net":
+		return helperNet()
+	case "ptrace":
+		return helperPtrace()
+	case "sec":
+		return helperSec(args[0])
+	case "cgroup-exec":
+		// Join the cgroup, then exec: the exec event must carry its container.
+		if err := os.WriteFile(filepath.Join(args[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		return syscall.Exec("/bin/sleep", []string{"sleep", "0.3"}, os.Environ())
+	case "storm":
+		n, _ := strconv.Atoi(args[0])
+		for i := 0; i < n; i++ {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown helper action %q", action)
+}
+
+func helperFiles(dir string) error {
+	a, b := filepath.Join(dir, "a.txt"), filepath.Join(dir, "b.txt")
+	if err := os.WriteFile(a, []byte("x"), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(a, b); err != nil {
+		return err
+	}
+	if err := unix.Chmod(b, 0o4755); err != nil {
+		return err
+	}
+	if err := os.Symlink("b.txt", filepath.Join(dir, "sym")); err != nil {
+		return err
+	}
+	if err := os.Link(b, filepath.Join(dir, "hard")); err != nil {
+		return err
+	}
+	if err := os.Truncate(b, 0); err != nil {
+		return err
+	}
+	return os.Remove(b)
+}
+
+// helperOpenat opens "sub/../secret.txt" relative to a directory fd, and a
+// file relative to the cwd.
+func helperOpenat(dir string) error {
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Openat(dfd, "sub/../secret.txt", unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	if err := os.Chdir(filepath.Join(dir, "sub")); err != nil {
+		return err
+	}
+	return os.WriteFile("cwd-relative.txt", []byte("y"), 0o644)
+}
+
+// helperNet binds, listens, connects to itself over IPv4 and accepts, then
+// connects to an IPv6 loopback listener.
+func helperNet() error {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ln6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return err
+	}
+	defer ln6.Close()
+	go func() {
+		for {
+			c, err := ln6.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	fmt.Printf("%d %d\n", ln.Addr().(*net.TCPAddr).Port, ln6.Addr().(*net.TCPAddr).Port)
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	s.Close()
+	c.Close()
+	c6, err := net.Dial("tcp6", ln6.Addr().String())
+	if err != nil {
+		return err
+	}
+	c6.Close()
+	time.Sleep(50 * time.Millisecond)
+	return nil
+}
+
+// helperPtrace attaches to a child it starts, prints the child's pid, and
+// detaches.
+func helperPtrace() error {
+	runtime.LockOSThread()
+	cmd := exec.Command("/bin/sleep", "5")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	fmt.Println(pid)
+	if err := unix.PtraceAttach(pid); err != nil {
+		return err
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		return err
+	}
+	_ = unix.PtraceDetach(pid)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil
+}
+
+// helperSec makes the security-relevant syscalls one after another.
+func helperSec(dir string) error {
+	runtime.LockOSThread()
+	fd, err := unix.MemfdCreate("vigil-memfd", unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("memfd: %w", err)
+	}
+	unix.Close(fd)
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("vigil-renamed\x00")[0])), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl: %w", err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setresuid: %w", e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if r, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC, 0, 0); e == 0 {
+		unix.Close(int(r))
+	}
+	// bpf(BPF_MAP_CREATE) of a tiny array map named "vigiltest".
+	attr := make([]byte, 128)
+	binary.LittleEndian.PutUint32(attr[0:], 2) // BPF_MAP_TYPE_ARRAY
+	binary.LittleEndian.PutUint32(attr[4:], 4)
+	binary.LittleEndian.PutUint32(attr[8:], 4)
+	binary.LittleEndian.PutUint32(attr[12:], 1)
+	copy(attr[28:], "vigiltest") // map_name
+	if r, _, e := unix.Syscall(unix.SYS_BPF, 0, uintptr(unsafe.Pointer(&attr[0])), 128); e == 0 {
+		unix.Close(int(r))
+	}
+	// A DNS query datagram to port 53 on loopback (nothing needs to answer).
+	if err := sendDNS("vigil-test.example.com"); err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	// A private mount namespace with a tmpfs mount.
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make private: %w", err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("vigil-tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	if err := unix.Unmount(mnt, 0); err != nil {
+		return fmt.Errorf("umount: %w", err)
+	}
+	nsfd, err := unix.Open("/proc/self/ns/uts", unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Setns(nsfd, unix.CLONE_NEWUTS); err != nil {
+		return fmt.Errorf("setns: %w", err)
+	}
+	unix.Close(nsfd)
+	// kill(2) a child with SIGTERM.
+	sl := exec.Command("/bin/sleep", "5")
+	if err := sl.Start(); err != nil {
+		return err
+	}
+	fmt.Println(sl.Process.Pid)
+	_ = unix.Kill(sl.Process.Pid, unix.SIGTERM)
+	_ = sl.Wait()
+	// A TCP socket duplicated onto stdin, as reverse shells do.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	sfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := unix.Connect(sfd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Dup2(sfd, 0); err != nil {
+		return err
+	}
+	return nil
+}
+
+func sendDNS(name string) error {
+	q := []byte{0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			q = append(q, byte(i-start))
+			q = append(q, name[start:i]...)
+			start = i + 1
+		}
+	}
+	q = append(q, 0, 0, 1, 0, 1)
+	// sendto(2) to an address, as glibc's resolver and most tools send.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+}
