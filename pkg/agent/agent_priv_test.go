@@ -205,7 +205,8 @@ func TestExecFields(t *testing.T) {
 		return x.Process.PID == e.Process.PID && x.Exit.Code == 0
 	})
 	c.find(t, event.TypeFork, "fork", func(x *event.Event) bool {
-		return x.Fork.ChildPID == e.Process.PID })
+		return x.Fork.ChildPID == e.Process.PID
+	})
 }
 
 func TestExitCodeAndLongArgv(t *testing.T) {
@@ -219,7 +220,8 @@ func TestExitCodeAndLongArgv(t *testing.T) {
 		t.Errorf("a 3000-byte argv was not flagged truncated")
 	}
 	x := c.find(t, event.TypeExit, "exit", func(x *event.Event) bool {
-		return x.Process.PID == e.Process.PID })
+		return x.Process.PID == e.Process.PID
+	})
 	if x.Exit.Code != 7 {
 		t.Errorf("exit code %d, want 7", x.Exit.Code)
 	}
@@ -276,9 +278,11 @@ func TestFileEvents(t *testing.T) {
 		return e.File.Path == b && e.File.Target == filepath.Join(d, "hard")
 	})
 	c.find(t, event.TypeTruncate, "truncate", func(e *event.Event) bool {
-		return e.File.Path == b })
+		return e.File.Path == b
+	})
 	c.find(t, event.TypeUnlink, "unlink", func(e *event.Event) bool {
-		return e.File.Path == b })
+		return e.File.Path == b
+	})
 }
 
 func TestRelativeOpenWithDirfd(t *testing.T) {
@@ -307,7 +311,8 @@ func TestReadOpensOnlyUnderWatchedPrefixes(t *testing.T) {
 	}
 	_ = exec.Command("/bin/cat", "/etc/shadow", unwatched).Run()
 	c.find(t, event.TypeOpen, "watched read", func(e *event.Event) bool {
-		return e.File.Path == "/etc/shadow" })
+		return e.File.Path == "/etc/shadow"
+	})
 	time.Sleep(300 * time.Millisecond)
 	if got := c.all(func(e *event.Event) bool { return e.Type == event.TypeOpen && e.File.Path == unwatched }); len(got) > 0 {
 		t.Errorf("a read-open outside the watched prefixes was sent: %+v", got[0].File)
@@ -360,14 +365,17 @@ func TestSecuritySyscalls(t *testing.T) {
 		match func(e *event.Event) bool
 	}{
 		{"memfd_create", event.TypeMemfdCreate, func(e *event.Event) bool {
-			return e.Sys.ObjName == "vigil-memfd" }},
+			return e.Sys.ObjName == "vigil-memfd"
+		}},
 		{"prctl", event.TypePrctl, func(e *event.Event) bool {
-			return e.Sys.ObjName == "vigil-renamed" }},
+			return e.Sys.ObjName == "vigil-renamed"
+		}},
 		{"setresuid", event.TypeSetID, func(e *event.Event) bool {
 			return e.Sys.Name == "setresuid" && slices.Equal(e.Sys.IDs, []int64{0, 0, 0})
 		}},
 		{"capset", event.TypeCapset, func(e *event.Event) bool {
-			return e.Sys.Effective != 0 }},
+			return e.Sys.Effective != 0
+		}},
 		{"userfaultfd", event.TypeUserfaultfd, func(e *event.Event) bool { return true }},
 		{"bpf", event.TypeBPF, func(e *event.Event) bool {
 			return e.Sys.Cmd == "BPF_MAP_CREATE" && e.Sys.ObjName == "vigiltest"
