@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the built binary (VIGIL_BIN, set by scripts/test.sh).
+func vigilBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("VIGIL_BIN")
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("VIGIL_BIN must name bin/vigil in CI")
+		}
+		t.Skip("VIGIL_BIN not set: run through `make test`")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("must run as root in CI")
+		}
+		t.Skip("needs root")
+	}
+	return bin
+}
+
+func TestCheckExplainsKernel(t *testing.T) {
+	bin := vigilBin(t)
+	out, err := exec.Command(bin, "check", "--json").Output()
+	if err != nil {
+		t.Fatalf("vigil check: %v\n%s", err, out)
+	}
+	var r struct {
+		OK       bool
+		Features []struct {
+			Name     string
+			Loaded   bool
+			Attached bool
+			Error    string
+		} `json:"program_types"`
+		Checks []struct{ Name, Status, Detail string }
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK {
+		t.Fatalf("check failed: %s", out)
+	}
+	feat := map[string]bool{}
+	for _, f := range r.Features {
+		feat[f.Name] = f.Attached
+	}
+	for _, need := range []string{"probe_tracepoint", "probe_tp_btf", "probe_ringbuf"} {
+		if !feat[need] {
+			t.Errorf("%s not attached: %s", need, out)
+		}
+	}
+	// This kernel's known refusals are reported, not fatal.
+	for _, refused := range []string{"probe_kprobe", "probe_fentry", "probe_lsm"} {
+		if _, ok := feat[refused]; !ok {
+			t.Errorf("%s not reported", refused)
+		}
+	}
+	names := map[string]bool{}
+	for _, c := range r.Checks {
+		names[c.Name] = true
+	}
+	for _, n := range []string{"kernel", "btf", "capabilities", "tracefs", "bpf", "lockdown", "memlock"} {
+		if !names[n] {
+			t.Errorf("check %q missing", n)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestAgentStreamsStatusMetricsAndDetaches(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte("log_level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--output", "stdout", "--status-socket", sock, "--metrics-address", metrics)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+
+	// An exec shows up as one JSON object on stdout.
+	found := false
+	deadline := time.After(15 * time.Second)
+	for !found {
+		_ = exec.Command("/bin/echo", "vigil-cli-e2e").Run()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("agent exited: %s", stderr.String())
+			}
+			var e struct {
+				Schema string
+				Type   string
+				Exec   *struct{ Args []string }
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil {
+				t.Fatalf("not JSON: %q", l)
+			}
+			if e.Schema != "vigil.event/1" {
+				t.Fatalf("schema %q", e.Schema)
+			}
+			found = e.Type == "exec" && e.Exec != nil && len(e.Exec.Args) == 2 && e.Exec.Args[1] == "vigil-cli-e2e"
+		case <-deadline:
+			t.Fatalf("no exec event on stdout; stderr: %s", stderr.String())
+		}
+	}
+
+	out, err := exec.Command(bin, "status", "--json", "--socket", sock).Output()
+	if err != nil {
+		t.Fatalf("vigil status: %v", err)
+	}
+	var st struct {
+		Programs struct{ Attached, Skipped int }
+		Totals   struct{ Received uint64 }
+		RSSBytes uint64 `json:"rss_bytes"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Programs.Attached < 90 || st.Totals.Received == 0 {
+		t.Errorf("status: %s", out)
+	}
+	text, err := exec.Command(bin, "status", "--socket", sock).Output()
+	if err != nil || !strings.Contains(string(text), "programs:") {
+		t.Errorf("status text: %v %s", err, text)
+	}
+
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`vigil_agent_events_received_total{type="exec"}`, "vigil_agent_ring_buffer_size_bytes", "vigil_agent_resident_memory_bytes"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("metric %s missing", m)
+		}
+	}
+
+	// At idle the agent stays under 64 MiB resident.
+	time.Sleep(2 * time.Second)
+	rss := rssOf(t, cmd.Process.Pid)
+	t.Logf("idle RSS %.1f MiB", float64(rss)/(1<<20))
+	if rss > 64<<20 {
+		t.Errorf("idle RSS %d bytes > 64 MiB", rss)
+	}
+
+	// SIGTERM detaches everything and exits cleanly.
+	held := programsOf(t, cmd.Process.Pid)
+	if len(held) < 90 {
+		t.Fatalf("the agent holds %d BPF programs, want >= 90", len(held))
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("agent exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop on SIGTERM")
+	}
+	left := 0
+	for _, p := range loadedPrograms(t) {
+		if held[p.ID] {
+			left++
+		}
+	}
+	if left != 0 {
+		t.Errorf("%d of the agent's %d programs still loaded after SIGTERM", left, len(held))
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("status socket left behind")
+	}
+}
+
+func TestBadConfigNamesFileAndLine(t *testing.T) {
+	bin := vigilBin(t)
+	cfg := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfg, []byte("output: stdout\nqueue_size: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "agent", "--config", cfg).CombinedOutput()
+	if err == nil {
+		t.Fatal("agent accepted a bad config")
+	}
+	if !strings.Contains(string(out), cfg+":2: queue_size") {
+		t.Errorf("error does not name file and line: %s", out)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func rssOf(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb uint64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// programsOf returns the ids of the BPF programs whose fds process pid holds,
+// from /proc/<pid>/fdinfo.
+func programsOf(t *testing.T, pid int) map[int]bool {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]bool{}
+	for _, fd := range fds {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if link != "anon_inode:bpf-prog" {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(info), "\n") {
+			var id int
+			if _, err := fmt.Sscanf(l, "prog_id:\t%d", &id); err == nil {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+type loadedProgram struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+func loadedPrograms(t *testing.T) []loadedProgram {
+	t.Helper()
+	out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
+	if err != nil {
+		t.Fatalf("bpftool: %v", err)
+	}
+	var progs []loadedProgram
+	if err := json.Unmarshal(out, &progs); err != nil {
+		t.Fatal(err)
+	}
+	return progs
+}

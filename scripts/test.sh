@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's test command (`sudo make test`) runs this after `make build`:
+# vet, unit tests, privileged eBPF tests (real programs, real syscalls), the
+# CLI end-to-end test against bin/vigil, and a short run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CGO_ENABLED=1
+export CGO_LDFLAGS="-lbpf -lelf -lz -lzstd"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: privileged eBPF tests need root: run 'sudo make test'" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== unit and privileged tests"
+VIGIL_BIN="$PWD/bin/vigil" go test -count=1 -timeout 20m ./...
+
+echo "== fuzz smoke (${FUZZTIME:=10s} per target)"
+bash scripts/fuzz.sh "$FUZZTIME"
+
+echo "== all tests passed"
