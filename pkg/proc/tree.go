@@ -60,6 +60,7 @@ type Process struct {
 	parent     *Process
 	ancestors  []event.Ancestor
 	ancGen     uint64
+	container  *event.Container
 }
 
 // Tree is the process tree. It is safe for concurrent use, though the
@@ -319,8 +320,17 @@ func (t *Tree) enrich(e *event.Event) {
 	if ep.LoginUID != 0xffffffff {
 		ep.LoginUser = t.users.User(ep.LoginUID)
 	}
-	e.Container = t.container(e.CgroupID, ep.PID)
 	p := t.lookup(ep.PID)
+	if e.CgroupID != 0 || p == nil {
+		e.Container = t.container(e.CgroupID, ep.PID)
+	} else {
+		// No cgroup v2 id (a v1-only host): resolve once per process.
+		if p.container == nil {
+			c := t.container(0, ep.PID)
+			p.container = &c
+		}
+		e.Container = *p.container
+	}
 	if p == nil {
 		return
 	}
