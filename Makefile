@@ -6,7 +6,6 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 CLANG ?= clang
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibpf -Ibpf/include
 export CGO_ENABLED := 1
-export CGO_LDFLAGS := -lbpf -lelf -lz -lzstd
 GOFLAGS_STATIC := -tags netgo,osusergo -trimpath \
 	-ldflags '-s -w -X github.com/vigil-sec/vigil/pkg/version.Version=$(VERSION) -extldflags "-static"'
 BPF_OBJS := pkg/sensor/vigil.bpf.o pkg/sensor/probe.bpf.o

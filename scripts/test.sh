@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CGO_ENABLED=1
-export CGO_LDFLAGS="-lbpf -lelf -lz -lzstd"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "test.sh: privileged eBPF tests need root: run 'sudo make test'" >&2

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make bench`: micro-benchmarks of the hot path, then the agent under load.
+# Costs are reported against a baseline measured in the same run: each
+# workload runs without the agent and with it, alternately, 3 times; medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root" >&2; exit 1; }
+
+N_EXEC=${N_EXEC:-3000}
+N_OPEN=${N_OPEN:-200000}
+ROUNDS=${ROUNDS:-3}
+work=$(mktemp -d /tmp/vigil-bench.XXXXXX)
+trap 'kill $agent_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+agent_pid=
+
+echo "== micro-benchmarks (ns/event, allocations/event)"
+go test -run '^$' -bench . -benchmem -benchtime 2s ./pkg/event ./pkg/proc | grep -E '^Benchmark'
+
+# Workloads.
+printf 'int f(int x){return x*x;}\nint main(void){int s=0;for(int i=0;i<1000;i++)s+=f(i);return s&1;}\n' > "$work/prog.c"
+echo secret > "$work/unwatched.txt"
+exec_storm()  { for ((i = 0; i < N_EXEC; i++)); do /bin/true; done; }
+open_watched() { python3 -c "
+for _ in range($N_OPEN): open('/etc/shadow').close()"; }
+open_filtered() { python3 -c "
+for _ in range($N_OPEN): open('$work/unwatched.txt').close()"; }
+compile()     { for ((i = 0; i < 40; i++)); do gcc -O2 -o "$work/prog" "$work/prog.c"; done; }
+
+secs() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+status() { ./bin/vigil status --json --socket "$work/agent.sock"; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+start_agent() {
+  ./bin/vigil agent --output none --status-socket "$work/agent.sock" --log-level warn 2>"$work/agent.err" &
+  agent_pid=$!
+  for _ in $(seq 300); do [ -S "$work/agent.sock" ] && return 0; sleep 0.1; done
+  cat "$work/agent.err"; exit 1
+}
+stop_agent() { kill "$agent_pid"; wait "$agent_pid" || true; agent_pid=; }
+
+printf '\n== agent cost per workload (median of %d rounds)\n' "$ROUNDS"
+printf '%-28s %10s %10s %8s %10s %14s\n' workload "base s" "agent s" ratio events "agent CPU s/1k ev"
+for w in exec_storm open_watched open_filtered compile; do
+  base=(); with=(); cpu=(); evs=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    base+=("$(secs $w)")
+    start_agent
+    before=$(status)
+    with+=("$(secs $w)")
+    sleep 0.5
+    after=$(status)
+    stop_agent
+    c0=$(echo "$before" | field "d['cpu_seconds']"); c1=$(echo "$after" | field "d['cpu_seconds']")
+    e0=$(echo "$before" | field "d['totals']['received']"); e1=$(echo "$after" | field "d['totals']['received']")
+    cpu+=("$(echo "$c1 - $c0" | bc -l)"); evs+=("$((e1 - e0))")
+  done
+  b=$(median "${base[@]}"); a=$(median "${with[@]}"); c=$(median "${cpu[@]}"); n=$(median "${evs[@]}")
+  per=$( [ "$n" -gt 0 ] && echo "scale=4; $c * 1000 / $n" | bc -l || echo "-")
+  printf '%-28s %10.3f %10.3f %8.3f %10d %14s\n' "$w" "$b" "$a" "$(echo "$a / $b" | bc -l)" "$n" "$per"
+done
+echo
+echo "ratio = workload wall time with the agent / without (1.000 = no cost)."
+echo "events = records the agent received during the workload (all host activity)."
