@@ -41,9 +41,12 @@ struct sargs {
 	__u64 a[6];
 };
 
+/* Arguments saved at syscall entry, by thread. LRU, so entries whose exit
+ * never comes are evicted; per-CPU LRU lists avoid a global lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, __u64);
 	__type(value, struct sargs);
 } pending SEC(".maps");
@@ -261,7 +264,11 @@ static __always_inline void ev_emit(struct event *e, __u32 off)
 	if (size > EV_BUF - 1)
 		size = EV_BUF - 1;
 	e->hdr.size = size;
-	if (bpf_ringbuf_output(&events, e, size, 0) < 0)
+	/* Notify the reader only when enough is pending: it also drains the
+	 * ring on a short timer, so a quiet host pays no wake-up per event. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, e, size, flags) < 0)
 		count(&drops, type);
 }
 
@@ -655,21 +662,27 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 		count(&filtered, EV_OPEN);
 		return 0;
 	}
-	struct event *e = ev_start(EV_OPEN, ret);
+	/* Decide on the path first: most opens are filtered, and they should
+	 * not pay for the record's header. */
 	struct pathbuf *pb = pbuf(0);
-	if (!e || !pb)
+	if (!pb)
 		return 0;
+	__u16 pflags = 0;
 	struct pathres r;
 	if (ret >= 0)
-		r = file_path(pb, fd_file(ret), &e->hdr.flags);
+		r = file_path(pb, fd_file(ret), &pflags);
 	else
-		r = user_path_at(pb, dirfd, upath, &e->hdr.flags);
+		r = user_path_at(pb, dirfd, upath, &pflags);
 
 	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
 	if (write ? under_prefix(&noisy_prefixes, pb, r) : !under_prefix(&watched_prefixes, pb, r)) {
 		count(&filtered, EV_OPEN);
 		return 0;
 	}
+	struct event *e = ev_start(EV_OPEN, ret);
+	if (!e)
+		return 0;
+	e->hdr.flags |= pflags;
 	e->args[0] = flags;
 	e->args[1] = mode;
 	e->args[2] = (__u64)(__s64)dirfd;

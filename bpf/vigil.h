@@ -121,6 +121,7 @@ struct prefix_key {
 struct vigil_config {
 	__u32 agent_tgid;     /* the agent's own pid: its activity is dropped */
 	__u32 drop_failed;    /* drop failed syscalls where not interesting */
+	__u64 wakeup_bytes;   /* wake the reader only once this much is pending */
 };
 
 #endif

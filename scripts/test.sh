@@ -12,8 +12,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "== go vet"
+echo "== go vet and architecture lint"
 go vet ./...
+bash scripts/lint.sh
 
 echo "== unit and privileged tests"
 VIGIL_BIN="$PWD/bin/vigil" go test -count=1 -timeout 20m ./...

@@ -324,3 +324,20 @@ func loadedPrograms(t *testing.T) []loadedProgram {
 	}
 	return progs
 }
+
+// Without privileges the preflight must fail, exit 1, and say why.
+func TestCheckFailsWithReasonsUnprivileged(t *testing.T) {
+	bin := vigilBin(t)
+	cmd := exec.Command(bin, "check")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v:\n%s", err, out)
+	}
+	for _, want := range []string{"fail  capabilities", "lacks CAP_BPF", "fail  program types", "cannot run the sensor"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -109,12 +109,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	queue := pipeline.Pump(pctx, recs, a.cfg.QueueSize, &a.stats)
-	events := pipeline.Enrich(pctx, pipeline.Decode(pctx, queue, clk, &a.stats), a.tree)
 	sinks := append([]pipeline.Sink(nil), a.Extra...)
 	if a.cfg.Output == "stdout" {
 		sinks = append(sinks, pipeline.NewJSONLines(a.stdout))
 	}
-	errc := pipeline.Drain(events, &a.stats, sinks...)
+	errc := pipeline.Consume(queue, clk, a.tree, &a.stats, sinks...)
 
 	if a.cfg.StatusSocket != "" {
 		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {

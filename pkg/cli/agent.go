@@ -2,6 +2,8 @@ package cli
 
 import (
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -11,8 +13,9 @@ import (
 
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		path    string
-		flagCfg = config.Default()
+		path       string
+		cpuProfile string
+		flagCfg    = config.Default()
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -55,6 +58,17 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer log.Sync()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return agent.New(cfg, log, stdout).Run(cmd.Context())
 		},
 	}
@@ -68,5 +82,7 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&flagCfg.StatusSocket, "status-socket", flagCfg.StatusSocket, "unix socket for `vigil status`")
 	f.StringVar(&flagCfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this loopback address")
 	f.StringVar(&flagCfg.HostRoot, "host-root", "/", "root of the host's /proc and /etc")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (debugging)")
+	_ = f.MarkHidden("cpuprofile")
 	return cmd
 }

@@ -57,6 +57,7 @@ type RawPrefixKey struct {
 
 // RawConfig mirrors struct vigil_config (the object's .rodata "cfg").
 type RawConfig struct {
-	AgentTgid  uint32 `align:"agent_tgid"`
-	DropFailed uint32 `align:"drop_failed"`
+	AgentTgid   uint32 `align:"agent_tgid"`
+	DropFailed  uint32 `align:"drop_failed"`
+	WakeupBytes uint64 `align:"wakeup_bytes"`
 }

@@ -69,64 +69,36 @@ func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []b
 	return out
 }
 
-// Decode turns records into events. Records that fail to decode are counted.
-func Decode(ctx context.Context, in <-chan []byte, clk event.Clock, st *Stats) <-chan *event.Event {
-	out := make(chan *event.Event, 256)
-	go func() {
-		defer close(out)
-		for rec := range in {
-			e, err := event.Decode(rec, clk)
-			if err != nil {
-				st.DecodeErrors.Add(1)
-				continue
-			}
-			select {
-			case out <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
-
 // Enricher adds context to an event in place (the process tree does).
 type Enricher interface {
 	Apply(e *event.Event)
 }
 
-// Enrich applies the enricher to each event.
-func Enrich(ctx context.Context, in <-chan *event.Event, en Enricher) <-chan *event.Event {
-	out := make(chan *event.Event, 256)
-	go func() {
-		defer close(out)
-		for e := range in {
-			en.Apply(e)
-			select {
-			case out <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
-
 // Sink receives the pipeline's events.
 type Sink interface {
 	Write(e *event.Event) error
-	// Flush is called when the input is momentarily empty.
+	// Flush is called when the queue is momentarily empty.
 	Flush() error
 }
 
-// Drain feeds every event to the sinks until the input closes. A sink's
-// error is returned through errc, once, and that sink is dropped.
-func Drain(in <-chan *event.Event, st *Stats, sinks ...Sink) <-chan error {
+// Consume runs the stages after the queue (decode, enrich, the sinks) in one
+// goroutine, taking every record waiting in the queue as a batch: a busy host
+// pays one goroutine wake-up per batch instead of one per stage per event.
+// Records that fail to decode are counted. A sink's error is sent on the
+// returned channel once and that sink is dropped. The channel closes when in
+// closes.
+func Consume(in <-chan []byte, clk event.Clock, en Enricher, st *Stats, sinks ...Sink) <-chan error {
 	errc := make(chan error, len(sinks))
 	go func() {
 		defer close(errc)
 		live := append([]Sink(nil), sinks...)
-		write := func(e *event.Event) {
+		handle := func(rec []byte) {
+			e, err := event.Decode(rec, clk)
+			if err != nil {
+				st.DecodeErrors.Add(1)
+				return
+			}
+			en.Apply(e)
 			for i := 0; i < len(live); i++ {
 				if err := live[i].Write(e); err != nil {
 					errc <- err
@@ -136,26 +108,22 @@ func Drain(in <-chan *event.Event, st *Stats, sinks ...Sink) <-chan error {
 			}
 			st.Emitted.Add(1)
 		}
-		flush := func() {
+		for rec := range in {
+			handle(rec)
+		drain:
+			for {
+				select {
+				case rec, ok := <-in:
+					if !ok {
+						break drain
+					}
+					handle(rec)
+				default:
+					break drain
+				}
+			}
 			for _, s := range live {
 				_ = s.Flush()
-			}
-		}
-		for {
-			select {
-			case e, ok := <-in:
-				if !ok {
-					flush()
-					return
-				}
-				write(e)
-			default:
-				flush()
-				e, ok := <-in
-				if !ok {
-					return
-				}
-				write(e)
 			}
 		}
 	}()

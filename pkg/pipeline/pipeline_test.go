@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ type nopEnricher struct{}
 
 func (nopEnricher) Apply(e *event.Event) { e.Process.Exe = "/enriched" }
 
-func TestStagesInOrder(t *testing.T) {
+func TestConsumeStagesInOrder(t *testing.T) {
 	var st Stats
 	ctx := context.Background()
 	in := make(chan []byte, 10)
@@ -81,9 +82,14 @@ func TestStagesInOrder(t *testing.T) {
 	in <- record(event.TypeUserfaultfd)
 	close(in)
 	c := &collect{}
-	errc := Drain(Enrich(ctx, Decode(ctx, Pump(ctx, in, 10, &st), event.Clock{}, &st), nopEnricher{}), &st, c)
+	failing := &failSink{}
+	errc := Consume(Pump(ctx, in, 10, &st), event.Clock{}, nopEnricher{}, &st, failing, c)
+	var errs []error
 	for err := range errc {
-		t.Fatal(err)
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || failing.writes != 1 {
+		t.Errorf("failing sink: %d errors, %d writes; want it dropped after its first error", len(errs), failing.writes)
 	}
 	if len(c.events) != 2 || c.events[0].Type != event.TypeExec || c.events[1].Type != event.TypeUserfaultfd {
 		t.Fatalf("%+v", c.events)
@@ -92,3 +98,8 @@ func TestStagesInOrder(t *testing.T) {
 		t.Errorf("exe %q, decode errors %d, emitted %d", c.events[0].Process.Exe, st.DecodeErrors.Load(), st.Emitted.Load())
 	}
 }
+
+type failSink struct{ writes int }
+
+func (f *failSink) Write(*event.Event) error { f.writes++; return errors.New("disk full") }
+func (f *failSink) Flush() error             { return nil }

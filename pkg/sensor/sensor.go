@@ -32,6 +32,16 @@ type Config struct {
 	AgentPID int
 }
 
+// wakeupBytes is how much must be pending before the kernel wakes the
+// reader: an eighth of the ring, at most 256 KiB.
+func (c Config) wakeupBytes() uint64 {
+	w := uint64(c.RingBufferBytes / 8)
+	if w > 256<<10 {
+		w = 256 << 10
+	}
+	return w
+}
+
 // ProgramStatus reports what happened to one BPF program.
 type ProgramStatus struct {
 	Name     string     `json:"name"`
@@ -50,13 +60,11 @@ type Sensor struct {
 	log      *zap.Logger
 	cfg      Config
 	mod      *bpf.Module
-	rb       *bpf.RingBuffer
-	records  chan []byte
+	reader   *ringReader
 	programs []ProgramStatus
 	closeMu  sync.Mutex
 	closed   bool
 	objFile  *os.File
-	ring     *ringPositions
 }
 
 var logOnce sync.Once
@@ -183,7 +191,7 @@ func (s *Sensor) setupObject(mod *bpf.Module) error {
 	if s.cfg.DropFailed {
 		dropFailed = 1
 	}
-	raw := event.RawConfig{AgentTgid: uint32(s.cfg.AgentPID), DropFailed: dropFailed}
+	raw := event.RawConfig{AgentTgid: uint32(s.cfg.AgentPID), DropFailed: dropFailed, WakeupBytes: s.cfg.wakeupBytes()}
 	if err := mod.InitGlobalVariable("cfg", raw); err != nil {
 		return fmt.Errorf("set BPF config: %w", err)
 	}
@@ -328,33 +336,30 @@ func (s *Sensor) attach(want map[event.Type]bool, refused map[string]string) err
 // Programs reports each wanted program and whether it is attached.
 func (s *Sensor) Programs() []ProgramStatus { return append([]ProgramStatus(nil), s.programs...) }
 
-// Start begins polling the ring buffer. Records arrive on the returned
+// Start begins reading the ring buffer. Records arrive on the returned
 // channel, which is closed by Close. A record's bytes are owned by the receiver.
 func (s *Sensor) Start(buffer int) (<-chan []byte, error) {
-	s.records = make(chan []byte, buffer)
-	rb, err := s.mod.InitRingBuf("events", s.records)
+	m, err := s.mod.GetMap("events")
 	if err != nil {
-		return nil, fmt.Errorf("init ring buffer: %w", err)
+		return nil, fmt.Errorf("ring buffer map: %w", err)
 	}
-	s.rb = rb
-	if m, err := s.mod.GetMap("events"); err == nil {
-		if rp, err := mapRingPositions(m.FileDescriptor()); err == nil {
-			s.ring = rp
-		} else {
-			s.log.Warn("ring buffer usage unavailable", zap.Error(err))
-		}
+	r, err := newRingReader(m.FileDescriptor())
+	if err != nil {
+		return nil, err
 	}
-	rb.Poll(100)
-	return s.records, nil
+	s.reader = r
+	out := make(chan []byte, buffer)
+	go r.run(out, s.log)
+	return out, nil
 }
 
 // RingBufferUsed is the number of bytes written to the ring buffer and not
 // yet consumed.
 func (s *Sensor) RingBufferUsed() uint64 {
-	if s.ring == nil {
+	if s.reader == nil {
 		return 0
 	}
-	return s.ring.pending()
+	return s.reader.pending()
 }
 
 // Counters are the kernel-side per-type counters.
@@ -406,11 +411,8 @@ func (s *Sensor) Close() {
 		return
 	}
 	s.closed = true
-	if s.rb != nil {
-		s.rb.Close()
-	}
-	if s.ring != nil {
-		s.ring.close()
+	if s.reader != nil {
+		s.reader.close()
 	}
 	if s.mod != nil {
 		s.mod.Close()

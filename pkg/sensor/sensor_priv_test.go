@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 
 	"go.uber.org/zap/zaptest"
@@ -39,5 +40,70 @@ func TestLoadAttachAll(t *testing.T) {
 	}
 	if attached < 80 {
 		t.Errorf("only %d programs attached", attached)
+	}
+}
+
+func TestOnlyConfiguredTypesLoaded(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{Types: []event.Type{event.TypeConnect}}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[string]bool{}
+	for _, p := range s.Programs() {
+		if p.Type != event.TypeConnect && p.Type != event.TypeExec {
+			t.Errorf("program %s for %s loaded, but only connect was configured", p.Name, p.Type)
+		}
+		got[p.Name] = p.Attached
+	}
+	for _, want := range []string{"sched_exec", "enter_connect", "exit_connect"} {
+		if !got[want] {
+			t.Errorf("%s not attached", want)
+		}
+	}
+}
+
+// With no consumer, a one-page ring buffer fills up: the kernel must count
+// every failed reserve against the event's type.
+func TestRingBufferDropsCounted(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{Types: []event.Type{event.TypeExec}, RingBufferBytes: 4096}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 50; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Drops[event.TypeExec] == 0 {
+		t.Fatalf("no exec drops counted after 50 execs into a 4 KiB ring nobody reads")
+	}
+	if c.Drops[event.TypeOpen] != 0 {
+		t.Errorf("drops counted for a type that is not loaded: %d", c.Drops[event.TypeOpen])
+	}
+}
+
+// The fallback that finds refused programs one by one: on this kernel it
+// must refuse none of the configured ones.
+func TestProbeProgramsOneByOne(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{Types: []event.Type{event.TypeExec, event.TypeMount}}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	refused := map[string]string{}
+	if err := s.probePrograms(map[event.Type]bool{event.TypeExec: true, event.TypeMount: true}, refused); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 0 {
+		t.Errorf("programs refused: %v", refused)
 	}
 }

@@ -1,0 +1,75 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// DrainInterval bounds how long a record waits in the ring buffer: the
+// kernel wakes the reader only once WakeupBytes are pending, and the reader
+// drains the ring at least this often.
+const DrainInterval = 20 * time.Millisecond
+
+// ringReader reads the ring buffer that libbpfgo loaded. cilium/ebpf's
+// reader is used because it consumes records the kernel submitted without a
+// wake-up (BPF_RB_NO_WAKEUP) once a deadline passes, which libbpf's
+// ring_buffer__poll does not: per-record wake-ups were the agent's largest
+// cost under event storms (docs/performance.md).
+type ringReader struct {
+	rd   *ringbuf.Reader
+	m    *ebpf.Map
+	done chan struct{}
+}
+
+func newRingReader(fd int) (*ringReader, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup ring buffer fd: %w", err)
+	}
+	m, err := ebpf.NewMapFromFD(dup)
+	if err != nil {
+		unix.Close(dup)
+		return nil, fmt.Errorf("ring buffer map: %w", err)
+	}
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("ring buffer reader: %w", err)
+	}
+	return &ringReader{rd: rd, m: m, done: make(chan struct{})}, nil
+}
+
+// run sends every record to out until the reader is closed, then closes out.
+func (r *ringReader) run(out chan<- []byte, log *zap.Logger) {
+	defer close(r.done)
+	defer close(out)
+	for {
+		r.rd.SetDeadline(time.Now().Add(DrainInterval))
+		rec, err := r.rd.Read()
+		switch {
+		case err == nil:
+			out <- rec.RawSample
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrClosed):
+			return
+		default:
+			log.Error("ring buffer read failed", zap.Error(err))
+			return
+		}
+	}
+}
+
+func (r *ringReader) pending() uint64 { return uint64(r.rd.AvailableBytes()) }
+
+func (r *ringReader) close() {
+	r.rd.Close()
+	<-r.done
+	r.m.Close()
+}

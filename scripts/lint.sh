@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Architecture rules the compiler does not enforce:
+# - pkg/sensor is the only importer of libbpfgo and cilium/ebpf (one owner per
+#   dangerous dependency; tests may read BTF with cilium/ebpf);
+# - cmd/ stays a trampoline: it imports only pkg/cli among our packages;
+# - gofmt is clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+while read -r pkg imports; do
+  for i in $imports; do
+    case "$i" in
+      github.com/aquasecurity/libbpfgo*|github.com/cilium/ebpf*)
+        if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/sensor" ]; then
+          echo "lint: $pkg imports $i; only pkg/sensor may" >&2; fail=1
+        fi ;;
+    esac
+  done
+  if [[ "$pkg" == github.com/vigil-sec/vigil/cmd/* ]]; then
+    for i in $imports; do
+      if [[ "$i" == github.com/vigil-sec/vigil/* && "$i" != github.com/vigil-sec/vigil/pkg/cli ]]; then
+        echo "lint: $pkg imports $i; cmd/ may import only pkg/cli" >&2; fail=1
+      fi
+    done
+  fi
+done < <(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "lint: gofmt needed: $unformatted" >&2; fail=1; fi
+[ "$fail" = 0 ] && echo "lint: ok"
+exit "$fail"
