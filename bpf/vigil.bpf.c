@@ -37,19 +37,9 @@ struct {
 } events SEC(".maps");
 
 struct sargs {
-	__u64 nr;
 	__u64 a[6];
 };
 
-/* Arguments saved at syscall entry, by thread. LRU, so entries whose exit
- * never comes are evicted; per-CPU LRU lists avoid a global lock. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, __u64);
-	__type(value, struct sargs);
-} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -501,45 +491,23 @@ static __always_inline __u16 user_sockaddr(struct net_tuple *n, const void *uadd
 	return family;
 }
 
-/* -------------------------------------------------- enter/exit pairing */
+/* ---------------------------------------------------- syscall arguments */
 
-static __always_inline int save_args(struct trace_event_raw_sys_enter *ctx, __u32 type, int n)
+/*
+ * Each traced syscall has one program, on its exit tracepoint: the result is
+ * known there, and the arguments are still in the user registers the kernel
+ * saved at entry (x86-64 syscall ABI: rdi, rsi, rdx, r10, r8, r9). One
+ * program per syscall and no map to pair entry with exit.
+ */
+static __always_inline void sys_args(struct sargs *a)
 {
-	if (is_agent() || !type_enabled(type))
-		return 0;
-	struct sargs a = {};
-	/* Per-syscall tracepoints carry a 4-byte __syscall_nr at this offset,
-	 * followed by padding that is not zeroed: compare 32 bits only. */
-	a.nr = (__u32)ctx->id;
-	if (n > 0)
-		a.a[0] = ctx->args[0];
-	if (n > 1)
-		a.a[1] = ctx->args[1];
-	if (n > 2)
-		a.a[2] = ctx->args[2];
-	if (n > 3)
-		a.a[3] = ctx->args[3];
-	if (n > 4)
-		a.a[4] = ctx->args[4];
-	if (n > 5)
-		a.a[5] = ctx->args[5];
-	__u64 id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&pending, &id, &a, BPF_ANY);
-	return 0;
-}
-
-/* Take the saved arguments of this thread's syscall. Returns 0 when found. */
-static __always_inline int take_args(struct trace_event_raw_sys_exit *ctx, struct sargs *out)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct sargs *a = bpf_map_lookup_elem(&pending, &id);
-	if (!a)
-		return -1;
-	__builtin_memcpy(out, a, sizeof(*out));
-	bpf_map_delete_elem(&pending, &id);
-	if (out->nr != (__u32)ctx->id)
-		return -1;
-	return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	a->a[0] = BPF_CORE_READ(regs, di);
+	a->a[1] = BPF_CORE_READ(regs, si);
+	a->a[2] = BPF_CORE_READ(regs, dx);
+	a->a[3] = BPF_CORE_READ(regs, r10);
+	a->a[4] = BPF_CORE_READ(regs, r8);
+	a->a[5] = BPF_CORE_READ(regs, r9);
 }
 
 /* Failed syscalls are dropped unless the failure is a permission denial. */
@@ -548,26 +516,21 @@ static __always_inline bool drop_failure(long ret)
 	return ret < 0 && cfg.drop_failed && ret != -EACCES && ret != -EPERM;
 }
 
-/* n is the syscall's argument count: a program may not read past the end
- * of its tracepoint's record, or the kernel refuses to attach it. */
-#define ENTER(sc, type, n)                                                     \
-	SEC("tracepoint/syscalls/sys_enter_" #sc)                               \
-	int enter_##sc(struct trace_event_raw_sys_enter *ctx)                  \
-	{                                                                      \
-		return save_args(ctx, type, n);                                    \
-	}
-
-#define EXIT(sc)                                                               \
-	static __always_inline int handle_exit_##sc(struct sargs *a, long ret);     \
+/* SYSCALL(sc, type) { body } defines the program on sys_exit_<sc>. The body
+ * sees `a` (the arguments) and `ret`; it runs only when type is enabled and
+ * the caller is not the agent. */
+#define SYSCALL(sc, type)                                                      \
+	static __always_inline int handle_##sc(struct sargs *a, long ret);         \
 	SEC("tracepoint/syscalls/sys_exit_" #sc)                                \
 	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                      \
 		struct sargs a;                                                    \
-		if (take_args(ctx, &a))                                            \
+		if (is_agent() || !type_enabled(type))                             \
 			return 0;                                                      \
-		return handle_exit_##sc(&a, ctx->ret);                             \
+		sys_args(&a);                                                      \
+		return handle_##sc(&a, ctx->ret);                                  \
 	}                                                                      \
-	static __always_inline int handle_exit_##sc(struct sargs *a, long ret)
+	static __always_inline int handle_##sc(struct sargs *a, long ret)
 
 /* ------------------------------------------------------------- process */
 
@@ -691,26 +654,22 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	return 0;
 }
 
-ENTER(openat, EV_OPEN, 4)
-EXIT(openat)
+SYSCALL(openat, EV_OPEN)
 {
 	return do_open(a->a[0], (const char *)a->a[1], a->a[2], a->a[3], ret);
 }
 
-ENTER(open, EV_OPEN, 3)
-EXIT(open)
+SYSCALL(open, EV_OPEN)
 {
 	return do_open(AT_FDCWD, (const char *)a->a[0], a->a[1], a->a[2], ret);
 }
 
-ENTER(creat, EV_OPEN, 2)
-EXIT(creat)
+SYSCALL(creat, EV_OPEN)
 {
 	return do_open(AT_FDCWD, (const char *)a->a[0], O_CREAT | O_WRONLY | O_TRUNC, a->a[1], ret);
 }
 
-ENTER(openat2, EV_OPEN, 4)
-EXIT(openat2)
+SYSCALL(openat2, EV_OPEN)
 {
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)a->a[2]);
@@ -739,27 +698,18 @@ static __always_inline int do_paths(__u32 type, long ret, int dfd1, const char *
 	return 0;
 }
 
-ENTER(unlink, EV_UNLINK, 1)
-EXIT(unlink) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
-ENTER(unlinkat, EV_UNLINK, 3)
-EXIT(unlinkat) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
-ENTER(rmdir, EV_UNLINK, 1)
-EXIT(rmdir) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
+SYSCALL(unlink, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
+SYSCALL(unlinkat, EV_UNLINK) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+SYSCALL(rmdir, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
 
-ENTER(rename, EV_RENAME, 2)
-EXIT(rename) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
-ENTER(renameat, EV_RENAME, 4)
-EXIT(renameat) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
-ENTER(renameat2, EV_RENAME, 5)
-EXIT(renameat2) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+SYSCALL(rename, EV_RENAME) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+SYSCALL(renameat, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
+SYSCALL(renameat2, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
 
-ENTER(chmod, EV_CHMOD, 2)
-EXIT(chmod) { return do_paths(EV_CHMOD, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
-ENTER(fchmodat, EV_CHMOD, 3)
-EXIT(fchmodat) { return do_paths(EV_CHMOD, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+SYSCALL(chmod, EV_CHMOD) { return do_paths(EV_CHMOD, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+SYSCALL(fchmodat, EV_CHMOD) { return do_paths(EV_CHMOD, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
 
-ENTER(fchmod, EV_CHMOD, 2)
-EXIT(fchmod)
+SYSCALL(fchmod, EV_CHMOD)
 {
 	if (drop_failure(ret))
 		return 0;
@@ -773,10 +723,8 @@ EXIT(fchmod)
 	return 0;
 }
 
-ENTER(link, EV_LINK, 2)
-EXIT(link) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
-ENTER(linkat, EV_LINK, 5)
-EXIT(linkat) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+SYSCALL(link, EV_LINK) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+SYSCALL(linkat, EV_LINK) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
 
 /* symlink: the target is stored as given; the link path is made absolute. */
 static __always_inline int do_symlink(long ret, const char *target, int dfd, const char *linkpath)
@@ -792,18 +740,14 @@ static __always_inline int do_symlink(long ret, const char *target, int dfd, con
 	ev_emit(e, off);
 	return 0;
 }
-ENTER(symlink, EV_SYMLINK, 2)
-EXIT(symlink) { return do_symlink(ret, (void *)a->a[0], AT_FDCWD, (void *)a->a[1]); }
-ENTER(symlinkat, EV_SYMLINK, 3)
-EXIT(symlinkat) { return do_symlink(ret, (void *)a->a[0], a->a[1], (void *)a->a[2]); }
+SYSCALL(symlink, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], AT_FDCWD, (void *)a->a[1]); }
+SYSCALL(symlinkat, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], a->a[1], (void *)a->a[2]); }
 
-ENTER(truncate, EV_TRUNCATE, 2)
-EXIT(truncate) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+SYSCALL(truncate, EV_TRUNCATE) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 
 /* -------------------------------------------------------------- network */
 
-ENTER(connect, EV_CONNECT, 3)
-EXIT(connect)
+SYSCALL(connect, EV_CONNECT)
 {
 	struct event *e = ev_start(EV_CONNECT, ret);
 	if (!e)
@@ -839,13 +783,10 @@ static __always_inline int do_accept(long ret)
 	ev_emit(e, sizeof(*e));
 	return 0;
 }
-ENTER(accept, EV_ACCEPT, 3)
-EXIT(accept) { return do_accept(ret); }
-ENTER(accept4, EV_ACCEPT, 4)
-EXIT(accept4) { return do_accept(ret); }
+SYSCALL(accept, EV_ACCEPT) { return do_accept(ret); }
+SYSCALL(accept4, EV_ACCEPT) { return do_accept(ret); }
 
-ENTER(bind, EV_BIND, 3)
-EXIT(bind)
+SYSCALL(bind, EV_BIND)
 {
 	if (drop_failure(ret))
 		return 0;
@@ -865,8 +806,7 @@ EXIT(bind)
 	return 0;
 }
 
-ENTER(listen, EV_LISTEN, 2)
-EXIT(listen)
+SYSCALL(listen, EV_LISTEN)
 {
 	if (drop_failure(ret))
 		return 0;
@@ -902,7 +842,7 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate, const int new
 	return 0;
 }
 
-/* DNS: UDP datagrams to port 53. Decided at enter so other sends cost no map write. */
+/* DNS: UDP datagrams to port 53 (sendto, sendmsg, sendmmsg). */
 static __always_inline __u16 dest_port(int fd, const void *uaddr)
 {
 	struct net_tuple n = {};
@@ -914,18 +854,9 @@ static __always_inline __u16 dest_port(int fd, const void *uaddr)
 	return bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 }
 
-static __always_inline int dns_enter(struct trace_event_raw_sys_enter *ctx, const void *uaddr, int n)
+static __always_inline int do_dns(long ret, int fd, const void *uaddr, const void *buf, __u64 len)
 {
-	if (is_agent() || !type_enabled(EV_DNS))
-		return 0;
-	if (dest_port(ctx->args[0], uaddr) != 53)
-		return 0;
-	return save_args(ctx, EV_DNS, n);
-}
-
-static __always_inline int dns_exit(long ret, int fd, const void *uaddr, const void *buf, __u64 len)
-{
-	if (drop_failure(ret))
+	if (drop_failure(ret) || dest_port(fd, uaddr) != 53)
 		return 0;
 	struct event *e = ev_start(EV_DNS, ret);
 	if (!e)
@@ -941,40 +872,19 @@ static __always_inline int dns_exit(long ret, int fd, const void *uaddr, const v
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return dns_enter(ctx, (void *)ctx->args[4], 6);
-}
-EXIT(sendto) { return dns_exit(ret, a->a[0], (void *)a->a[4], (void *)a->a[1], a->a[2]); }
+SYSCALL(sendto, EV_DNS) { return do_dns(ret, a->a[0], (void *)a->a[4], (void *)a->a[1], a->a[2]); }
 
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	struct user_msghdr m = {};
-	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
-	return dns_enter(ctx, m.msg_name, 3);
-}
-
-static __always_inline int msg_exit(long ret, int fd, const struct user_msghdr *um)
+static __always_inline int do_dns_msg(long ret, int fd, const struct user_msghdr *um)
 {
 	struct user_msghdr m = {};
 	struct iovec iov = {};
 	bpf_probe_read_user(&m, sizeof(m), um);
 	bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov);
-	return dns_exit(ret, fd, m.msg_name, iov.iov_base, iov.iov_len);
+	return do_dns(ret, fd, m.msg_name, iov.iov_base, iov.iov_len);
 }
-EXIT(sendmsg) { return msg_exit(ret, a->a[0], (void *)a->a[1]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	struct user_msghdr m = {};
-	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
-	return dns_enter(ctx, m.msg_name, 4);
-}
+SYSCALL(sendmsg, EV_DNS) { return do_dns_msg(ret, a->a[0], (void *)a->a[1]); }
 /* struct mmsghdr starts with its struct user_msghdr: the first message is read */
-EXIT(sendmmsg) { return msg_exit(ret, a->a[0], (void *)a->a[1]); }
+SYSCALL(sendmmsg, EV_DNS) { return do_dns_msg(ret, a->a[0], (void *)a->a[1]); }
 
 /* ------------------------------------------------ security-relevant syscalls */
 
@@ -992,12 +902,10 @@ static __always_inline int do_args(__u32 type, long ret, __u64 a0, __u64 a1, __u
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+SYSCALL(ptrace, EV_PTRACE)
 {
-	long req = ctx->args[0];
 	/* Attach, inject and register writes; reads and continues follow an attach. */
-	switch (req) {
+	switch (a->a[0]) {
 	case PTRACE_TRACEME:
 	case PTRACE_POKETEXT:
 	case PTRACE_POKEDATA:
@@ -1006,18 +914,16 @@ int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 	case PTRACE_ATTACH:
 	case PTRACE_SETREGSET:
 	case PTRACE_SEIZE:
-		return save_args(ctx, EV_PTRACE, 4);
+		return do_args(EV_PTRACE, ret, a->a[0], a->a[1], a->a[2], 0);
 	}
+	count(&filtered, EV_PTRACE);
 	return 0;
 }
-EXIT(ptrace) { return do_args(EV_PTRACE, ret, a->a[0], a->a[1], a->a[2], 0); }
 
-ENTER(process_vm_writev, EV_PROCESS_VM_WRITEV, 6)
-EXIT(process_vm_writev) { return do_args(EV_PROCESS_VM_WRITEV, ret, a->a[0], a->a[2], 0, 0); }
+SYSCALL(process_vm_writev, EV_PROCESS_VM_WRITEV) { return do_args(EV_PROCESS_VM_WRITEV, ret, a->a[0], a->a[2], 0, 0); }
 
-#define SETID(sc, kind, n)                                                     \
-	ENTER(sc, EV_SETID, n)                                                        \
-	EXIT(sc) { return do_args(EV_SETID, ret, kind, a->a[0], a->a[1], a->a[2]); }
+#define SETID(sc, kind, n) \
+	SYSCALL(sc, EV_SETID) { return do_args(EV_SETID, ret, kind, a->a[0], a->a[1], a->a[2]); }
 SETID(setuid, SETID_SETUID, 1)
 SETID(setgid, SETID_SETGID, 1)
 SETID(setreuid, SETID_SETREUID, 2)
@@ -1027,8 +933,7 @@ SETID(setresgid, SETID_SETRESGID, 3)
 SETID(setfsuid, SETID_SETFSUID, 1)
 SETID(setfsgid, SETID_SETFSGID, 1)
 
-ENTER(capset, EV_CAPSET, 2)
-EXIT(capset)
+SYSCALL(capset, EV_CAPSET)
 {
 	struct {
 		__u32 version;
@@ -1045,8 +950,7 @@ EXIT(capset)
 		       ((__u64)d[1].inheritable << 32) | d[0].inheritable);
 }
 
-ENTER(memfd_create, EV_MEMFD_CREATE, 2)
-EXIT(memfd_create)
+SYSCALL(memfd_create, EV_MEMFD_CREATE)
 {
 	struct event *e = ev_start(EV_MEMFD_CREATE, ret);
 	if (!e)
@@ -1059,8 +963,7 @@ EXIT(memfd_create)
 
 /* Module loads: these tracepoints are absent without CONFIG_MODULES, and the
  * loader then skips the programs. */
-ENTER(init_module, EV_MODULE_LOAD, 3)
-EXIT(init_module)
+SYSCALL(init_module, EV_MODULE_LOAD)
 {
 	struct event *e = ev_start(EV_MODULE_LOAD, ret);
 	if (!e)
@@ -1071,8 +974,7 @@ EXIT(init_module)
 	ev_emit(e, off);
 	return 0;
 }
-ENTER(finit_module, EV_MODULE_LOAD, 3)
-EXIT(finit_module)
+SYSCALL(finit_module, EV_MODULE_LOAD)
 {
 	struct event *e = ev_start(EV_MODULE_LOAD, ret);
 	struct pathbuf *pb = pbuf(0);
@@ -1085,22 +987,20 @@ EXIT(finit_module)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_bpf")
-int enter_bpf(struct trace_event_raw_sys_enter *ctx)
+SYSCALL(bpf, EV_BPF)
 {
-	switch (ctx->args[0]) {
+	switch (a->a[0]) {
 	case BPF_MAP_CREATE:
 	case BPF_PROG_LOAD:
 	case BPF_PROG_ATTACH:
 	case BPF_RAW_TRACEPOINT_OPEN:
 	case BPF_BTF_LOAD:
 	case BPF_LINK_CREATE:
-		return save_args(ctx, EV_BPF, 3);
+		break;
+	default:
+		count(&filtered, EV_BPF);
+		return 0;
 	}
-	return 0;
-}
-EXIT(bpf)
-{
 	struct event *e = ev_start(EV_BPF, ret);
 	if (!e)
 		return 0;
@@ -1126,8 +1026,7 @@ EXIT(bpf)
 	return 0;
 }
 
-ENTER(mount, EV_MOUNT, 5)
-EXIT(mount)
+SYSCALL(mount, EV_MOUNT)
 {
 	struct event *e = ev_start(EV_MOUNT, ret);
 	struct pathbuf *pb = pbuf(0);
@@ -1141,14 +1040,11 @@ EXIT(mount)
 	return 0;
 }
 
-ENTER(umount, EV_UMOUNT, 2)
-EXIT(umount) { return do_paths(EV_UMOUNT, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+SYSCALL(umount, EV_UMOUNT) { return do_paths(EV_UMOUNT, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 
-ENTER(unshare, EV_UNSHARE, 1)
-EXIT(unshare) { return do_args(EV_UNSHARE, ret, a->a[0], 0, 0, 0); }
+SYSCALL(unshare, EV_UNSHARE) { return do_args(EV_UNSHARE, ret, a->a[0], 0, 0, 0); }
 
-ENTER(setns, EV_SETNS, 2)
-EXIT(setns)
+SYSCALL(setns, EV_SETNS)
 {
 	struct event *e = ev_start(EV_SETNS, ret);
 	struct pathbuf *pb = pbuf(0);
@@ -1162,59 +1058,45 @@ EXIT(setns)
 	return 0;
 }
 
-/* kill(2) family: args[0] target, args[1] signal, args[2] 1=kill 2=tkill 3=tgkill */
-static __always_inline int kill_enter(struct trace_event_raw_sys_enter *ctx, int sig, int n)
+/* kill(2) family: args[0] target, args[1] signal, args[2] 1=kill 2=tkill 3=tgkill.
+ * Signal 0 (an existence probe) is not sent. */
+static __always_inline int do_kill(long ret, int target, __u64 sig, __u64 kind, int tgid)
 {
-	if (sig == 0) /* existence probes */
+	if (sig == 0) {
+		count(&filtered, EV_KILL);
 		return 0;
-	return save_args(ctx, EV_KILL, n);
+	}
+	return do_args(EV_KILL, ret, target, sig, kind, tgid);
 }
-SEC("tracepoint/syscalls/sys_enter_kill")
-int enter_kill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[1], 2); }
-EXIT(kill) { return do_args(EV_KILL, ret, (int)a->a[0], a->a[1], 1, 0); }
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int enter_tkill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[1], 2); }
-EXIT(tkill) { return do_args(EV_KILL, ret, (int)a->a[0], a->a[1], 2, 0); }
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int enter_tgkill(struct trace_event_raw_sys_enter *ctx) { return kill_enter(ctx, ctx->args[2], 3); }
-EXIT(tgkill) { return do_args(EV_KILL, ret, (int)a->a[1], a->a[2], 3, (int)a->a[0]); }
+SYSCALL(kill, EV_KILL) { return do_kill(ret, a->a[0], a->a[1], 1, 0); }
+SYSCALL(tkill, EV_KILL) { return do_kill(ret, a->a[0], a->a[1], 2, 0); }
+SYSCALL(tgkill, EV_KILL) { return do_kill(ret, a->a[1], a->a[2], 3, a->a[0]); }
 
 /* dup2/dup3 of a socket onto stdin, stdout or stderr. */
-static __always_inline int dup_enter(struct trace_event_raw_sys_enter *ctx, int n)
+static __always_inline int do_dup(struct sargs *a, long ret)
 {
-	if (ctx->args[1] > 2 || is_agent())
+	if (a->a[1] > 2)
 		return 0;
-	if (!file_sock(fd_file(ctx->args[0])))
+	/* After a successful dup the new fd is the same open file. */
+	struct sock *sk = file_sock(fd_file(ret < 0 ? a->a[0] : a->a[1]));
+	if (!sk)
 		return 0;
-	return save_args(ctx, EV_DUP_SOCKET, n);
-}
-static __always_inline int dup_exit(struct sargs *a, long ret)
-{
 	struct event *e = ev_start(EV_DUP_SOCKET, ret);
 	if (!e)
 		return 0;
-	sock_tuple(&e->net, file_sock(fd_file(a->a[0])));
+	sock_tuple(&e->net, sk);
 	e->args[0] = a->a[0];
 	e->args[1] = a->a[1];
 	ev_emit(e, sizeof(*e));
 	return 0;
 }
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int enter_dup2(struct trace_event_raw_sys_enter *ctx) { return dup_enter(ctx, 2); }
-EXIT(dup2) { return dup_exit(a, ret); }
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int enter_dup3(struct trace_event_raw_sys_enter *ctx) { return dup_enter(ctx, 3); }
-EXIT(dup3) { return dup_exit(a, ret); }
+SYSCALL(dup2, EV_DUP_SOCKET) { return do_dup(a, ret); }
+SYSCALL(dup3, EV_DUP_SOCKET) { return do_dup(a, ret); }
 
-SEC("tracepoint/syscalls/sys_enter_prctl")
-int enter_prctl(struct trace_event_raw_sys_enter *ctx)
+SYSCALL(prctl, EV_PRCTL)
 {
-	if (ctx->args[0] != PR_SET_NAME)
+	if (a->a[0] != PR_SET_NAME)
 		return 0;
-	return save_args(ctx, EV_PRCTL, 2);
-}
-EXIT(prctl)
-{
 	struct event *e = ev_start(EV_PRCTL, ret);
 	if (!e)
 		return 0;
@@ -1224,5 +1106,4 @@ EXIT(prctl)
 	return 0;
 }
 
-ENTER(userfaultfd, EV_USERFAULTFD, 1)
-EXIT(userfaultfd) { return do_args(EV_USERFAULTFD, ret, a->a[0], 0, 0, 0); }
+SYSCALL(userfaultfd, EV_USERFAULTFD) { return do_args(EV_USERFAULTFD, ret, a->a[0], 0, 0, 0); }

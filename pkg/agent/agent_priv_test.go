@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/vigil-sec/vigil/internal/testenv"
 	"github.com/vigil-sec/vigil/pkg/agent"
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/event"
@@ -33,16 +34,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("privileged test must run as root in CI")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
 }
 
 // collector keeps the events of this test's descendants.
@@ -127,7 +118,7 @@ var (
 // startAgent runs one agent for the whole package, in this process.
 func startAgent(t *testing.T) (*collector, string) {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	startOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vigil-e2e-")
 		if err != nil {

@@ -43,9 +43,9 @@ var hookTypes = map[string]event.Type{
 	"userfaultfd": event.TypeUserfaultfd,
 }
 
-// hookOf returns the hook a program handles: "enter_openat" -> "openat".
+// hookOf returns the hook a program handles: "exit_openat" -> "openat".
 func hookOf(prog string) string {
-	for _, p := range []string{"enter_", "exit_"} {
+	for _, p := range []string{"exit_"} {
 		if strings.HasPrefix(prog, p) {
 			return prog[len(p):]
 		}

@@ -33,13 +33,13 @@ func TestProgramsCovered(t *testing.T) {
 			t.Errorf("program %s (%s) has no event type in hookTypes", s.Name, sec)
 		}
 		if strings.HasPrefix(sec, "tracepoint/syscalls/sys_") {
-			hook := strings.TrimPrefix(strings.TrimPrefix(sec, "tracepoint/syscalls/sys_enter_"), "tracepoint/syscalls/sys_exit_")
+			hook := strings.TrimPrefix(sec, "tracepoint/syscalls/sys_exit_")
 			if hookOf(s.Name) != hook {
 				t.Errorf("program %s is in section %s", s.Name, sec)
 			}
 		}
 	}
-	if n < 90 {
+	if n < 50 {
 		t.Errorf("only %d programs found", n)
 	}
 }
