@@ -72,6 +72,15 @@ struct {
 	__type(value, __u8);
 } watched_prefixes SEC(".maps");
 
+/* Write-opens under these are sent even when under a noisy prefix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 512);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+} write_watched_prefixes SEC(".maps");
+
 /* Write-opens are sent except under these prefixes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -428,6 +437,24 @@ static __always_inline bool under_prefix(void *map, struct pathbuf *pb, struct p
 	return bpf_map_lookup_elem(map, &k) != NULL;
 }
 
+/* True for /proc/<...>/environ and /proc/<...>/mem: another process's
+ * environment or memory. */
+static __always_inline bool proc_secret(struct pathbuf *pb, struct pathres r)
+{
+	char head[6], tail[8];
+	if (!pb || r.len < 10 || r.len > 64)
+		return false;
+	__u32 start = r.start & (PATH_BUF - 1);
+	bpf_probe_read_kernel(head, sizeof(head), &pb->data[start]);
+	if (head[0] != '/' || head[1] != 'p' || head[2] != 'r' || head[3] != 'o' || head[4] != 'c' || head[5] != '/')
+		return false;
+	bpf_probe_read_kernel(tail, sizeof(tail), &pb->data[(start + r.len - 8) & (PATH_BUF - 1)]);
+	if (tail[0] == '/' && tail[1] == 'e' && tail[2] == 'n' && tail[3] == 'v' && tail[4] == 'i' &&
+	    tail[5] == 'r' && tail[6] == 'o' && tail[7] == 'n')
+		return true;
+	return tail[4] == '/' && tail[5] == 'm' && tail[6] == 'e' && tail[7] == 'm';
+}
+
 /* -------------------------------------------------------------- sockets */
 
 static __always_inline struct sock *file_sock(struct file *f)
@@ -552,6 +579,13 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	e->args[2] = BPF_CORE_READ(ino, i_ino);
 	e->args[3] = BPF_CORE_READ(ino, i_mode);
 	e->args[4] = BPF_CORE_READ(ino, __i_nlink) == 0;
+	/* Which of stdin, stdout, stderr are sockets: a shell on a socket is a
+	 * reverse shell. */
+	__u64 stdio = 0;
+	for (int fd = 0; fd < 3; fd++)
+		if (file_sock(fd_file(fd)))
+			stdio |= 1 << fd;
+	e->args[5] = stdio;
 
 	struct pathres r = file_path(pb, f, &e->hdr.flags);
 	off = put_path(e, off, pb, r);
@@ -637,8 +671,12 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	else
 		r = user_path_at(pb, dirfd, upath, &pflags);
 
+	/* Reads: watched prefixes, and /proc/<pid>/environ and mem. Writes:
+	 * all but noisy prefixes, except write-watched ones. */
 	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
-	if (write ? under_prefix(&noisy_prefixes, pb, r) : !under_prefix(&watched_prefixes, pb, r)) {
+	bool send = write ? (under_prefix(&write_watched_prefixes, pb, r) || !under_prefix(&noisy_prefixes, pb, r))
+			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
+	if (!send) {
 		count(&filtered, EV_OPEN);
 		return 0;
 	}

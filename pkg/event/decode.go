@@ -134,6 +134,11 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 			ExeDeleted:    a[4] != 0,
 			Memfd:         strings.HasPrefix(exe, "/memfd:"),
 		}
+		for fd := 0; fd < 3; fd++ {
+			if a[5]&(1<<fd) != 0 {
+				e.Exec.StdioSockets = append(e.Exec.StdioSockets, fd)
+			}
+		}
 	case TypeFork:
 		e.Fork = &ForkInfo{ChildPID: uint32(a[0]), ChildStartNs: a[1]}
 	case TypeExit:

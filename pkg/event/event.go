@@ -8,24 +8,24 @@ const SchemaVersion = "vigil.event/1"
 // Event is one decoded, optionally enriched, kernel event. Exactly one of the
 // type-specific parts (Exec, Fork, Exit, File, Net, DNS, Sys) is set, per Type.
 type Event struct {
-	Schema    string    `json:"schema"`
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	Type      Type      `json:"type"`
-	Ret       int64     `json:"ret"`
-	Error     string    `json:"error,omitempty"`
-	Process   Process   `json:"process"`
-	Container Container `json:"container"`
-	CgroupID  uint64    `json:"cgroup_id"`
-	PidNS     uint32    `json:"pidns"`
-	MntNS     uint32    `json:"mntns"`
-	Exec      *ExecInfo `json:"exec,omitempty"`
-	Fork      *ForkInfo `json:"fork,omitempty"`
-	Exit      *ExitInfo `json:"exit,omitempty"`
-	File      *FileInfo `json:"file,omitempty"`
-	Net       *NetInfo  `json:"net,omitempty"`
-	DNS       *DNSInfo  `json:"dns,omitempty"`
-	Sys       *SysInfo  `json:"syscall,omitempty"`
+	Schema    string    `json:"schema" expr:"schema"`
+	ID        string    `json:"id" expr:"id"`
+	Time      time.Time `json:"time" expr:"time"`
+	Type      Type      `json:"type" expr:"type"`
+	Ret       int64     `json:"ret" expr:"ret"`
+	Error     string    `json:"error,omitempty" expr:"error"`
+	Process   Process   `json:"process" expr:"process"`
+	Container Container `json:"container" expr:"container"`
+	CgroupID  uint64    `json:"cgroup_id" expr:"cgroup_id"`
+	PidNS     uint32    `json:"pidns" expr:"pidns"`
+	MntNS     uint32    `json:"mntns" expr:"mntns"`
+	Exec      *ExecInfo `json:"exec,omitempty" expr:"exec"`
+	Fork      *ForkInfo `json:"fork,omitempty" expr:"fork"`
+	Exit      *ExitInfo `json:"exit,omitempty" expr:"exit"`
+	File      *FileInfo `json:"file,omitempty" expr:"file"`
+	Net       *NetInfo  `json:"net,omitempty" expr:"net"`
+	DNS       *DNSInfo  `json:"dns,omitempty" expr:"dns"`
+	Sys       *SysInfo  `json:"syscall,omitempty" expr:"syscall"`
 	Flags     uint16    `json:"-"`
 	BootNs    uint64    `json:"-"`
 }
@@ -33,131 +33,132 @@ type Event struct {
 // Process describes the acting process. The kernel fills the ids and comm;
 // enrichment (pkg/proc) fills the rest from its process tree.
 type Process struct {
-	PID          uint32     `json:"pid"`
-	TID          uint32     `json:"tid"`
-	PPID         uint32     `json:"ppid"`
-	NsPID        uint32     `json:"ns_pid"`
-	UID          uint32     `json:"uid"`
-	GID          uint32     `json:"gid"`
-	EUID         uint32     `json:"euid"`
-	LoginUID     uint32     `json:"loginuid"`
-	User         string     `json:"user,omitempty"`
-	Group        string     `json:"group,omitempty"`
-	LoginUser    string     `json:"login_user,omitempty"`
-	Comm         string     `json:"comm"`
-	Exe          string     `json:"exe,omitempty"`
-	Args         []string   `json:"args,omitempty"`
-	Cwd          string     `json:"cwd,omitempty"`
-	ExecID       string     `json:"exec_id,omitempty"`
-	ParentExecID string     `json:"parent_exec_id,omitempty"`
-	StartTime    *time.Time `json:"start_time,omitempty"`
-	Ancestors    []Ancestor `json:"ancestors,omitempty"`
+	PID          uint32     `json:"pid" expr:"pid"`
+	TID          uint32     `json:"tid" expr:"tid"`
+	PPID         uint32     `json:"ppid" expr:"ppid"`
+	NsPID        uint32     `json:"ns_pid" expr:"ns_pid"`
+	UID          uint32     `json:"uid" expr:"uid"`
+	GID          uint32     `json:"gid" expr:"gid"`
+	EUID         uint32     `json:"euid" expr:"euid"`
+	LoginUID     uint32     `json:"loginuid" expr:"loginuid"`
+	User         string     `json:"user,omitempty" expr:"user"`
+	Group        string     `json:"group,omitempty" expr:"group"`
+	LoginUser    string     `json:"login_user,omitempty" expr:"login_user"`
+	Comm         string     `json:"comm" expr:"comm"`
+	Exe          string     `json:"exe,omitempty" expr:"exe"`
+	Args         []string   `json:"args,omitempty" expr:"args"`
+	Cwd          string     `json:"cwd,omitempty" expr:"cwd"`
+	ExecID       string     `json:"exec_id,omitempty" expr:"exec_id"`
+	ParentExecID string     `json:"parent_exec_id,omitempty" expr:"parent_exec_id"`
+	StartTime    *time.Time `json:"start_time,omitempty" expr:"start_time"`
+	Ancestors    []Ancestor `json:"ancestors,omitempty" expr:"ancestors"`
 }
 
 // Ancestor is one process up the parent chain, nearest first.
 type Ancestor struct {
-	PID    uint32   `json:"pid"`
-	ExecID string   `json:"exec_id,omitempty"`
-	Exe    string   `json:"exe,omitempty"`
-	Args   []string `json:"args,omitempty"`
-	UID    uint32   `json:"uid"`
-	User   string   `json:"user,omitempty"`
+	PID    uint32   `json:"pid" expr:"pid"`
+	ExecID string   `json:"exec_id,omitempty" expr:"exec_id"`
+	Exe    string   `json:"exe,omitempty" expr:"exe"`
+	Args   []string `json:"args,omitempty" expr:"args"`
+	UID    uint32   `json:"uid" expr:"uid"`
+	User   string   `json:"user,omitempty" expr:"user"`
 }
 
 // Container identifies the container a process runs in. Runtime is "host"
 // for processes outside any container.
 type Container struct {
-	ID      string `json:"id,omitempty"`
-	Runtime string `json:"runtime"`
+	ID      string `json:"id,omitempty" expr:"id"`
+	Runtime string `json:"runtime" expr:"runtime"`
 }
 
 // ExecInfo is set on exec events.
 type ExecInfo struct {
-	Filename      string   `json:"filename"`
-	Exe           string   `json:"exe"`
-	Args          []string `json:"args"`
-	ArgsTruncated bool     `json:"args_truncated"`
-	Cwd           string   `json:"cwd"`
-	Argc          uint64   `json:"argc"`
-	Inode         uint64   `json:"inode"`
-	Mode          string   `json:"mode"`
-	Setuid        bool     `json:"setuid"`
-	Setgid        bool     `json:"setgid"`
-	ExeDeleted    bool     `json:"exe_deleted"`
-	Memfd         bool     `json:"memfd"`
+	Filename      string   `json:"filename" expr:"filename"`
+	Exe           string   `json:"exe" expr:"exe"`
+	Args          []string `json:"args" expr:"args"`
+	ArgsTruncated bool     `json:"args_truncated" expr:"args_truncated"`
+	Cwd           string   `json:"cwd" expr:"cwd"`
+	Argc          uint64   `json:"argc" expr:"argc"`
+	Inode         uint64   `json:"inode" expr:"inode"`
+	Mode          string   `json:"mode" expr:"mode"`
+	Setuid        bool     `json:"setuid" expr:"setuid"`
+	Setgid        bool     `json:"setgid" expr:"setgid"`
+	ExeDeleted    bool     `json:"exe_deleted" expr:"exe_deleted"`
+	Memfd         bool     `json:"memfd" expr:"memfd"`
+	StdioSockets  []int    `json:"stdio_sockets,omitempty" expr:"stdio_sockets"`
 }
 
 // ForkInfo is set on fork events; the acting process is the parent.
 type ForkInfo struct {
-	ChildPID     uint32 `json:"child_pid"`
-	ChildStartNs uint64 `json:"child_start_ns"`
+	ChildPID     uint32 `json:"child_pid" expr:"child_pid"`
+	ChildStartNs uint64 `json:"child_start_ns" expr:"child_start_ns"`
 }
 
 // ExitInfo is set on exit events (the last thread of a process).
 type ExitInfo struct {
-	Code       int  `json:"code"`
-	Signal     int  `json:"signal"`
-	CoreDumped bool `json:"core_dumped"`
+	Code       int  `json:"code" expr:"code"`
+	Signal     int  `json:"signal" expr:"signal"`
+	CoreDumped bool `json:"core_dumped" expr:"core_dumped"`
 }
 
 // FileInfo is set on file events. Path is absolute; Target is the second path
 // of rename and link, and the link path of symlink (whose Path is the target
 // as given).
 type FileInfo struct {
-	Path     string   `json:"path"`
-	Target   string   `json:"target,omitempty"`
-	Flags    uint64   `json:"flags,omitempty"`
-	FlagList []string `json:"flag_names,omitempty"`
-	Write    bool     `json:"write,omitempty"`
-	Mode     string   `json:"mode,omitempty"`
-	Setuid   bool     `json:"setuid,omitempty"`
-	Setgid   bool     `json:"setgid,omitempty"`
-	Length   int64    `json:"length,omitempty"`
-	Relative bool     `json:"relative,omitempty"`
+	Path     string   `json:"path" expr:"path"`
+	Target   string   `json:"target,omitempty" expr:"target"`
+	Flags    uint64   `json:"flags,omitempty" expr:"flags"`
+	FlagList []string `json:"flag_names,omitempty" expr:"flag_names"`
+	Write    bool     `json:"write,omitempty" expr:"write"`
+	Mode     string   `json:"mode,omitempty" expr:"mode"`
+	Setuid   bool     `json:"setuid,omitempty" expr:"setuid"`
+	Setgid   bool     `json:"setgid,omitempty" expr:"setgid"`
+	Length   int64    `json:"length,omitempty" expr:"length"`
+	Relative bool     `json:"relative,omitempty" expr:"relative"`
 }
 
 // NetInfo is set on network events.
 type NetInfo struct {
-	Family   string `json:"family"`
-	Proto    string `json:"proto,omitempty"`
-	SrcAddr  string `json:"src_addr,omitempty"`
-	SrcPort  uint16 `json:"src_port,omitempty"`
-	DstAddr  string `json:"dst_addr,omitempty"`
-	DstPort  uint16 `json:"dst_port,omitempty"`
-	UnixPath string `json:"unix_path,omitempty"`
-	FD       int64  `json:"fd,omitempty"`
-	Backlog  int64  `json:"backlog,omitempty"`
-	OldState string `json:"old_state,omitempty"`
-	NewState string `json:"new_state,omitempty"`
+	Family   string `json:"family" expr:"family"`
+	Proto    string `json:"proto,omitempty" expr:"proto"`
+	SrcAddr  string `json:"src_addr,omitempty" expr:"src_addr"`
+	SrcPort  uint16 `json:"src_port,omitempty" expr:"src_port"`
+	DstAddr  string `json:"dst_addr,omitempty" expr:"dst_addr"`
+	DstPort  uint16 `json:"dst_port,omitempty" expr:"dst_port"`
+	UnixPath string `json:"unix_path,omitempty" expr:"unix_path"`
+	FD       int64  `json:"fd,omitempty" expr:"fd"`
+	Backlog  int64  `json:"backlog,omitempty" expr:"backlog"`
+	OldState string `json:"old_state,omitempty" expr:"old_state"`
+	NewState string `json:"new_state,omitempty" expr:"new_state"`
 }
 
 // DNSInfo is set on dns events.
 type DNSInfo struct {
-	Query string `json:"query,omitempty"`
-	QType string `json:"qtype,omitempty"`
-	ID    uint16 `json:"id"`
+	Query string `json:"query,omitempty" expr:"query"`
+	QType string `json:"qtype,omitempty" expr:"qtype"`
+	ID    uint16 `json:"id" expr:"id"`
 }
 
 // SysInfo carries the arguments of the security-relevant syscalls.
 type SysInfo struct {
-	Name      string   `json:"name"`
-	Request   string   `json:"request,omitempty"`
-	TargetPID int64    `json:"target_pid,omitempty"`
-	Signal    int64    `json:"signal,omitempty"`
-	Flags     uint64   `json:"flags,omitempty"`
-	FlagList  []string `json:"flag_names,omitempty"`
-	IDs       []int64  `json:"ids,omitempty"`
-	Effective uint64   `json:"cap_effective,omitempty"`
-	Permitted uint64   `json:"cap_permitted,omitempty"`
-	Inherit   uint64   `json:"cap_inheritable,omitempty"`
-	Cmd       string   `json:"cmd,omitempty"`
-	SubType   uint64   `json:"sub_type,omitempty"`
-	ObjName   string   `json:"obj_name,omitempty"`
-	Source    string   `json:"source,omitempty"`
-	Target    string   `json:"target,omitempty"`
-	FSType    string   `json:"fstype,omitempty"`
-	NSInode   uint64   `json:"ns_inode,omitempty"`
-	OldFD     int64    `json:"old_fd,omitempty"`
-	NewFD     *int64   `json:"new_fd,omitempty"`
-	Net       *NetInfo `json:"socket,omitempty"`
+	Name      string   `json:"name" expr:"name"`
+	Request   string   `json:"request,omitempty" expr:"request"`
+	TargetPID int64    `json:"target_pid,omitempty" expr:"target_pid"`
+	Signal    int64    `json:"signal,omitempty" expr:"signal"`
+	Flags     uint64   `json:"flags,omitempty" expr:"flags"`
+	FlagList  []string `json:"flag_names,omitempty" expr:"flag_names"`
+	IDs       []int64  `json:"ids,omitempty" expr:"ids"`
+	Effective uint64   `json:"cap_effective,omitempty" expr:"cap_effective"`
+	Permitted uint64   `json:"cap_permitted,omitempty" expr:"cap_permitted"`
+	Inherit   uint64   `json:"cap_inheritable,omitempty" expr:"cap_inheritable"`
+	Cmd       string   `json:"cmd,omitempty" expr:"cmd"`
+	SubType   uint64   `json:"sub_type,omitempty" expr:"sub_type"`
+	ObjName   string   `json:"obj_name,omitempty" expr:"obj_name"`
+	Source    string   `json:"source,omitempty" expr:"source"`
+	Target    string   `json:"target,omitempty" expr:"target"`
+	FSType    string   `json:"fstype,omitempty" expr:"fstype"`
+	NSInode   uint64   `json:"ns_inode,omitempty" expr:"ns_inode"`
+	OldFD     int64    `json:"old_fd,omitempty" expr:"old_fd"`
+	NewFD     *int64   `json:"new_fd,omitempty" expr:"new_fd"`
+	Net       *NetInfo `json:"socket,omitempty" expr:"socket"`
 }

@@ -22,8 +22,10 @@ type Config struct {
 	Types []event.Type
 	// WatchedPrefixes: read-opens are sent only for paths under these.
 	WatchedPrefixes []string
-	// NoisyPrefixes: write-opens under these are not sent.
+	// NoisyPrefixes: write-opens under these are not sent...
 	NoisyPrefixes []string
+	// WriteWatchedPrefixes: ...unless they are under one of these.
+	WriteWatchedPrefixes []string
 	// RingBufferBytes is the ring buffer size (a power of two, >= page size).
 	RingBufferBytes int
 	// DropFailed drops failed syscalls other than permission denials.
@@ -263,6 +265,9 @@ func (s *Sensor) configureMaps(want map[event.Type]bool) error {
 		}
 	}
 	if err := s.SetPrefixes("watched_prefixes", s.cfg.WatchedPrefixes); err != nil {
+		return err
+	}
+	if err := s.SetPrefixes("write_watched_prefixes", s.cfg.WriteWatchedPrefixes); err != nil {
 		return err
 	}
 	return s.SetPrefixes("noisy_prefixes", s.cfg.NoisyPrefixes)

@@ -1,0 +1,518 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// Compiled is an enabled rule ready to evaluate.
+type Compiled struct {
+	*Rule
+	Index  int
+	Cond   *vm.Program // single-event and threshold rules
+	Key    *vm.Program // threshold key
+	Steps  []CompiledStep
+	Output *Template
+}
+
+// CompiledStep is a compiled sequence step.
+type CompiledStep struct {
+	Events []event.Type
+	Cond   *vm.Program
+	Key    *vm.Program
+}
+
+// Ruleset is a compiled, indexed rule set.
+type Ruleset struct {
+	Rules []*Compiled
+	// ByType lists, per event type, the single-event and threshold rules to
+	// evaluate; Sequence rules are listed per type of any of their steps.
+	ByType [event.TypeMax][]*Compiled
+	// Types are the event types the rules need.
+	Types []event.Type
+	// WatchedPrefixes are the read-open path prefixes the rules need; "/"
+	// when a rule on open events does not constrain file.path.
+	WatchedPrefixes []string
+	// WriteWatchedPrefixes are the write-open prefixes write-only rules
+	// name: they are sent even under a noisy prefix.
+	WriteWatchedPrefixes []string
+	// Version identifies the rule content (a hash of every rule's source).
+	Version string
+	// Disabled counts rules loaded but disabled.
+	Disabled int
+}
+
+var envOptions = []expr.Option{
+	expr.Env(Env{}),
+	expr.Function("basename", func(p ...any) (any, error) { return fnBasename(p[0].(string)), nil }, fnBasename),
+	expr.Function("dirname", func(p ...any) (any, error) { return fnDirname(p[0].(string)), nil }, fnDirname),
+	expr.Function("glob", func(p ...any) (any, error) { return fnGlob(p[0].(string), p[1].(string)), nil }, fnGlob),
+	expr.Function("cidr", func(p ...any) (any, error) { return fnCIDR(p[0].(string), p[1].(string)), nil }, fnCIDR),
+	expr.Function("icontains", func(p ...any) (any, error) { return fnIContains(p[0].(string), p[1].(string)), nil }, fnIContains),
+	expr.Function("istartsWith", func(p ...any) (any, error) { return fnIStarts(p[0].(string), p[1].(string)), nil }, fnIStarts),
+	expr.Function("iendsWith", func(p ...any) (any, error) { return fnIEnds(p[0].(string), p[1].(string)), nil }, fnIEnds),
+	expr.Function("iequals", func(p ...any) (any, error) { return fnIEquals(p[0].(string), p[1].(string)), nil }, fnIEquals),
+	expr.Function("exists", func(p ...any) (any, error) { return fnExists(p[0].(string)), nil }, fnExists),
+	expr.Function("join", func(p ...any) (any, error) { return fnShellQuote(p[0].([]string)), nil }, fnShellQuote),
+	expr.Function("bit", func(p ...any) (any, error) { return fnBit(p[0].(uint64), p[1].(int)), nil }, fnBit),
+}
+
+// expander replaces list and macro identifiers with their content.
+type expander struct {
+	set   *Set
+	stack []string
+	err   error
+}
+
+func (x *expander) Visit(node *ast.Node) {
+	id, ok := (*node).(*ast.IdentifierNode)
+	if !ok || x.err != nil {
+		return
+	}
+	if l, ok := x.set.Lists[id.Value]; ok {
+		items := x.listItems(l, nil)
+		arr := &ast.ArrayNode{}
+		for _, it := range items {
+			arr.Nodes = append(arr.Nodes, &ast.StringNode{Value: it})
+		}
+		ast.Patch(node, arr)
+		return
+	}
+	m, ok := x.set.Macros[id.Value]
+	if !ok {
+		return
+	}
+	for _, s := range x.stack {
+		if s == m.Name {
+			x.err = fmt.Errorf("macro %q refers to itself (%s)", m.Name, strings.Join(append(x.stack, m.Name), " -> "))
+			return
+		}
+	}
+	tree, err := parser.Parse(m.Condition)
+	if err != nil {
+		x.err = fmt.Errorf("macro %q (%s): %v", m.Name, m.Pos, oneLine(err))
+		return
+	}
+	x.stack = append(x.stack, m.Name)
+	ast.Walk(&tree.Node, x)
+	x.stack = x.stack[:len(x.stack)-1]
+	ast.Patch(node, tree.Node)
+}
+
+// listItems flattens a list whose items may name other lists.
+func (x *expander) listItems(l *List, seen map[string]bool) []string {
+	if seen == nil {
+		seen = map[string]bool{}
+	}
+	if seen[l.Name] {
+		return nil
+	}
+	seen[l.Name] = true
+	var out []string
+	for _, it := range l.Items {
+		if sub, ok := x.set.Lists[it]; ok {
+			out = append(out, x.listItems(sub, seen)...)
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.SplitN(err.Error(), "\n", 2)[0]), " ")
+}
+
+// compileExpr compiles a condition (asBool) or a value expression.
+func compileExpr(set *Set, src string, asBool bool) (*vm.Program, *ast.Node, error) {
+	x := &expander{set: set}
+	opts := append([]expr.Option{}, envOptions...)
+	opts = append(opts, expr.Patch(x))
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(src, opts...)
+	if x.err != nil {
+		return nil, nil, x.err
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s", oneLine(err))
+	}
+	node := prog.Node()
+	return prog, &node, nil
+}
+
+var exceptionComps = map[string]string{
+	"=": "==", "==": "==", "!=": "!=", "startswith": "startsWith", "endswith": "endsWith",
+	"contains": "contains", "glob": "glob", "in": "in",
+}
+
+// exceptionsExpr renders a rule's exceptions as "not (row or row ...)".
+func exceptionsExpr(r *Rule) (string, error) {
+	var rows []string
+	for _, ex := range r.Exceptions {
+		if ex.Name == "" || len(ex.Fields) == 0 {
+			return "", fmt.Errorf("exception needs a name and fields")
+		}
+		comps := ex.Comps
+		if len(comps) == 0 {
+			comps = make([]string, len(ex.Fields))
+			for i := range comps {
+				comps[i] = "="
+			}
+		}
+		if len(comps) != len(ex.Fields) {
+			return "", fmt.Errorf("exception %q: %d comps for %d fields", ex.Name, len(comps), len(ex.Fields))
+		}
+		for _, vals := range ex.Values {
+			if len(vals) != len(ex.Fields) {
+				return "", fmt.Errorf("exception %q: a row has %d values for %d fields", ex.Name, len(vals), len(ex.Fields))
+			}
+			var terms []string
+			for i, f := range ex.Fields {
+				op, ok := exceptionComps[strings.ToLower(comps[i])]
+				if !ok {
+					return "", fmt.Errorf("exception %q: unknown comparison %q", ex.Name, comps[i])
+				}
+				switch op {
+				case "glob":
+					terms = append(terms, fmt.Sprintf("glob(%s, %s)", f, strconv.Quote(vals[i])))
+				case "in":
+					terms = append(terms, fmt.Sprintf("%s in %s", f, vals[i])) // a list name
+				default:
+					terms = append(terms, fmt.Sprintf("%s %s %s", f, op, strconv.Quote(vals[i])))
+				}
+			}
+			rows = append(rows, "("+strings.Join(terms, " and ")+")")
+		}
+	}
+	if len(rows) == 0 {
+		return "", nil
+	}
+	return "not (" + strings.Join(rows, " or ") + ")", nil
+}
+
+// Compile checks and compiles every enabled rule. Errors name each rule's
+// file and line.
+func Compile(set *Set) (*Ruleset, error) {
+	rs := &Ruleset{}
+	var errs Errors
+	for name := range set.Macros {
+		if rootNames[name] {
+			errs = append(errs, &Error{set.Macros[name].Pos, fmt.Sprintf("macro %q shadows an event field", name)})
+		}
+	}
+	for name := range set.Lists {
+		if rootNames[name] {
+			errs = append(errs, &Error{set.Lists[name].Pos, fmt.Sprintf("list %q shadows an event field", name)})
+		}
+	}
+	seen := map[string]Pos{}
+	h := sha256.New()
+	types := map[event.Type]bool{event.TypeExec: true, event.TypeFork: true, event.TypeExit: true}
+	prefixes, writePrefixes := map[string]bool{}, map[string]bool{}
+	for _, r := range set.Rules {
+		if p, dup := seen[r.Name]; dup {
+			errs = append(errs, &Error{r.Pos, fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
+			continue
+		}
+		seen[r.Name] = r.Pos
+		if !r.Enabled {
+			rs.Disabled++
+			continue
+		}
+		c, err := compileRule(set, r)
+		if err != nil {
+			errs = append(errs, &Error{r.Pos, fmt.Sprintf("rule %q: %v", r.Name, err)})
+			continue
+		}
+		c.Index = len(rs.Rules)
+		rs.Rules = append(rs.Rules, c)
+		fmt.Fprintf(h, "%s\x00%s\x00%v\x00%v\x00", r.Name, r.Condition, r.Exceptions, r.Action)
+		for _, t := range ruleTypes(r) {
+			types[t] = true
+			rs.ByType[t] = appendOnce(rs.ByType[t], c)
+		}
+		reads, writes := c.openPrefixes(set)
+		for _, p := range reads {
+			prefixes[p] = true
+		}
+		for _, p := range writes {
+			writePrefixes[p] = true
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	for t := range types {
+		rs.Types = append(rs.Types, t)
+	}
+	sort.Slice(rs.Types, func(i, j int) bool { return rs.Types[i] < rs.Types[j] })
+	for p := range prefixes {
+		rs.WatchedPrefixes = append(rs.WatchedPrefixes, p)
+	}
+	for p := range writePrefixes {
+		rs.WriteWatchedPrefixes = append(rs.WriteWatchedPrefixes, p)
+	}
+	sort.Strings(rs.WatchedPrefixes)
+	sort.Strings(rs.WriteWatchedPrefixes)
+	rs.Version = hex.EncodeToString(h.Sum(nil))[:12]
+	return rs, nil
+}
+
+func appendOnce(list []*Compiled, c *Compiled) []*Compiled {
+	for _, x := range list {
+		if x == c {
+			return list
+		}
+	}
+	return append(list, c)
+}
+
+func ruleTypes(r *Rule) []event.Type {
+	if r.Sequence == nil {
+		return r.Events
+	}
+	var out []event.Type
+	for _, st := range r.Sequence.Steps {
+		out = append(out, st.Events...)
+	}
+	return out
+}
+
+func compileRule(set *Set, r *Rule) (*Compiled, error) {
+	c := &Compiled{Rule: r}
+	if r.Output == "" {
+		return nil, fmt.Errorf("no output")
+	}
+	if r.Desc == "" {
+		return nil, fmt.Errorf("no desc")
+	}
+	if r.Tactic == "" || r.Technique == "" {
+		return nil, fmt.Errorf("no MITRE tactic and technique")
+	}
+	tmpl, err := CompileTemplate(set, r.Output)
+	if err != nil {
+		return nil, fmt.Errorf("output: %v", err)
+	}
+	c.Output = tmpl
+	exc, err := exceptionsExpr(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Sequence != nil {
+		if r.Condition != "" || len(r.Events) > 0 {
+			return nil, fmt.Errorf("a sequence rule has its events and conditions in its steps")
+		}
+		for i, st := range r.Sequence.Steps {
+			cond := st.Condition
+			if i == len(r.Sequence.Steps)-1 && exc != "" {
+				cond = "(" + cond + ") and " + exc
+			}
+			cp, _, err := compileExpr(set, cond, true)
+			if err != nil {
+				return nil, fmt.Errorf("step %d condition: %v", i+1, err)
+			}
+			kp, _, err := compileExpr(set, st.Key, false)
+			if err != nil {
+				return nil, fmt.Errorf("step %d key: %v", i+1, err)
+			}
+			c.Steps = append(c.Steps, CompiledStep{Events: st.Events, Cond: cp, Key: kp})
+		}
+		return c, nil
+	}
+	if len(r.Events) == 0 {
+		return nil, fmt.Errorf("no events: name the event types the rule applies to")
+	}
+	if r.Condition == "" {
+		return nil, fmt.Errorf("no condition")
+	}
+	cond := r.Condition
+	if exc != "" {
+		cond = "(" + cond + ") and " + exc
+	}
+	c.Cond, _, err = compileExpr(set, cond, true)
+	if err != nil {
+		return nil, fmt.Errorf("condition: %v", err)
+	}
+	if r.Threshold != nil {
+		c.Key, _, err = compileExpr(set, r.Threshold.Key, false)
+		if err != nil {
+			return nil, fmt.Errorf("threshold key: %v", err)
+		}
+	}
+	return c, nil
+}
+
+// openPrefixes derives the open prefixes a rule needs from the file.path
+// comparisons in its conditions: read prefixes, and for rules that concern
+// only writes, write-watched prefixes. A rule on read-opens that does not
+// constrain file.path needs "/". A rule's watch list replaces the read part.
+func (c *Compiled) openPrefixes(set *Set) (reads, writes []string) {
+	var conds []string
+	if c.Sequence != nil {
+		for _, st := range c.Sequence.Steps {
+			if hasType(st.Events, event.TypeOpen) {
+				conds = append(conds, st.Condition)
+			}
+		}
+	} else if hasType(c.Events, event.TypeOpen) {
+		conds = append(conds, c.Condition)
+	}
+	for _, cond := range conds {
+		_, node, err := compileExpr(set, cond, true)
+		if err != nil {
+			continue
+		}
+		v := &pathVisitor{}
+		ast.Walk(node, v)
+		v.writeOnly = v.writes > v.negated
+		switch {
+		case v.writeOnly:
+			writes = append(writes, v.prefixes...)
+		case len(v.prefixes) == 0:
+			reads = append(reads, "/")
+		default:
+			reads = append(reads, v.prefixes...)
+		}
+	}
+	if c.WatchSet {
+		reads = c.Watch
+	}
+	return reads, writes
+}
+
+func hasType(ts []event.Type, t event.Type) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// pathVisitor collects constants compared with file.path, and whether the
+// condition requires file.write (used, and not only negated).
+type pathVisitor struct {
+	prefixes  []string
+	writeOnly bool
+	writes    int
+	negated   int
+}
+
+func memberPath(n ast.Node) string {
+	switch m := n.(type) {
+	case *ast.IdentifierNode:
+		return m.Value
+	case *ast.MemberNode:
+		prop, ok := m.Property.(*ast.StringNode)
+		if !ok {
+			return ""
+		}
+		base := memberPath(m.Node)
+		if base == "" {
+			return ""
+		}
+		return base + "." + prop.Value
+	}
+	return ""
+}
+
+func (v *pathVisitor) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		if memberPath(n) == "file.write" {
+			v.writes++
+		}
+	case *ast.UnaryNode:
+		if (n.Operator == "not" || n.Operator == "!") && memberPath(n.Node) == "file.write" {
+			v.negated++
+		}
+	case *ast.BinaryNode:
+		if memberPath(n.Left) != "file.path" {
+			return
+		}
+		switch n.Operator {
+		case "==", "startsWith":
+			if s, ok := n.Right.(*ast.StringNode); ok {
+				v.prefixes = append(v.prefixes, prefix64(s.Value))
+			}
+		case "in":
+			if arr, ok := n.Right.(*ast.ArrayNode); ok {
+				for _, it := range arr.Nodes {
+					if s, ok := it.(*ast.StringNode); ok {
+						v.prefixes = append(v.prefixes, prefix64(s.Value))
+					}
+				}
+			}
+		case "matches":
+			v.prefixes = append(v.prefixes, "/")
+		}
+	}
+}
+
+func prefix64(s string) string {
+	if len(s) > event.PrefixKeyLen {
+		return s[:event.PrefixKeyLen]
+	}
+	return s
+}
+
+// Template renders a rule's output: %field.path tokens are replaced by the
+// event's values.
+type Template struct {
+	parts  []string
+	fields []*vm.Program
+}
+
+var tokenRE = regexp.MustCompile(`%[a-z_][a-zA-Z0-9_.\[\]]*[a-zA-Z0-9_\]]`)
+
+// CompileTemplate compiles an output template.
+func CompileTemplate(set *Set, s string) (*Template, error) {
+	t := &Template{}
+	last := 0
+	for _, loc := range tokenRE.FindAllStringIndex(s, -1) {
+		t.parts = append(t.parts, s[last:loc[0]])
+		p, _, err := compileExpr(set, s[loc[0]+1:loc[1]], false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", s[loc[0]:loc[1]], err)
+		}
+		t.fields = append(t.fields, p)
+		last = loc[1]
+	}
+	t.parts = append(t.parts, s[last:])
+	return t, nil
+}
+
+// Render fills the template from env.
+func (t *Template) Render(env *Env) string {
+	var b strings.Builder
+	for i, f := range t.fields {
+		b.WriteString(t.parts[i])
+		v, err := vm.Run(f, env)
+		switch x := v.(type) {
+		case nil:
+			if err != nil {
+				b.WriteString("<?>")
+			}
+		case []string:
+			b.WriteString(strings.Join(x, " "))
+		default:
+			fmt.Fprint(&b, x)
+		}
+	}
+	b.WriteString(t.parts[len(t.parts)-1])
+	return b.String()
+}

@@ -1,0 +1,183 @@
+package rules
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+func TestBuiltinRulesCompile(t *testing.T) {
+	rs, err := LoadAndCompile(Sources{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) < 45 {
+		t.Errorf("%d builtin rules, want at least 45", len(rs.Rules))
+	}
+	for _, c := range rs.Rules {
+		if c.Desc == "" || c.Technique == "" || c.Tactic == "" || c.Output == nil {
+			t.Errorf("rule %q lacks metadata", c.Name)
+		}
+	}
+	t.Logf("types %v", rs.Types)
+	t.Logf("watched %v", rs.WatchedPrefixes)
+	t.Logf("write-watched %v", rs.WriteWatchedPrefixes)
+	for _, p := range rs.WatchedPrefixes {
+		if p == "/" || p == "/proc/" || p == "/home/" {
+			t.Errorf("builtin rules make the kernel send every read under %q", p)
+		}
+	}
+}
+
+func parseErr(t *testing.T, src string) string {
+	t.Helper()
+	set := NewSet()
+	err := set.Parse("admin.yaml", []byte(src))
+	if err == nil {
+		_, err = Compile(set)
+	}
+	if err == nil {
+		t.Fatalf("no error for:\n%s", src)
+	}
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("not positioned errors: %v", err)
+	}
+	return err.Error()
+}
+
+const okRule = `
+- rule: R
+  desc: d
+  events: [exec]
+  condition: exec.exe == "/x"
+  output: "x %exec.exe"
+  severity: high
+  mitre: {tactic: execution, technique: T1059}
+`
+
+func TestErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"yaml", "- rule: [", "admin.yaml:1:"},
+		{"unknown key", okRule + "  bogus: 1\n", `admin.yaml:9: unknown key "bogus"`},
+		{"bad severity", strings.Replace(okRule, "high", "urgent", 1), `admin.yaml:7: unknown severity "urgent"`},
+		{"bad event", strings.Replace(okRule, "[exec]", "[exec, teleport]", 1), `admin.yaml:4: unknown event type "teleport"`},
+		{"bad condition", strings.Replace(okRule, `exec.exe == "/x"`, `exec.exe ==`, 1), `admin.yaml:2: rule "R": condition:`},
+		{"unknown field", strings.Replace(okRule, `exec.exe == "/x"`, `exec.nope == "/x"`, 1), `admin.yaml:2: rule "R": condition:`},
+		{"duplicate", okRule + okRule, `admin.yaml:10: rule "R" is already defined at admin.yaml:2`},
+		{"override missing", "- rule: Nope\n  override: {condition: append}\n  condition: \"true\"\n", `admin.yaml:2: override of rule "Nope"`},
+		{"macro loop", "- macro: a\n  condition: b\n- macro: b\n  condition: a\n" + strings.Replace(okRule, `exec.exe == "/x"`, "a", 1), `refers to itself`},
+		{"bad action", okRule + "  action: explode\n", `admin.yaml:9: action must be alert or kill`},
+		{"exception arity", okRule + "  exceptions:\n    - name: e\n      fields: [exec.exe, process.user]\n      values: [[/x]]\n", `a row has 1 values for 2 fields`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseErr(t, tc.src); !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverridesAndDisable(t *testing.T) {
+	set := NewSet()
+	vendor := okRule + `
+- list: bins
+  items: [a]
+- rule: S
+  desc: d
+  events: [exec]
+  condition: basename(exec.exe) in bins
+  output: "s"
+  severity: low
+  tags: [noisy]
+  mitre: {tactic: execution, technique: T1059}
+`
+	admin := `
+- list: bins
+  override: {items: append}
+  items: [b]
+- rule: R
+  override: {condition: append, severity: replace}
+  condition: process.user != "root"
+  severity: critical
+- rule: R
+  override: {exceptions: append}
+  exceptions:
+    - name: trusted
+      fields: [process.user]
+      values: [[alice]]
+- disable: {tags: [noisy]}
+`
+	if err := set.Parse("vendor.yaml", []byte(vendor)); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Parse("admin.yaml", []byte(admin)); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) != 1 || rs.Disabled != 1 || rs.Rules[0].Severity != Critical {
+		t.Fatalf("rules %d disabled %d", len(rs.Rules), rs.Disabled)
+	}
+	if got := set.Lists["bins"].Items; strings.Join(got, ",") != "a,b" {
+		t.Errorf("list %v", got)
+	}
+	var env Env
+	check := func(user string, want bool) {
+		t.Helper()
+		env.Reset(&event.Event{Type: event.TypeExec, Process: event.Process{User: user}, Exec: &event.ExecInfo{Exe: "/x"}}, nil)
+		var m vmRunner
+		if got := m.run(rs.Rules[0], &env); got != want {
+			t.Errorf("user %q: %v, want %v", user, got, want)
+		}
+	}
+	check("root", false)  // appended condition
+	check("bob", true)    // matches
+	check("alice", false) // appended exception
+}
+
+func TestKernelFilterDerivation(t *testing.T) {
+	set := NewSet()
+	src := `
+- rule: Reads
+  desc: d
+  events: [open]
+  condition: not file.write and (file.path startsWith "/srv/keys/" or file.path == "/etc/token")
+  output: o
+  mitre: {tactic: t, technique: T1}
+- rule: Writes
+  desc: d
+  events: [open]
+  condition: file.write and file.path == "/proc/sys/kernel/core_pattern"
+  output: o
+  mitre: {tactic: t, technique: T1}
+- rule: Net
+  desc: d
+  events: [connect]
+  condition: net.dst_port == 4444
+  output: o
+  mitre: {tactic: t, technique: T1}
+`
+	if err := set.Parse("r.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rs.WatchedPrefixes, ",") != "/etc/token,/srv/keys/" {
+		t.Errorf("watched %v", rs.WatchedPrefixes)
+	}
+	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/kernel/core_pattern" {
+		t.Errorf("write-watched %v", rs.WriteWatchedPrefixes)
+	}
+	want := []event.Type{event.TypeExec, event.TypeFork, event.TypeExit, event.TypeOpen, event.TypeConnect}
+	if len(rs.Types) != len(want) {
+		t.Errorf("types %v", rs.Types)
+	}
+}

@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// Severity of a rule's alerts.
+type Severity int
+
+// Severities, lowest first.
+const (
+	Info Severity = iota
+	Low
+	Medium
+	High
+	Critical
+)
+
+var severityNames = []string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s >= 0 && int(s) < len(severityNames) {
+		return severityNames[s]
+	}
+	return fmt.Sprintf("severity(%d)", int(s))
+}
+
+// MarshalText names the severity in JSON.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// ParseSeverity reads a severity name.
+func ParseSeverity(v string) (Severity, error) {
+	for i, n := range severityNames {
+		if strings.EqualFold(v, n) {
+			return Severity(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, low, medium, high or critical)", v)
+}
+
+// Pos is a place in a rule file.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Error is a problem in a rule file.
+type Error struct {
+	Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errors is every problem found in a rule set.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Action is what a rule does when it matches.
+type Action string
+
+// Actions.
+const (
+	ActionAlert Action = "alert"
+	ActionKill  Action = "kill"
+)
+
+// Exception is a named tuple of fields; an event whose fields equal (or
+// match with Comps) any row of Values is excepted from the rule.
+type Exception struct {
+	Name   string     `yaml:"name" json:"name"`
+	Fields []string   `yaml:"fields" json:"fields"`
+	Comps  []string   `yaml:"comps" json:"comps,omitempty"`
+	Values [][]string `yaml:"values" json:"values"`
+	Pos    Pos        `yaml:"-" json:"-"`
+}
+
+// Step is one step of a sequence rule.
+type Step struct {
+	Events    []event.Type `json:"events"`
+	Condition string       `json:"condition"`
+	// Key is an expression giving the correlation key; consecutive steps
+	// match when their keys are equal.
+	Key string `json:"key"`
+}
+
+// Sequence makes a rule match when its steps happen in order, with equal
+// keys, within Within.
+type Sequence struct {
+	Within time.Duration `json:"within"`
+	Steps  []Step        `json:"steps"`
+}
+
+// Threshold makes a rule match when Count events with the same key match
+// within Within.
+type Threshold struct {
+	Count  int           `json:"count"`
+	Within time.Duration `json:"within"`
+	Key    string        `json:"key"`
+}
+
+// Rule is one detection.
+type Rule struct {
+	Name        string       `json:"rule"`
+	Desc        string       `json:"desc"`
+	Events      []event.Type `json:"events"`
+	Condition   string       `json:"condition"`
+	Output      string       `json:"output"`
+	Severity    Severity     `json:"severity"`
+	Tactic      string       `json:"mitre_tactic"`
+	Technique   string       `json:"mitre_technique"`
+	Tags        []string     `json:"tags,omitempty"`
+	Enabled     bool         `json:"enabled"`
+	Action      Action       `json:"action"`
+	Remediation string       `json:"remediation,omitempty"`
+	Exceptions  []Exception  `json:"exceptions,omitempty"`
+	Sequence    *Sequence    `json:"sequence,omitempty"`
+	Threshold   *Threshold   `json:"threshold,omitempty"`
+	// Watch, when set, replaces the read-open prefixes derived from the
+	// condition (an empty list: the rule needs none).
+	Watch []string `json:"watch,omitempty"`
+	// WatchSet records that Watch was given.
+	WatchSet bool `json:"-"`
+	Pos      Pos  `json:"source"`
+}
+
+// Macro is a named condition fragment.
+type Macro struct {
+	Name      string
+	Condition string
+	Pos       Pos
+}
+
+// List is a named list of values.
+type List struct {
+	Name  string
+	Items []string
+	Pos   Pos
+}
+
+// Set is the merged content of every rule file, in load order.
+type Set struct {
+	Rules  []*Rule
+	Macros map[string]*Macro
+	Lists  map[string]*List
+}
