@@ -113,3 +113,20 @@ func LoadAndCompile(src Sources) (*Ruleset, error) {
 	}
 	return Compile(set)
 }
+
+//go:embed fixtures/*.yaml
+var builtinFixtures embed.FS
+
+// BuiltinFixtures returns the fixture files of the vendor rules, by name.
+func BuiltinFixtures() (names []string, content map[string][]byte) {
+	content = map[string][]byte{}
+	ents, _ := fs.ReadDir(builtinFixtures, "fixtures")
+	for _, e := range ents {
+		b, _ := fs.ReadFile(builtinFixtures, "fixtures/"+e.Name())
+		name := "fixtures/" + e.Name()
+		names = append(names, name)
+		content[name] = b
+	}
+	sort.Strings(names)
+	return names, content
+}

@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/rules"
+)
+
+// Fixture holds test cases for one rule: each case is a list of events (in
+// the event JSON schema, written as YAML); in a match case the rule must
+// fire, in a nomatch case it must not.
+type Fixture struct {
+	Rule    string             `yaml:"rule"`
+	Match   [][]map[string]any `yaml:"match"`
+	NoMatch [][]map[string]any `yaml:"nomatch"`
+	Pos     rules.Pos          `yaml:"-"`
+}
+
+// ParseFixtures reads a fixture file.
+func ParseFixtures(file string, b []byte) ([]Fixture, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	var out []Fixture
+	for _, n := range doc.Content[0].Content {
+		var f Fixture
+		if err := n.Decode(&f); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", file, n.Line, err)
+		}
+		f.Pos = rules.Pos{File: file, Line: n.Line}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// FixtureResult is the outcome of one case.
+type FixtureResult struct {
+	Rule   string    `json:"rule"`
+	Pos    rules.Pos `json:"source"`
+	Case   string    `json:"case"` // match[i] or nomatch[i]
+	Passed bool      `json:"passed"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+type collectSink struct{ alerts []*Alert }
+
+func (c *collectSink) WriteAlert(a *Alert) error { c.alerts = append(c.alerts, a); return nil }
+
+// toEvents converts a case's YAML events to events, with ids and times.
+func toEvents(raw []map[string]any, base time.Time) ([]*event.Event, error) {
+	var out []*event.Event
+	for i, m := range raw {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		e := &event.Event{}
+		if err := json.Unmarshal(b, e); err != nil {
+			return nil, fmt.Errorf("event %d: %v", i+1, err)
+		}
+		if e.Type == event.TypeNone {
+			return nil, fmt.Errorf("event %d has no type", i+1)
+		}
+		e.Schema = event.SchemaVersion
+		if e.ID == "" {
+			e.ID = "fixture-" + strconv.Itoa(i)
+		}
+		if e.Time.IsZero() {
+			e.Time = base.Add(time.Duration(i) * 10 * time.Millisecond)
+		}
+		if e.Container.Runtime == "" {
+			e.Container.Runtime = "host"
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// RunFixtures runs every case against the rule set, each case in a fresh
+// monitor-only engine (no kills, no deduplication).
+func RunFixtures(rs *rules.Ruleset, fixtures []Fixture, host rules.Host) []FixtureResult {
+	byName := map[string]bool{}
+	for _, c := range rs.Rules {
+		byName[c.Name] = true
+	}
+	var out []FixtureResult
+	for _, f := range fixtures {
+		run := func(kind string, i int, raw []map[string]any, want bool) {
+			r := FixtureResult{Rule: f.Rule, Pos: f.Pos, Case: fmt.Sprintf("%s[%d]", kind, i)}
+			defer func() { out = append(out, r) }()
+			if !byName[f.Rule] {
+				r.Detail = "no enabled rule with this name"
+				return
+			}
+			evs, err := toEvents(raw, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				r.Detail = err.Error()
+				return
+			}
+			sink := &collectSink{}
+			e := New(Config{Host: host, MonitorOnly: true}, rs, nil, sink)
+			clock := evs[0].Time
+			e.now = func() time.Time { return clock }
+			for _, ev := range evs {
+				clock = ev.Time
+				_ = e.Write(ev)
+			}
+			fired := false
+			for _, a := range sink.alerts {
+				fired = fired || a.Rule == f.Rule
+			}
+			r.Passed = fired == want
+			if !r.Passed {
+				if want {
+					r.Detail = "rule did not fire"
+				} else {
+					r.Detail = "rule fired"
+				}
+				if n := e.Stats.EvalErrors.Load(); n > 0 {
+					r.Detail += fmt.Sprintf(" (%d evaluation errors)", n)
+				}
+			}
+		}
+		for i, c := range f.Match {
+			run("match", i, c, true)
+		}
+		for i, c := range f.NoMatch {
+			run("nomatch", i, c, false)
+		}
+	}
+	return out
+}
