@@ -100,7 +100,7 @@ func TestAgentStreamsStatusMetricsAndDetaches(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("log_level: info\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "agent", "--config", cfg, "--output", "stdout", "--status-socket", sock, "--metrics-address", metrics)
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--output", "stdout", "--collect", "all", "--status-socket", sock, "--metrics-address", metrics)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestAgentStreamsStatusMetricsAndDetaches(t *testing.T) {
 			if err := json.Unmarshal([]byte(l), &e); err != nil {
 				t.Fatalf("not JSON: %q", l)
 			}
-			if e.Schema != "vigil.event/1" {
+			if e.Schema != "vigil.event/1" && e.Schema != "vigil.alert/1" {
 				t.Fatalf("schema %q", e.Schema)
 			}
 			found = e.Type == "exec" && e.Exec != nil && len(e.Exec.Args) == 2 && e.Exec.Args[1] == "vigil-cli-e2e"

@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/engine"
+	"github.com/vigil-sec/vigil/pkg/rules"
 
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/event"
@@ -29,6 +35,8 @@ type Agent struct {
 
 	// Extra sinks receive every event (tests and later outputs use this).
 	Extra []pipeline.Sink
+	// AlertSinks receive every alert.
+	AlertSinks []engine.Sink
 	// Ready is called once the probes are attached and events flow.
 	Ready func()
 
@@ -36,6 +44,9 @@ type Agent struct {
 	sensor  *sensor.Sensor
 	tree    *proc.Tree
 	stats   pipeline.Stats
+	engine  *engine.Engine
+	types   map[event.Type]bool
+	reloads atomic.Uint64
 
 	rateMu   sync.Mutex
 	lastRecv uint64
@@ -78,12 +89,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("process tree seeded", zap.Int("processes", n))
 
+	rs, err := rules.LoadAndCompile(a.ruleSources())
+	if err != nil {
+		return fmt.Errorf("rules:\n%w", err)
+	}
+	a.log.Info("rules loaded", zap.Int("rules", len(rs.Rules)), zap.Int("disabled", rs.Disabled), zap.String("version", rs.Version))
+	types := a.cfg.EventTypes(rs.Types)
+	a.types = map[event.Type]bool{}
+	for _, t := range types {
+		a.types[t] = true
+	}
 	s, err := sensor.New(sensor.Config{
-		Types:           a.cfg.EventTypes(),
-		WatchedPrefixes: a.cfg.WatchedPrefixes,
-		NoisyPrefixes:   a.cfg.NoisyPrefixes,
-		RingBufferBytes: a.cfg.RingBufferBytes,
-		DropFailed:      a.cfg.DropFailed,
+		Types:                types,
+		WatchedPrefixes:      append(append([]string(nil), a.cfg.WatchedPrefixes...), rs.WatchedPrefixes...),
+		WriteWatchedPrefixes: rs.WriteWatchedPrefixes,
+		NoisyPrefixes:        a.cfg.NoisyPrefixes,
+		RingBufferBytes:      a.cfg.RingBufferBytes,
+		DropFailed:           a.cfg.DropFailed,
 	}, a.log)
 	if err != nil {
 		return err
@@ -110,8 +132,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stop()
 	queue := pipeline.Pump(pctx, recs, a.cfg.QueueSize, &a.stats)
 	sinks := append([]pipeline.Sink(nil), a.Extra...)
+	var out *pipeline.JSONLines
+	if a.cfg.Output == "stdout" || a.cfg.Alerts == "stdout" {
+		out = pipeline.NewJSONLines(a.stdout)
+	}
 	if a.cfg.Output == "stdout" {
-		sinks = append(sinks, pipeline.NewJSONLines(a.stdout))
+		sinks = append(sinks, out)
+	}
+	alertSinks := append([]engine.Sink(nil), a.AlertSinks...)
+	if a.cfg.Alerts == "stdout" {
+		alertSinks = append(alertSinks, alertJSON{out})
+	}
+	host, _ := os.Hostname()
+	a.engine = engine.New(engine.Config{
+		Host:        rules.Host{Name: host, AgentPID: int64(os.Getpid())},
+		MonitorOnly: a.cfg.Rules.MonitorOnly,
+		Protect:     a.cfg.Rules.Protect,
+		AgentPID:    os.Getpid(),
+		DedupWindow: a.cfg.Rules.DedupWindow,
+	}, rs, nil, alertSinks...)
+	sinks = append(sinks, a.engine)
+	if out != nil && a.cfg.Output != "stdout" {
+		sinks = append(sinks, flushOnly{out})
 	}
 	errc := pipeline.Consume(queue, clk, a.tree, &a.stats, sinks...)
 
@@ -131,8 +173,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	gc := time.NewTicker(5 * time.Second)
 	defer gc.Stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	for {
 		select {
+		case <-hup:
+			a.Reload()
 		case <-ctx.Done():
 			a.log.Info("stopping")
 			s.Close() // detach; closes the record channel, which drains the pipeline
@@ -203,6 +250,14 @@ func (a *Agent) Snapshot() status.Snapshot {
 				s.Programs.Skipped++
 				s.Skipped = append(s.Skipped, status.SkippedProbe{Name: p.Name, Reason: p.Error})
 			}
+		}
+	}
+	if a.engine != nil {
+		st := &a.engine.Stats
+		s.Rules = status.RuleStats{
+			Count: len(a.engine.Ruleset().Rules), Version: a.engine.Ruleset().Version, Reloads: a.reloads.Load(),
+			Evaluated: st.Evaluated.Load(), Alerts: st.Alerts.Load(), Suppressed: st.Suppressed.Load(),
+			EvalErrors: st.EvalErrors.Load(), Kills: st.Kills.Load(),
 		}
 	}
 	for _, t := range event.AllTypes() {

@@ -128,6 +128,8 @@ func startAgent(t *testing.T) (*collector, string) {
 		sharedDir, _ = filepath.EvalSymlinks(dir)
 		cfg := config.Default()
 		cfg.Output = "none"
+		cfg.Alerts = "none"
+		cfg.Collect = "all"
 		cfg.StatusSocket = filepath.Join(sharedDir, "agent.sock")
 		cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, sharedDir+"/")
 		cfg.QueueSize = 1 << 18

@@ -50,6 +50,18 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			if fl.Changed("host-root") {
 				cfg.HostRoot = flagCfg.HostRoot
 			}
+			if fl.Changed("collect") {
+				cfg.Collect = flagCfg.Collect
+			}
+			if fl.Changed("alerts") {
+				cfg.Alerts = flagCfg.Alerts
+			}
+			if fl.Changed("rules") {
+				cfg.Rules.Paths = flagCfg.Rules.Paths
+			}
+			if fl.Changed("monitor-only") {
+				cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -82,6 +94,10 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&flagCfg.StatusSocket, "status-socket", flagCfg.StatusSocket, "unix socket for `vigil status`")
 	f.StringVar(&flagCfg.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this loopback address")
 	f.StringVar(&flagCfg.HostRoot, "host-root", "/", "root of the host's /proc and /etc")
+	f.StringVar(&flagCfg.Collect, "collect", "rules", "rules: only what the rules need; all: every event type")
+	f.StringVar(&flagCfg.Alerts, "alerts", "stdout", "where alerts go: stdout or none")
+	f.StringSliceVar(&flagCfg.Rules.Paths, "rules", nil, "rule files or directories loaded after the vendor rules")
+	f.BoolVar(&flagCfg.Rules.MonitorOnly, "monitor-only", false, "never kill: kill rules only alert")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (debugging)")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd

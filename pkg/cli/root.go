@@ -37,7 +37,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout))
+	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout))
 	return root
 }
 

@@ -39,6 +39,8 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "queue %d/%d, ring buffer %d/%d bytes, %d processes tracked\n",
 				s.Queue.Used, s.Queue.Capacity, s.RingBuffer.Used, s.RingBuffer.Capacity, s.Processes)
 			fmt.Fprintf(stdout, "cpu %.2fs (%.2f%%), rss %.1f MiB\n", s.CPUSeconds, s.CPUPercent, float64(s.RSSBytes)/(1<<20))
+			fmt.Fprintf(stdout, "rules: %d (version %s, %d reloads); %d alerts, %d suppressed, %d kills, %d evaluation errors\n",
+				s.Rules.Count, s.Rules.Version, s.Rules.Reloads, s.Rules.Alerts, s.Rules.Suppressed, s.Rules.Kills, s.Rules.EvalErrors)
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TYPE\tRECEIVED\tFILTERED\tRING DROPS\tQUEUE DROPS")
 			for _, t := range s.Types {

@@ -43,6 +43,26 @@ type Agent struct {
 	LogLevel string `yaml:"log_level"`
 	// ProcessTree bounds the process tree.
 	ProcessTree ProcessTree `yaml:"process_tree"`
+	// Collect is "rules" (only what the loaded rules and Events need) or "all".
+	Collect string `yaml:"collect"`
+	// Alerts is where alerts go besides the pipeline: "stdout" or "none".
+	Alerts string `yaml:"alerts"`
+	// Rules configures detection.
+	Rules Rules `yaml:"rules"`
+}
+
+// Rules configures the detection engine.
+type Rules struct {
+	// Builtin loads the vendor rules compiled into the binary.
+	Builtin bool `yaml:"builtin"`
+	// Paths are rule files or directories loaded after the vendor rules.
+	Paths []string `yaml:"paths"`
+	// MonitorOnly turns kill actions into alerts.
+	MonitorOnly bool `yaml:"monitor_only"`
+	// Protect lists executables never killed.
+	Protect []string `yaml:"protect"`
+	// DedupWindow: the same rule, process and target within it is counted, not repeated.
+	DedupWindow time.Duration `yaml:"dedup_window"`
 }
 
 // ProcessTree bounds the process tree's memory.
@@ -79,6 +99,13 @@ func Default() Agent {
 		HostRoot:        "/",
 		LogLevel:        "info",
 		ProcessTree:     ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
+		Collect:         "rules",
+		Alerts:          "stdout",
+		Rules: Rules{
+			Builtin:     true,
+			Paths:       []string{"/etc/vigil/rules.d"},
+			DedupWindow: time.Minute,
+		},
 	}
 }
 
@@ -237,6 +264,29 @@ func (c *Agent) Validate() error {
 	default:
 		return bad("log_level", "must be debug, info, warn or error, not %q", c.LogLevel)
 	}
+	switch c.Collect {
+	case "rules", "all":
+	default:
+		return bad("collect", "must be rules or all, not %q", c.Collect)
+	}
+	switch c.Alerts {
+	case "stdout", "none":
+	default:
+		return bad("alerts", "must be stdout or none, not %q", c.Alerts)
+	}
+	for _, p := range c.Rules.Paths {
+		if !strings.HasPrefix(p, "/") {
+			return bad("rules.paths", "%q must be an absolute path", p)
+		}
+	}
+	for _, p := range c.Rules.Protect {
+		if !strings.HasPrefix(p, "/") {
+			return bad("rules.protect", "%q must be an absolute executable path", p)
+		}
+	}
+	if c.Rules.DedupWindow < 0 {
+		return bad("rules.dedup_window", "must not be negative")
+	}
 	if c.ProcessTree.MaxProcesses < 1024 {
 		return bad("process_tree.max_processes", "must be at least 1024")
 	}
@@ -249,16 +299,27 @@ func (c *Agent) Validate() error {
 	return nil
 }
 
-// EventTypes returns the configured event types (all when none are named).
-func (c *Agent) EventTypes() []event.Type {
-	if len(c.Events) == 0 {
+// EventTypes returns the event types to collect: all with collect: all;
+// otherwise those named in events plus those the rules need.
+func (c *Agent) EventTypes(ruleTypes []event.Type) []event.Type {
+	if c.Collect == "all" {
 		return event.AllTypes()
 	}
-	out := make([]event.Type, 0, len(c.Events))
-	for _, n := range c.Events {
-		if t, err := event.ParseType(n); err == nil {
+	seen := map[event.Type]bool{}
+	var out []event.Type
+	add := func(t event.Type) {
+		if !seen[t] {
+			seen[t] = true
 			out = append(out, t)
 		}
+	}
+	for _, n := range c.Events {
+		if t, err := event.ParseType(n); err == nil {
+			add(t)
+		}
+	}
+	for _, t := range ruleTypes {
+		add(t)
 	}
 	return out
 }

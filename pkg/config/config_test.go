@@ -23,7 +23,7 @@ process_tree:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Output != "none" || len(cfg.EventTypes()) != 3 || cfg.DropFailed || cfg.RingBufferBytes != 16<<20 ||
+	if cfg.Output != "none" || len(cfg.EventTypes(nil)) != 3 || cfg.DropFailed || cfg.RingBufferBytes != 16<<20 ||
 		cfg.ProcessTree.ExitGrace != 45*time.Second || cfg.ProcessTree.MaxAncestors != 4 {
 		t.Errorf("%+v", cfg)
 	}
@@ -35,8 +35,12 @@ process_tree:
 
 func TestParseEmpty(t *testing.T) {
 	cfg, err := Parse("agent.yaml", []byte("# nothing\n"))
-	if err != nil || len(cfg.EventTypes()) != 31 {
-		t.Fatalf("%v %d", err, len(cfg.EventTypes()))
+	if err != nil || len(cfg.EventTypes(nil)) != 0 || cfg.Collect != "rules" || !cfg.Rules.Builtin {
+		t.Fatalf("%v %d", err, len(cfg.EventTypes(nil)))
+	}
+	cfg.Collect = "all"
+	if len(cfg.EventTypes(nil)) != 31 {
+		t.Errorf("collect all: %d types", len(cfg.EventTypes(nil)))
 	}
 }
 
@@ -53,6 +57,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"ring not power of two", "ring_buffer_bytes: 5000\n", "agent.yaml:1: ring_buffer_bytes: must be a power of two"},
 		{"nested", "process_tree:\n  max_ancestors: 99\n", "agent.yaml:2: process_tree.max_ancestors"},
 		{"metrics not loopback", "metrics_address: 0.0.0.0:9464\n", "agent.yaml:1: metrics_address"},
+		{"bad collect", "collect: some\n", "agent.yaml:1: collect"},
+		{"relative rules path", "rules:\n  paths: [rules.d]\n", "agent.yaml:2: rules.paths"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,5 +25,9 @@ func NewJSONLines(w io.Writer) *JSONLines {
 // Write encodes one event.
 func (j *JSONLines) Write(e *event.Event) error { return j.enc.Encode(e) }
 
+// WriteAlert encodes one alert (or any value) on the same stream, so events
+// and alerts interleave whole lines.
+func (j *JSONLines) WriteAlert(a any) error { return j.enc.Encode(a) }
+
 // Flush writes out buffered lines.
 func (j *JSONLines) Flush() error { return j.w.Flush() }

@@ -33,6 +33,19 @@ type Snapshot struct {
 	CPUPercent      float64        `json:"cpu_percent"`
 	RSSBytes        uint64         `json:"rss_bytes"`
 	Skipped         []SkippedProbe `json:"skipped_programs,omitempty"`
+	Rules           RuleStats      `json:"rules"`
+}
+
+// RuleStats are the detection engine's counters.
+type RuleStats struct {
+	Count      int    `json:"count"`
+	Version    string `json:"version"`
+	Reloads    uint64 `json:"reloads"`
+	Evaluated  uint64 `json:"evaluated"`
+	Alerts     uint64 `json:"alerts"`
+	Suppressed uint64 `json:"suppressed"`
+	EvalErrors uint64 `json:"eval_errors"`
+	Kills      uint64 `json:"kills"`
 }
 
 // ProgramSummary counts the BPF programs.

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/engine"
+	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/pipeline"
+	"github.com/vigil-sec/vigil/pkg/rules"
+)
+
+func (a *Agent) ruleSources() rules.Sources {
+	return rules.Sources{Builtin: a.cfg.Rules.Builtin, Paths: a.cfg.Rules.Paths}
+}
+
+// Reload re-reads the rules (SIGHUP). An invalid set is rejected with its
+// errors logged, and the running rules stay. It returns the load error.
+func (a *Agent) Reload() error {
+	rs, err := rules.LoadAndCompile(a.ruleSources())
+	if err != nil {
+		var es rules.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				a.log.Error("rule error, keeping the running rules", zap.String("at", e.Pos.String()), zap.String("error", e.Msg))
+			}
+		} else {
+			a.log.Error("rules not reloaded, keeping the running rules", zap.Error(err))
+		}
+		return err
+	}
+	for _, t := range rs.Types {
+		if !a.types[t] {
+			a.log.Warn("rules need an event type that is not attached: restart the agent", zap.Stringer("type", t))
+		}
+	}
+	if a.sensor != nil {
+		if err := a.sensor.SetPrefixes("watched_prefixes", rs.WatchedPrefixes); err != nil {
+			a.log.Warn("watched prefixes not updated", zap.Error(err))
+		}
+		if err := a.sensor.SetPrefixes("write_watched_prefixes", rs.WriteWatchedPrefixes); err != nil {
+			a.log.Warn("write-watched prefixes not updated", zap.Error(err))
+		}
+	}
+	a.engine.Swap(rs)
+	a.reloads.Add(1)
+	a.log.Info("rules reloaded", zap.Int("rules", len(rs.Rules)), zap.String("version", rs.Version))
+	return nil
+}
+
+// Engine is the running detection engine.
+func (a *Agent) Engine() *engine.Engine { return a.engine }
+
+// alertJSON writes alerts on the events' JSON stream.
+type alertJSON struct{ out *pipeline.JSONLines }
+
+func (s alertJSON) WriteAlert(al *engine.Alert) error { return s.out.WriteAlert(al) }
+
+// flushOnly flushes the shared stream when only alerts go to it.
+type flushOnly struct{ out *pipeline.JSONLines }
+
+func (f flushOnly) Write(*event.Event) error { return nil }
+func (f flushOnly) Flush() error             { return f.out.Flush() }

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-sec/vigil/pkg/engine"
+	"github.com/vigil-sec/vigil/pkg/rules"
+)
+
+func newRulesCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "rules", Short: "Lint, list and test detection rules"}
+	var noBuiltin bool
+	sources := func(paths []string) rules.Sources {
+		return rules.Sources{Builtin: !noBuiltin, Paths: paths}
+	}
+	cmd.PersistentFlags().BoolVar(&noBuiltin, "no-builtin", false, "do not load the vendor rules first")
+
+	lint := &cobra.Command{
+		Use:   "lint [PATH...]",
+		Short: "Check rule files (after the vendor rules); errors name file and line",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, err := rules.LoadAndCompile(sources(args))
+			if err != nil {
+				fmt.Fprintln(stdout, err)
+				return &exitError{code: 1, msg: "rule errors"}
+			}
+			fmt.Fprintf(stdout, "ok: %d rules enabled, %d disabled, version %s\n", len(rs.Rules), rs.Disabled, rs.Version)
+			return nil
+		},
+	}
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [PATH...]",
+		Short: "List the rules that would be loaded",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := rules.Load(sources(args))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(set.Rules)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "RULE\tSEVERITY\tTACTIC\tTECHNIQUE\tEVENTS\tACTION\tENABLED")
+			for _, r := range set.Rules {
+				evs := make([]string, 0, len(r.Events))
+				for _, t := range r.Events {
+					evs = append(evs, t.String())
+				}
+				if r.Sequence != nil {
+					evs = []string{"sequence"}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", r.Name, r.Severity, r.Tactic, r.Technique, strings.Join(evs, ","), r.Action, r.Enabled)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var fixtures []string
+	test := &cobra.Command{
+		Use:   "test [--fixtures FILE...] [PATH...]",
+		Short: "Run fixture events through the rules and check the expected alerts",
+		Long: "Run fixtures (the vendor rules' own, and any --fixtures files) through the rules.\n" +
+			"Fixtures run with host.agent_pid = 4242.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, err := rules.LoadAndCompile(sources(args))
+			if err != nil {
+				fmt.Fprintln(stdout, err)
+				return &exitError{code: 1, msg: "rule errors"}
+			}
+			var all []engine.Fixture
+			if !noBuiltin {
+				names, content := rules.BuiltinFixtures()
+				for _, n := range names {
+					fx, err := engine.ParseFixtures(n, content[n])
+					if err != nil {
+						return err
+					}
+					all = append(all, fx...)
+				}
+			}
+			for _, f := range fixtures {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				fx, err := engine.ParseFixtures(f, b)
+				if err != nil {
+					return err
+				}
+				all = append(all, fx...)
+			}
+			failed := 0
+			results := engine.RunFixtures(rs, all, rules.Host{Name: "fixture-host", AgentPID: 4242})
+			for _, r := range results {
+				if !r.Passed {
+					failed++
+					fmt.Fprintf(stdout, "FAIL %s %q %s: %s\n", r.Pos, r.Rule, r.Case, r.Detail)
+				}
+			}
+			fmt.Fprintf(stdout, "%d passed, %d failed\n", len(results)-failed, failed)
+			if failed > 0 {
+				return &exitError{code: 1, msg: "fixtures failed"}
+			}
+			return nil
+		},
+	}
+	test.Flags().StringSliceVar(&fixtures, "fixtures", nil, "more fixture files")
+	cmd.AddCommand(lint, list, test)
+	return cmd
+}
