@@ -117,7 +117,7 @@ func (e *Engine) Write(ev *event.Event) error {
 			e.sequence(rs, c, ev)
 			continue
 		}
-		if !e.test(c.Cond) {
+		if !c.Pre.Pass(ev) || (!c.Full && !e.test(c.Cond)) {
 			continue
 		}
 		if c.Threshold != nil {
@@ -139,7 +139,10 @@ func (e *Engine) test(p *vm.Program) bool {
 	return b
 }
 
-func (e *Engine) key(p *vm.Program) string {
+func (e *Engine) key(fn func(*event.Event) string, p *vm.Program, ev *event.Event) string {
+	if fn != nil {
+		return fn(ev)
+	}
 	v, err := e.machine.Run(p, &e.env)
 	if err != nil || v == nil {
 		return ""
@@ -166,14 +169,18 @@ func (e *Engine) sequence(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event)
 	now := e.now()
 	for i := len(c.Steps) - 1; i >= 0; i-- {
 		st := c.Steps[i]
-		if !typeIn(st.Events, ev.Type) || !e.test(st.Cond) {
+		if !typeIn(st.Events, ev.Type) || !st.Pre.Pass(ev) || (!st.Full && !e.test(st.Cond)) {
 			continue
 		}
-		k := e.key(st.Key)
+		k := e.key(st.KeyFn, st.Key, ev)
 		if k == "" {
 			continue
 		}
 		if i == 0 {
+			if w, ok := steps[0][k]; ok { // the same key again: restart its window in place
+				w.at, w.events = now, append(w.events[:0], ev)
+				continue
+			}
 			e.put(steps[0], k, &window{at: now, events: []*event.Event{ev}})
 			continue
 		}
@@ -192,7 +199,7 @@ func (e *Engine) sequence(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event)
 }
 
 func (e *Engine) threshold(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event) {
-	k := e.key(c.Key)
+	k := e.key(c.KeyFn, c.Key, ev)
 	if k == "" {
 		return
 	}

@@ -81,6 +81,7 @@ func toEvents(raw []map[string]any, base time.Time) ([]*event.Event, error) {
 		if e.Container.Runtime == "" {
 			e.Container.Runtime = "host"
 		}
+		e.Derive()
 		out = append(out, e)
 	}
 	return out, nil

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"testing"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/vigil-sec/vigil/pkg/rules"
 )
@@ -38,5 +41,66 @@ func TestBuiltinFixtures(t *testing.T) {
 		if !r.Passed {
 			t.Errorf("%s %q %s: %s", r.Pos, r.Rule, r.Case, r.Detail)
 		}
+	}
+}
+
+// The native condition compiler must agree with the expr VM on every
+// fixture event, for every rule of the event's type.
+func TestNativeAgreesWithVM(t *testing.T) {
+	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, content := rules.BuiltinFixtures()
+	e := New(Config{Host: FixtureHost, MonitorOnly: true}, rs, nil)
+	checked := 0
+	for _, n := range names {
+		fx, err := ParseFixtures(n, content[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fx {
+			for _, c := range append(f.Match, f.NoMatch...) {
+				evs, err := toEvents(c, time.Unix(0, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					e.env.Reset(ev, &e.cfg.Host)
+					for _, r := range rs.ByType[ev.Type] {
+						conds := []struct {
+							pre  rules.Prefilter
+							full bool
+							vm   *vm.Program
+						}{{r.Pre, r.Full, r.Cond}}
+						for _, st := range r.Steps {
+							if typeIn(st.Events, ev.Type) {
+								conds = append(conds, struct {
+									pre  rules.Prefilter
+									full bool
+									vm   *vm.Program
+								}{st.Pre, st.Full, st.Cond})
+							}
+						}
+						for _, c := range conds {
+							if c.vm == nil {
+								continue
+							}
+							vmSays := e.test(c.vm)
+							if c.pre.Pass(ev) == false && vmSays {
+								t.Errorf("%s: rule %q: native checks reject what the VM accepts", n, r.Name)
+							}
+							if c.full && c.pre.Pass(ev) != vmSays {
+								t.Errorf("%s: rule %q: native %v, VM %v", n, r.Name, c.pre.Pass(ev), vmSays)
+							}
+							checked++
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked < 500 {
+		t.Errorf("only %d comparisons", checked)
 	}
 }

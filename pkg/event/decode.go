@@ -171,7 +171,8 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 		e.File = &FileInfo{
 			Path: cleanPath(str(0), h.Flags), Mode: fmtMode(mode),
 			Setuid: mode&unix.S_ISUID != 0, Setgid: mode&unix.S_ISGID != 0,
-			Relative: h.Flags&FlagPathRelative != 0,
+			Executable: mode&0o111 != 0,
+			Relative:   h.Flags&FlagPathRelative != 0,
 		}
 	case TypeSymlink:
 		e.File = &FileInfo{Path: str(0), Target: cleanPath(str(1), h.Flags)}
@@ -250,6 +251,7 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 	case TypeUserfaultfd:
 		e.Sys = &SysInfo{Name: "userfaultfd", Flags: a[0]}
 	}
+	e.Derive()
 	return e, nil
 }
 

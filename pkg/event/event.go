@@ -1,6 +1,9 @@
 package event
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // SchemaVersion is the version of the JSON event schema (docs/events.md).
 const SchemaVersion = "vigil.event/1"
@@ -46,6 +49,7 @@ type Process struct {
 	LoginUser    string     `json:"login_user,omitempty" expr:"login_user"`
 	Comm         string     `json:"comm" expr:"comm"`
 	Exe          string     `json:"exe,omitempty" expr:"exe"`
+	Name         string     `json:"name,omitempty" expr:"name"`
 	Args         []string   `json:"args,omitempty" expr:"args"`
 	Cwd          string     `json:"cwd,omitempty" expr:"cwd"`
 	ExecID       string     `json:"exec_id,omitempty" expr:"exec_id"`
@@ -59,6 +63,7 @@ type Ancestor struct {
 	PID    uint32   `json:"pid" expr:"pid"`
 	ExecID string   `json:"exec_id,omitempty" expr:"exec_id"`
 	Exe    string   `json:"exe,omitempty" expr:"exe"`
+	Name   string   `json:"name,omitempty" expr:"name"`
 	Args   []string `json:"args,omitempty" expr:"args"`
 	UID    uint32   `json:"uid" expr:"uid"`
 	User   string   `json:"user,omitempty" expr:"user"`
@@ -75,7 +80,9 @@ type Container struct {
 type ExecInfo struct {
 	Filename      string   `json:"filename" expr:"filename"`
 	Exe           string   `json:"exe" expr:"exe"`
+	Name          string   `json:"name" expr:"name"`
 	Args          []string `json:"args" expr:"args"`
+	Cmdline       string   `json:"-" expr:"cmdline"`
 	ArgsTruncated bool     `json:"args_truncated" expr:"args_truncated"`
 	Cwd           string   `json:"cwd" expr:"cwd"`
 	Argc          uint64   `json:"argc" expr:"argc"`
@@ -113,8 +120,10 @@ type FileInfo struct {
 	Mode     string   `json:"mode,omitempty" expr:"mode"`
 	Setuid   bool     `json:"setuid,omitempty" expr:"setuid"`
 	Setgid   bool     `json:"setgid,omitempty" expr:"setgid"`
-	Length   int64    `json:"length,omitempty" expr:"length"`
-	Relative bool     `json:"relative,omitempty" expr:"relative"`
+	// Executable is set on chmod when the new mode has an execute bit.
+	Executable bool  `json:"executable,omitempty" expr:"executable"`
+	Length     int64 `json:"length,omitempty" expr:"length"`
+	Relative   bool  `json:"relative,omitempty" expr:"relative"`
 }
 
 // NetInfo is set on network events.
@@ -161,4 +170,36 @@ type SysInfo struct {
 	OldFD     int64    `json:"old_fd,omitempty" expr:"old_fd"`
 	NewFD     *int64   `json:"new_fd,omitempty" expr:"new_fd"`
 	Net       *NetInfo `json:"socket,omitempty" expr:"socket"`
+}
+
+// Basename is the last element of a path ("" stays "").
+func Basename(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// Derive fills the fields computed from others (names, the command line)
+// where they are empty. Decoders and the process tree call it; fixtures and
+// other producers of events may too.
+func (e *Event) Derive() {
+	if e.Process.Name == "" {
+		e.Process.Name = Basename(e.Process.Exe)
+	}
+	for i := range e.Process.Ancestors {
+		if e.Process.Ancestors[i].Name == "" {
+			e.Process.Ancestors[i].Name = Basename(e.Process.Ancestors[i].Exe)
+		}
+	}
+	if e.Exec != nil {
+		if e.Exec.Name == "" {
+			e.Exec.Name = Basename(e.Exec.Exe)
+		}
+		if e.Exec.Cmdline == "" && len(e.Exec.Args) > 0 {
+			e.Exec.Cmdline = strings.Join(e.Exec.Args, " ")
+		}
+	}
 }

@@ -347,13 +347,14 @@ func (t *Tree) enrich(e *event.Event) {
 		p.ancGen = t.gen
 	}
 	ep.Ancestors = p.ancestors
+	e.Derive()
 }
 
 func (t *Tree) ancestry(p *Process) []event.Ancestor {
 	out := make([]event.Ancestor, 0, 4)
 	for a := p.parent; a != nil && len(out) < t.cfg.MaxAncestors; a = a.parent {
 		out = append(out, event.Ancestor{
-			PID: a.PID, ExecID: a.ExecID, Exe: a.Exe, Args: a.Args, UID: a.UID, User: t.users.User(a.UID),
+			PID: a.PID, ExecID: a.ExecID, Exe: a.Exe, Name: event.Basename(a.Exe), Args: a.Args, UID: a.UID, User: t.users.User(a.UID),
 		})
 		if a.PID == 1 {
 			break

@@ -21,8 +21,11 @@ import (
 type Compiled struct {
 	*Rule
 	Index  int
+	Pre    Prefilter   // native checks that must pass before Cond runs
+	Full   bool        // Pre is the whole condition: Cond need not run
 	Cond   *vm.Program // single-event and threshold rules
 	Key    *vm.Program // threshold key
+	KeyFn  func(*event.Event) string
 	Steps  []CompiledStep
 	Output *Template
 }
@@ -30,8 +33,11 @@ type Compiled struct {
 // CompiledStep is a compiled sequence step.
 type CompiledStep struct {
 	Events []event.Type
+	Pre    Prefilter
+	Full   bool
 	Cond   *vm.Program
 	Key    *vm.Program
+	KeyFn  func(*event.Event) string // native Key, when it has a supported shape
 }
 
 // Ruleset is a compiled, indexed rule set.
@@ -321,15 +327,16 @@ func compileRule(set *Set, r *Rule) (*Compiled, error) {
 			if i == len(r.Sequence.Steps)-1 && exc != "" {
 				cond = "(" + cond + ") and " + exc
 			}
-			cp, _, err := compileExpr(set, cond, true)
+			cp, node, err := compileExpr(set, cond, true)
 			if err != nil {
 				return nil, fmt.Errorf("step %d condition: %v", i+1, err)
 			}
-			kp, _, err := compileExpr(set, st.Key, false)
+			pre, full := buildPrefilter(*node)
+			kp, knode, err := compileExpr(set, st.Key, false)
 			if err != nil {
 				return nil, fmt.Errorf("step %d key: %v", i+1, err)
 			}
-			c.Steps = append(c.Steps, CompiledStep{Events: st.Events, Cond: cp, Key: kp})
+			c.Steps = append(c.Steps, CompiledStep{Events: st.Events, Pre: pre, Full: full, Cond: cp, Key: kp, KeyFn: KeyFunc(*knode)})
 		}
 		return c, nil
 	}
@@ -343,15 +350,19 @@ func compileRule(set *Set, r *Rule) (*Compiled, error) {
 	if exc != "" {
 		cond = "(" + cond + ") and " + exc
 	}
-	c.Cond, _, err = compileExpr(set, cond, true)
+	var node *ast.Node
+	c.Cond, node, err = compileExpr(set, cond, true)
 	if err != nil {
 		return nil, fmt.Errorf("condition: %v", err)
 	}
+	c.Pre, c.Full = buildPrefilter(*node)
 	if r.Threshold != nil {
-		c.Key, _, err = compileExpr(set, r.Threshold.Key, false)
+		var knode *ast.Node
+		c.Key, knode, err = compileExpr(set, r.Threshold.Key, false)
 		if err != nil {
 			return nil, fmt.Errorf("threshold key: %v", err)
 		}
+		c.KeyFn = KeyFunc(*knode)
 	}
 	return c, nil
 }

@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/expr-lang/expr/vm"
+import (
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
 
 type vmRunner struct{ m vm.VM }
 
@@ -9,3 +13,5 @@ func (r *vmRunner) run(c *Compiled, env *Env) bool {
 	b, _ := v.(bool)
 	return err == nil && b
 }
+
+var eventFixture = event.Event{Type: event.TypeExec, Exec: &event.ExecInfo{Exe: "/bin/sh", Args: []string{"sh", "-c", "x"}}}

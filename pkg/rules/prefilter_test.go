@@ -1,0 +1,45 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+// The prefilter must never reject an event the full condition accepts.
+func TestPrefilterAgreesWithCondition(t *testing.T) {
+	rs, err := LoadAndCompile(Sources{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := 0
+	for _, c := range rs.Rules {
+		if len(c.Pre) > 0 {
+			with++
+		}
+	}
+	if with < 45 {
+		t.Errorf("only %d of %d rules have a prefilter", with, len(rs.Rules))
+	}
+	evs := []*event.Event{
+		{Type: event.TypeOpen, File: &event.FileInfo{Path: "/etc/cron.d/x", Write: true}, Process: event.Process{Exe: "/bin/x"}},
+		{Type: event.TypeRename, File: &event.FileInfo{Path: "/tmp/a", Target: "/etc/sudoers.d/a"}},
+		{Type: event.TypeExec, Exec: &event.ExecInfo{Exe: "/usr/bin/nc", Name: "nc", Args: []string{"nc", "-e", "/bin/sh"}}},
+		{Type: event.TypeOpen, File: &event.FileInfo{Path: "/etc/shadow"}, Process: event.Process{Exe: "/usr/bin/cat", Name: "cat"}},
+		{Type: event.TypeChmod, File: &event.FileInfo{Path: "/tmp/x", Setuid: true, Mode: "4755"}},
+	}
+	var r vmRunner
+	var env Env
+	for _, e := range evs {
+		e.Derive()
+		env.Reset(e, nil)
+		for _, c := range rs.ByType[e.Type] {
+			if c.Cond == nil {
+				continue
+			}
+			if r.run(c, &env) && !c.Pre.Pass(e) {
+				t.Errorf("rule %q: prefilter rejects an event its condition accepts", c.Name)
+			}
+		}
+	}
+}
