@@ -30,7 +30,7 @@ build: deps bpf
 
 # The main job on the embedded default: the agent printing events as JSON lines.
 run: build
-	./bin/vigil agent --output stdout
+	./bin/vigil agent --output stdout --collect all
 
 test: build
 	bash scripts/test.sh
