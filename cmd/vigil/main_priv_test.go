@@ -338,3 +338,104 @@ func TestCheckFailsWithReasonsUnprivileged(t *testing.T) {
 		}
 	}
 }
+
+// `vigil simulate --all` against a running agent triggers every vendor rule
+// (rules whose scenario this kernel cannot run are reported as skipped).
+func TestSimulateAllTriggersEveryRule(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	rulesDir := filepath.Join(dir, "rules.d")
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake metadata address; and build tools without go: this test runs
+	// under `go test`, and the build-tool exceptions would silence the
+	// simulated discovery burst and mass deletion.
+	override := "- list: imds_addresses\n  override: {items: append}\n  items: [127.0.0.254]\n" +
+		"- list: build_tools\n  override: {items: replace}\n  items: [gcc, cc, ld, make]\n"
+	if err := os.WriteFile(filepath.Join(rulesDir, "50-simulate.yaml"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "--output", "none", "--alerts", "stdout", "--rules", rulesDir, "--status-socket", sock)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	fired := make(chan string, 4096)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 4<<20)
+		for sc.Scan() {
+			var a struct{ Schema, Rule string }
+			if json.Unmarshal(sc.Bytes(), &a) == nil && a.Schema == "vigil.alert/1" {
+				fired <- a.Rule
+			}
+		}
+	}()
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+
+	out, err := exec.Command(bin, "simulate", "--all", "--json", "--socket", sock).Output()
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	var results []struct {
+		Name, Skipped, Error string
+		Rules                []string
+	}
+	if err := json.Unmarshal(out, &results); err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]string{}
+	for _, r := range results {
+		if r.Error != "" {
+			t.Errorf("scenario %s: %s", r.Name, r.Error)
+		}
+		if r.Skipped != "" {
+			for _, rule := range r.Rules {
+				skipped[rule] = r.Skipped
+			}
+		}
+	}
+	listOut, err := exec.Command(bin, "rules", "list", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []struct {
+		Rule    string
+		Enabled bool
+	}
+	if err := json.Unmarshal(listOut, &all); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, r := range all {
+		if r.Enabled && skipped[r.Rule] == "" {
+			want[r.Rule] = true
+		}
+	}
+	got := map[string]bool{}
+	deadline := time.After(15 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case r := <-fired:
+			if want[r] {
+				got[r] = true
+			}
+		case <-deadline:
+			for r := range want {
+				if !got[r] {
+					t.Errorf("rule %q did not fire", r)
+				}
+			}
+			return
+		}
+	}
+	t.Logf("%d rules fired; skipped on this kernel: %v", len(got), skipped)
+}

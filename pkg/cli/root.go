@@ -37,7 +37,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout))
+	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout),
+		newSimulateCmd(stdout), newSimulateChildCmd())
 	return root
 }
 

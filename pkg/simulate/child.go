@@ -1,0 +1,268 @@
+package simulate
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Child runs the child part of a scenario: `vigil __simulate-child ACTION ARGS`.
+func Child(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no action")
+	}
+	runtime.LockOSThread()
+	a, rest := args[0], args[1:]
+	switch a {
+	case "sandbox":
+		return sandbox(rest)
+	case "revshell":
+		conn, err := net.Dial("tcp4", rest[0])
+		if err != nil {
+			return err
+		}
+		f, err := conn.(*net.TCPConn).File()
+		if err != nil {
+			return err
+		}
+		for fd := 0; fd <= 2; fd++ {
+			if err := unix.Dup2(int(f.Fd()), fd); err != nil {
+				return err
+			}
+		}
+		// The listener closes the connection: the shell reads EOF and exits.
+		return syscall.Exec("/bin/sh", []string{"sh", "-c", "read line; exit 0"}, os.Environ())
+	case "memfd":
+		fd, err := unix.MemfdCreate("vigil-simulated", 0)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		if _, err := unix.Write(fd, b); err != nil {
+			return err
+		}
+		return syscall.Exec("/proc/self/fd/"+strconv.Itoa(fd), []string{"vigil-simulated"}, os.Environ())
+	case "module":
+		_, _, e := unix.Syscall(unix.SYS_FINIT_MODULE, ^uintptr(0), 0, 0) // fd -1: EBADF
+		_ = e
+		return nil
+	case "ptrace":
+		cmd := exec.Command("/bin/sleep", "5")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		if err := unix.PtraceAttach(cmd.Process.Pid); err != nil {
+			return err
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(cmd.Process.Pid, &ws, 0, nil)
+		return unix.PtraceDetach(cmd.Process.Pid)
+	case "vmwrite":
+		src, dst := []byte("vigil"), make([]byte, 5)
+		local := []unix.Iovec{{Base: &src[0], Len: 5}}
+		remote := []unix.RemoteIovec{{Base: uintptr(unsafe.Pointer(&dst[0])), Len: 5}}
+		_, err := unix.ProcessVMWritev(os.Getpid(), local, remote, 0)
+		return err
+	case "uffd":
+		r, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC, 0, 0)
+		if e == 0 {
+			unix.Close(int(r))
+		}
+		return nil
+	case "capset":
+		// Keep capabilities across a switch to nobody, then make them effective.
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return err
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, 65534, 65534, 65534); e != 0 {
+			return e
+		}
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+		return unix.Capset(&hdr, &data[0])
+	case "container":
+		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		mnt := rest[1]
+		if err := os.MkdirAll(mnt, 0o755); err != nil {
+			return err
+		}
+		// A tmpfs whose source names a device: the private namespace keeps it here.
+		if err := unix.Mount("/dev/vigil-simulated", mnt, "tmpfs", 0, "size=1m"); err != nil {
+			return err
+		}
+		_ = unix.Unmount(mnt, 0)
+		if fd, err := unix.Open("/proc/self/ns/uts", unix.O_RDONLY, 0); err == nil {
+			_ = unix.Setns(fd, unix.CLONE_NEWUTS)
+			unix.Close(fd)
+		}
+		if s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0); err == nil {
+			_ = unix.Connect(s, &unix.SockaddrUnix{Name: "/run/docker.sock"})
+			unix.Close(s)
+		}
+		// Stay a moment, as a container's processes do, so the agent can
+		// resolve the new cgroup before it is removed.
+		time.Sleep(500 * time.Millisecond)
+		return nil
+	case "userns":
+		return unix.Unshare(unix.CLONE_NEWUSER)
+	case "environ":
+		f, err := os.Open("/proc/1/environ")
+		if err == nil {
+			f.Close()
+		}
+		return nil
+	case "bpf":
+		return loadSocketFilter()
+	case "prctl":
+		name := []byte("[kworker/0:9]\x00")
+		return unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+	case "connect":
+		c, err := net.DialTimeout("tcp4", rest[0], time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return nil
+	case "dns":
+		return sendQuery(rest[0])
+	case "massdelete":
+		n, _ := strconv.Atoi(rest[1])
+		if err := os.MkdirAll(rest[0], 0o755); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if err := os.WriteFile(filepath.Join(rest[0], strconv.Itoa(i)), nil, 0o644); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < n; i++ {
+			if err := os.Remove(filepath.Join(rest[0], strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", a)
+}
+
+// loadSocketFilter loads "r0 = 0; exit" as a socket filter and closes it.
+func loadSocketFilter() error {
+	insns := []uint64{0x00000000000000b7, 0x0000000000000095} // mov64 r0, 0; exit
+	license := []byte("GPL\x00")
+	attr := make([]byte, 128)
+	binary.LittleEndian.PutUint32(attr[0:], 1) // BPF_PROG_TYPE_SOCKET_FILTER
+	binary.LittleEndian.PutUint32(attr[4:], uint32(len(insns)))
+	binary.LittleEndian.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&insns[0]))))
+	binary.LittleEndian.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&license[0]))))
+	copy(attr[48:], "vigil_sim")
+	fd, _, e := unix.Syscall(unix.SYS_BPF, 5, uintptr(unsafe.Pointer(&attr[0])), 128) // BPF_PROG_LOAD
+	runtime.KeepAlive(insns)
+	runtime.KeepAlive(license)
+	if e != 0 {
+		return fmt.Errorf("bpf prog load: %w", e)
+	}
+	return unix.Close(int(fd))
+}
+
+// sendQuery sends one DNS question to 127.0.0.1:53 with sendto(2); nothing
+// needs to answer.
+func sendQuery(name string) error {
+	q := []byte{0x56, 0x49, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			q = append(q, byte(i-start))
+			q = append(q, name[start:i]...)
+			start = i + 1
+		}
+	}
+	q = append(q, 0, 0, 1, 0, 1)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+}
+
+// sandbox runs file actions in this process's private mount namespace, with
+// tmpfs over every system directory they touch.
+func sandbox(actions []string) error {
+	for _, d := range []string{"/etc", "/root", "/var/log", "/var/spool", "/usr/local/bin", "/sys/fs/cgroup", "/proc/sys/kernel"} {
+		if err := unix.Mount("vigil-simulate", d, "tmpfs", 0, "size=4m,mode=755"); err != nil {
+			return fmt.Errorf("sandbox tmpfs on %s: %w", d, err)
+		}
+	}
+	write := func(p string) error {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, []byte("# vigil simulate\n"), 0o600)
+	}
+	read := func(p string) error {
+		if err := write(p); err != nil {
+			return err
+		}
+		_, err := os.ReadFile(p)
+		return err
+	}
+	files := map[string]string{
+		"cron": "/etc/cron.d/vigil-simulated", "at": "/var/spool/cron/atjobs/vigil-simulated",
+		"systemd": "/etc/systemd/system/vigil-simulated.service", "authkeys": "/root/.ssh/authorized_keys",
+		"profile": "/root/.bashrc", "preload": "/etc/ld.so.preload", "passwd": "/etc/passwd",
+		"sudoers": "/etc/sudoers.d/vigil-simulated", "pam": "/etc/pam.d/vigil-simulated",
+		"sshd": "/etc/ssh/sshd_config", "releaseagent": "/sys/fs/cgroup/vigil-simulated/release_agent",
+		"corepattern": "/proc/sys/kernel/core_pattern", "dropbin": "/usr/local/bin/vigil-simulated",
+	}
+	reads := map[string]string{"shadow": "/etc/shadow", "sshkey": "/root/.ssh/id_ed25519", "aws": "/root/.aws/credentials"}
+	for _, a := range actions {
+		var err error
+		switch {
+		case files[a] != "":
+			err = write(files[a])
+		case reads[a] != "":
+			err = read(reads[a])
+		case a == "logs":
+			if err = write("/var/log/vigil-simulated.log"); err == nil {
+				if f, e := os.OpenFile("/var/log/vigil-simulated.log", os.O_WRONLY|os.O_TRUNC, 0); e == nil {
+					f.Close()
+				}
+				err = os.Remove("/var/log/vigil-simulated.log")
+			}
+			if err == nil {
+				if err = write("/var/log/journal/vigil/system.journal"); err == nil {
+					err = os.Remove("/var/log/journal/vigil/system.journal")
+				}
+			}
+		case a == "history":
+			if err = write("/root/.bash_history"); err == nil {
+				err = os.Remove("/root/.bash_history")
+			}
+		default:
+			err = fmt.Errorf("unknown sandbox action %q", a)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+	}
+	return nil
+}

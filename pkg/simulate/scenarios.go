@@ -1,0 +1,302 @@
+package simulate
+
+import (
+	"crypto/rand"
+
+	"encoding/hex"
+	"fmt"
+	"golang.org/x/sys/unix"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func sandboxed(name, desc string, rules []string, actions ...string) Scenario {
+	return Scenario{Name: name, Desc: desc, Rules: rules, Run: func(e *Env) error { return e.sandbox(actions...) }}
+}
+
+func toolRun(name, desc string, rules []string, tool string, args ...string) Scenario {
+	return Scenario{Name: name, Desc: desc, Rules: rules, Run: func(e *Env) error { return e.runTool(tool, args...) }}
+}
+
+var all = []Scenario{
+	// Execution
+	{Name: "server-shell", Desc: "a copy of bash named nginx starts a shell, and an interpreter under a copy named apache2",
+		Rules: []string{"Shell spawned by a server process", "Interpreter spawned by a server process", "Execution from a temporary directory"},
+		Run: func(e *Env) error {
+			ngx, err := e.copyExe("/bin/bash", "nginx")
+			if err != nil {
+				return err
+			}
+			apache, err := e.copyExe("/bin/bash", "apache2")
+			if err != nil {
+				return err
+			}
+			if err := e.run(ngx, "-c", "/bin/sh -c 'exit 0'; exit 0"); err != nil {
+				return err
+			}
+			return e.run(apache, "-c", "python3 -c 'pass'; exit 0")
+		}},
+	{Name: "reverse-shell", Desc: "a process connects to a loopback listener, puts the socket on stdin/stdout/stderr and executes a shell",
+		Rules: []string{"Reverse shell", "Socket duplicated onto stdio then shell executed"},
+		Run: func(e *Env) error {
+			ln, port, err := listen()
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			return e.child("revshell", "127.0.0.1:"+itoa(port))
+		}},
+	{Name: "dev-tcp", Desc: "bash opens /dev/tcp to a loopback listener",
+		Rules: []string{"Shell redirected through /dev/tcp", "Shell connecting to the network"},
+		Run: func(e *Env) error {
+			ln, port, err := listen()
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			return e.run("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d; echo x >&3; exec 3>&-", port))
+		}},
+	toolRun("netcat-exec", "netcat started with -e (a /bin/true copy named nc)",
+		[]string{"Netcat or socat with command execution"}, "nc", "-e", "/bin/sh", "127.0.0.1", "1"),
+	{Name: "dropped-exec", Desc: "a file written into the temporary directory, made executable and run",
+		Rules: []string{"Execution from a temporary directory", "Dropped file executed"},
+		Run: func(e *Env) error {
+			b, err := os.ReadFile("/bin/true")
+			if err != nil {
+				return err
+			}
+			p := filepath.Join(e.Dir, "dropped")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, 0o755); err != nil {
+				return err
+			}
+			return e.run(p)
+		}},
+	{Name: "fileless", Desc: "a program executed from a memfd",
+		Rules: []string{"Fileless execution"}, Run: func(e *Env) error { return e.child("memfd") }},
+	{Name: "pipe-to-shell", Desc: "a shell command line that pipes curl into sh (nothing is fetched)",
+		Rules: []string{"Download piped into a shell"},
+		Run: func(e *Env) error {
+			return e.run("/bin/bash", "-c", "curl -fsS http://127.0.0.1:1/x 2>/dev/null | sh; exit 0")
+		}},
+	{Name: "inline-payload", Desc: "python -c with socket code, and base64 decoded into sh",
+		Rules: []string{"Interpreter running an inline payload", "Base64 payload decoded into a shell"},
+		Run: func(e *Env) error {
+			if err := e.run("python3", "-c", "import socket; socket.socket().close()"); err != nil {
+				return err
+			}
+			return e.run("/bin/bash", "-c", "echo ZXhpdCAw | base64 -d | sh")
+		}},
+
+	// Persistence
+	sandboxed("persistence-files", "cron, at, systemd, authorized_keys, profile, ld.so.preload, passwd, sudoers, PAM and sshd files written in a private mount namespace",
+		[]string{"Cron job written", "At job scheduled", "Systemd unit or timer written", "SSH authorized_keys modified",
+			"Shell profile modified", "Dynamic linker preload file written", "Account database written directly",
+			"Sudoers modified", "PAM configuration modified", "SSH server configuration modified"},
+		"cron", "at", "systemd", "authkeys", "profile", "preload", "passwd", "sudoers", "pam", "sshd"),
+	toolRun("account-tool", "useradd run (a /bin/true copy)", []string{"User account tool executed"}, "useradd", "-m", "vigil-simulated"),
+	{Name: "kernel-module", Desc: "finit_module of an invalid module",
+		Rules:       []string{"Kernel module loaded"},
+		Unsupported: func() string { return noTracepoint("finit_module") },
+		Run:         func(e *Env) error { return e.child("module") }},
+
+	// Privilege escalation
+	{Name: "setuid-root", Desc: "a setuid-root copy of id, run by nobody",
+		Rules: []string{"Setuid or setgid bit set", "Setuid program ran as root for a non-root user"},
+		Run: func(e *Env) error {
+			p, err := e.copyExe("/usr/bin/id", "suid-id")
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := unix.Chmod(p, 0o4755); err != nil { // os.Chmod would drop the setuid bit
+				return err
+			}
+			cmd := command(p)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			return cmd.Run()
+		}},
+	{Name: "injection", Desc: "ptrace attach to a child, process_vm_writev, userfaultfd, and capset by a non-root process",
+		Rules: []string{"Process attached with ptrace", "Memory written into another process", "userfaultfd created",
+			"Powerful capability set by a non-root process"},
+		Run: func(e *Env) error {
+			for _, a := range []string{"ptrace", "vmwrite", "uffd", "capset"} {
+				if err := e.child(a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	{Name: "container-escape", Desc: "from a real cgroup named like a docker container: a device mount (in a private mount namespace), setns, and the docker socket",
+		Rules: []string{"Host filesystem mounted from a container", "Namespace entered from a container", "Container runtime socket accessed"},
+		Run: func(e *Env) error {
+			cg, err := containerCgroup()
+			if err != nil {
+				return err
+			}
+			defer os.Remove(cg)
+			defer os.Remove(filepath.Dir(cg))
+			return e.childAs(e.self, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, "container", cg, filepath.Join(e.Dir, "mnt"))
+		}},
+	sandboxed("cgroup-escape-files", "release_agent and core_pattern written in a private mount namespace",
+		[]string{"Cgroup release_agent or core_pattern written"}, "releaseagent", "corepattern"),
+	toolRun("nsenter", "nsenter -t 1 (a /bin/true copy)", []string{"Namespace entered from a container"}, "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "true"),
+	{Name: "user-namespace", Desc: "a non-root process creates a user namespace",
+		Rules: []string{"Unprivileged user namespace created"},
+		Run: func(e *Env) error {
+			// util-linux's unshare: a multithreaded Go process may not unshare a user namespace.
+			cmd := command("unshare", "--user", "true")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("unshare --user as nobody: %v: %s", err, out)
+			}
+			return nil
+		}},
+
+	// Credential access
+	sandboxed("credential-files", "shadow, an SSH private key and AWS credentials created and read in a private mount namespace",
+		[]string{"Shadow password file read", "SSH private key read", "Cloud credentials read"}, "shadow", "sshkey", "aws"),
+	{Name: "imds", Desc: "the fake metadata address contacted, then another loopback address from the same parent",
+		Rules: []string{"Instance metadata contacted by an unexpected program", "Credentials fetched from IMDS then used outbound"},
+		Run: func(e *Env) error {
+			ln, port, err := listen()
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			if err := e.child("connect", FakeIMDS+":80"); err != nil {
+				return err
+			}
+			return e.child("connect", "127.0.0.1:"+itoa(port))
+		}},
+	{Name: "proc-environ", Desc: "another process's /proc/<pid>/environ read",
+		Rules: []string{"Process memory or environment read"},
+		Run:   func(e *Env) error { return e.child("environ") }},
+	{Name: "credential-search", Desc: "grep for passwords in the scratch directory",
+		Rules: []string{"Search for credentials"},
+		Run:   func(e *Env) error { return e.run("grep", "-ri", "password", e.Dir) }},
+
+	// Defense evasion
+	sandboxed("anti-forensics", "a log truncated and deleted, a journal file and shell history deleted, in a private mount namespace",
+		[]string{"Log file deleted or truncated", "Journal files deleted", "Shell history deleted or truncated"}, "logs", "history"),
+	{Name: "stop-agent", Desc: "SIGSTOP then SIGCONT to the running agent, and 'systemctl stop vigil' (a /bin/true copy)",
+		Rules: []string{"Vigil agent stopped, killed or traced", "Vigil service stopped"},
+		Run: func(e *Env) error {
+			if err := e.runTool("systemctl", "stop", "vigil-agent"); err != nil {
+				return err
+			}
+			if e.AgentPID <= 1 {
+				return fmt.Errorf("the agent's pid is unknown (is it running, with its status socket?)")
+			}
+			if err := syscall.Kill(e.AgentPID, syscall.SIGSTOP); err != nil {
+				return err
+			}
+			return syscall.Kill(e.AgentPID, syscall.SIGCONT)
+		}},
+	{Name: "bpf-load", Desc: "a trivial socket filter loaded by an unknown program", Rules: []string{"BPF program loaded by an unexpected process"},
+		Run: func(e *Env) error { return e.child("bpf") }},
+	toolRun("timestomp", "touch -r on a system path (a /bin/true copy; nothing changes)",
+		[]string{"Timestamps of a system binary changed"}, "touch", "-r", "/bin/ls", "/usr/bin/vigil-simulated"),
+	{Name: "masquerade", Desc: "prctl renames a process [kworker/0:9]", Rules: []string{"Process renamed to look like a kernel thread"},
+		Run: func(e *Env) error { return e.child("prctl") }},
+	sandboxed("system-dir-drop", "a new file in /usr/local/bin, in a private mount namespace",
+		[]string{"Executable dropped in a system directory"}, "dropbin"),
+
+	// Discovery and lateral movement
+	toolRun("scanner", "nmap run (a /bin/true copy)", []string{"Network scanner executed"}, "nmap", "-sS", "127.0.0.1"),
+	{Name: "discovery-burst", Desc: "nine discovery commands from one shell",
+		Rules: []string{"Burst of discovery commands"},
+		Run: func(e *Env) error {
+			return e.run("/bin/bash", "-c", "id; whoami; uname -a; hostname; env; printenv HOME; df; free; ps -e; exit 0")
+		}},
+	{Name: "server-ssh", Desc: "ssh (a /bin/true copy) started under a copy of bash named nginx",
+		Rules: []string{"Outbound SSH from a server process"},
+		Run: func(e *Env) error {
+			ngx, err := e.copyExe("/bin/bash", "nginx")
+			if err != nil {
+				return err
+			}
+			ssh, err := e.tool("ssh")
+			if err != nil {
+				return err
+			}
+			return e.run(ngx, "-c", ssh+" root@127.0.0.1; exit 0")
+		}},
+
+	// Command and control, impact
+	{Name: "c2-network", Desc: "loopback connections to a mining port and a Tor port; DNS queries for a pool and a tunnelling-shaped name",
+		Rules: []string{"Connection to a mining pool port", "Connection to a Tor port", "Mining pool domain resolved", "DNS query shaped like tunnelling"},
+		Run: func(e *Env) error {
+			for _, a := range [][]string{{"connect", "127.0.0.1:3333"}, {"connect", "127.0.0.1:9050"},
+				{"dns", "pool.minexmr.com"}, {"dns", strings.Repeat("a", 50) + ".t.example.com"}} {
+				if err := e.child(a[0], a[1:]...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	toolRun("miner", "xmrig run (a /bin/true copy)", []string{"Crypto miner executed"}, "xmrig", "-o", "stratum+tcp://127.0.0.1:3333"),
+	toolRun("shred", "shred run (a /bin/true copy)", []string{"Secure deletion tool executed"}, "shred", "-u", "nothing"),
+	{Name: "mass-delete", Desc: "310 scratch files deleted by one process", Rules: []string{"Mass file deletion"},
+		Run: func(e *Env) error { return e.child("massdelete", filepath.Join(e.Dir, "many"), "310") }},
+	{Name: "download-exec", Desc: "a copy of cp named curl writes a file, which is then executed",
+		Rules: []string{"Downloaded file executed"},
+		Run: func(e *Env) error {
+			curl, err := e.copyExe("/bin/cp", "curl")
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(e.Dir, "downloaded.bin")
+			if err := e.run(curl, "/bin/true", dst); err != nil {
+				return err
+			}
+			if err := os.Chmod(dst, 0o755); err != nil {
+				return err
+			}
+			return e.run(dst)
+		}},
+}
+
+func noTracepoint(sc string) string {
+	if _, err := os.Stat("/sys/kernel/tracing/events/syscalls/sys_enter_" + sc); err != nil {
+		return "this kernel has no " + sc + " tracepoint (built without module support)"
+	}
+	return ""
+}
+
+// containerCgroup creates a cgroup v2 directory named like a docker scope.
+func containerCgroup() (string, error) {
+	root := cgroup2Mount()
+	if root == "" {
+		return "", fmt.Errorf("no cgroup2 mount")
+	}
+	buf := make([]byte, 32)
+	_, _ = rand.Read(buf)
+	dir := filepath.Join(root, "vigil-simulate.slice", "docker-"+hex.EncodeToString(buf)+".scope")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+func cgroup2Mount() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
+				return f[4]
+			}
+		}
+	}
+	return ""
+}
+
+var _ = time.Second
