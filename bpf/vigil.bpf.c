@@ -119,6 +119,13 @@ struct {
 	__type(value, __u32);
 } walkpos SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} envpos SEC(".maps");
+
 /* ---------------------------------------------------------------- helpers */
 
 /* Bound v by a mask in a way the compiler cannot fold away, so the verifier
@@ -561,6 +568,36 @@ static __always_inline bool drop_failure(long ret)
 
 /* ------------------------------------------------------------- process */
 
+#define MAX_ENV_STRINGS 128
+
+/* The value of LD_PRELOAD in [start, end) of a new program's environment, or
+ * an empty string. Each variable costs one bounded user read; the cursor
+ * lives in map memory so the verifier prunes the loop like walk_path's. */
+static __noinline __u32 put_ld_preload(struct event *e, __u32 off, unsigned long start, unsigned long end)
+{
+	__u32 zero = 0;
+	struct pathbuf *pb = pbuf(1);
+	__u64 *cur = bpf_map_lookup_elem(&envpos, &zero);
+	if (!pb || !cur)
+		return put_len(e, off, 0);
+	*cur = start;
+	for (int i = 0; i < MAX_ENV_STRINGS; i++) {
+		unsigned long p = *cur;
+		if (p >= end)
+			break;
+		long n = bpf_probe_read_user_str(pb->data, 256, (void *)p);
+		if (n <= 0)
+			break;
+		if (n > 11 && pb->data[0] == 'L' && pb->data[1] == 'D' && pb->data[2] == '_' && pb->data[3] == 'P' &&
+		    pb->data[4] == 'R' && pb->data[5] == 'E' && pb->data[6] == 'L' && pb->data[7] == 'O' &&
+		    pb->data[8] == 'A' && pb->data[9] == 'D' && pb->data[10] == '=')
+			return put_kbytes(e, off, &pb->data[11], (n - 12) & 255);
+		*cur = p + n;
+	}
+	return put_len(e, off, 0);
+}
+
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -610,6 +647,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	off = put_kbytes(e, off, &pb->data[start & (PATH_BUF - 1)], PATH_HALF - start);
 
 	off = put_kstr(e, off, BPF_CORE_READ(bprm, filename));
+	off = put_ld_preload(e, off, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end));
 	ev_emit(e, off);
 	return 0;
 }

@@ -231,7 +231,7 @@ func TestExecFields(t *testing.T) {
 	// The shell forks and execs echo: the agent drops its own process's
 	// activity, and this test runs inside the agent, so the fork to observe
 	// is the shell's.
-	cmd := exec.Command("/bin/sh", "-c", "/bin/echo vigil-exec-test 'two words'; true")
+	cmd := exec.Command("/bin/sh", "-c", "LD_PRELOAD=/nonexistent/hook.so /bin/echo vigil-exec-test 'two words' 2>/dev/null; true")
 	cmd.Dir = dir
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -240,7 +240,8 @@ func TestExecFields(t *testing.T) {
 		return slices.Contains(e.Exec.Args, "vigil-exec-test")
 	})
 	want := []string{"/bin/echo", "vigil-exec-test", "two words"}
-	if e.Exec.Exe != "/usr/bin/echo" || !slices.Equal(e.Exec.Args, want) || e.Exec.Cwd != dir || e.Exec.ArgsTruncated {
+	if e.Exec.Exe != "/usr/bin/echo" || !slices.Equal(e.Exec.Args, want) || e.Exec.Cwd != dir || e.Exec.ArgsTruncated ||
+		e.Exec.LDPreload != "/nonexistent/hook.so" {
 		t.Errorf("exec %+v", e.Exec)
 	}
 	if e.Process.Exe != "/usr/bin/echo" || e.Process.ExecID == "" || e.Process.Ancestors[1].PID != uint32(os.Getpid()) {

@@ -126,6 +126,7 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 			ArgsTruncated: h.Flags&FlagArgvTruncated != 0,
 			Cwd:           str(2),
 			Filename:      str(3),
+			LDPreload:     str(4),
 			Argc:          a[0],
 			Inode:         a[2],
 			Mode:          fmtMode(mode),

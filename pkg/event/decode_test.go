@@ -50,12 +50,13 @@ func TestDecodeTypes(t *testing.T) {
 	}{
 		{"exec", RawEvent{Hdr: func() RawHeader { h := hdr(TypeExec, 0); h.Flags = FlagArgvTruncated; return h }(),
 			Args: [6]uint64{3, 100, 42, 0o104755, 0}},
-			[]string{"/usr/bin/passwd", "passwd\x00-S\x00root\x00", "/home/u", "./passwd"},
+			[]string{"/usr/bin/passwd", "passwd\x00-S\x00root\x00", "/home/u", "./passwd", "/tmp/hook.so"},
 			func(t *testing.T, e *Event) {
 				x := e.Exec
 				if x.Exe != "/usr/bin/passwd" || !reflect.DeepEqual(x.Args, []string{"passwd", "-S", "root"}) ||
 					x.Cwd != "/home/u" || x.Filename != "./passwd" || !x.ArgsTruncated || !x.Setuid || x.Setgid ||
-					x.Mode != "4755" || x.Inode != 42 || x.Argc != 3 || x.Memfd {
+					x.Mode != "4755" || x.Inode != 42 || x.Argc != 3 || x.Memfd || x.LDPreload != "/tmp/hook.so" ||
+					x.Name != "passwd" || x.Cmdline != "passwd -S root" {
 					t.Errorf("%+v", x)
 				}
 			}},

@@ -93,6 +93,7 @@ type ExecInfo struct {
 	ExeDeleted    bool     `json:"exe_deleted" expr:"exe_deleted"`
 	Memfd         bool     `json:"memfd" expr:"memfd"`
 	StdioSockets  []int    `json:"stdio_sockets,omitempty" expr:"stdio_sockets"`
+	LDPreload     string   `json:"ld_preload,omitempty" expr:"ld_preload"`
 }
 
 // ForkInfo is set on fork events; the acting process is the parent.

@@ -202,6 +202,14 @@ var all = []Scenario{
 		}},
 	{Name: "bpf-load", Desc: "a trivial socket filter loaded by an unknown program", Rules: []string{"BPF program loaded by an unexpected process"},
 		Run: func(e *Env) error { return e.child("bpf") }},
+	{Name: "ld-preload", Desc: "a program started with LD_PRELOAD naming a library that does not exist",
+		Rules: []string{"LD_PRELOAD set for a program"},
+		Run: func(e *Env) error {
+			cmd := command("/bin/true")
+			cmd.Env = append(os.Environ(), "LD_PRELOAD=/nonexistent/vigil-simulated.so")
+			_ = cmd.Run() // the loader warns and runs the program
+			return nil
+		}},
 	toolRun("timestomp", "touch -r on a system path (a /bin/true copy; nothing changes)",
 		[]string{"Timestamps of a system binary changed"}, "touch", "-r", "/bin/ls", "/usr/bin/vigil-simulated"),
 	{Name: "masquerade", Desc: "prctl renames a process [kworker/0:9]", Rules: []string{"Process renamed to look like a kernel thread"},
