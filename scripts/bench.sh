@@ -14,7 +14,7 @@ trap 'kill $agent_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 agent_pid=
 
 echo "== micro-benchmarks (ns/event, allocations/event)"
-go test -run '^$' -bench . -benchmem -benchtime 2s ./pkg/event ./pkg/proc | grep -E '^Benchmark'
+go test -run '^$' -bench . -benchmem -benchtime 2s ./pkg/event ./pkg/proc ./pkg/engine | grep -E '^Benchmark'
 
 # Workloads.
 printf 'int f(int x){return x*x;}\nint main(void){int s=0;for(int i=0;i<1000;i++)s+=f(i);return s&1;}\n' > "$work/prog.c"
@@ -61,4 +61,38 @@ for w in exec_storm open_watched open_filtered compile; do
 done
 echo
 echo "ratio = workload wall time with the agent / without (1.000 = no cost)."
+echo "events = records the agent received during the workload (all host activity)."
+
+printf '\n== syscall to alert latency (exec of a tool named nmap, %d times)\n' "${N_ALERTS:=200}"
+cp /bin/true "$work/nmap"
+python3 - "$work" "$N_ALERTS" <<'PY'
+import json, subprocess, sys, time, datetime, os
+work, n = sys.argv[1], int(sys.argv[2])
+agent = subprocess.Popen(["./bin/vigil", "agent", "--output", "none", "--alerts", "stdout",
+                          "--status-socket", work + "/lat.sock", "--log-level", "warn"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+for _ in range(300):
+    if os.path.exists(work + "/lat.sock"):
+        break
+    time.sleep(0.1)
+lat = []
+try:
+    for i in range(n):
+        subprocess.run([work + "/nmap", "-sS", "127.0.0.%d" % (i % 250 + 1)])
+        while True:
+            line = agent.stdout.readline()
+            now = time.time()
+            a = json.loads(line)
+            if a.get("rule") == "Network scanner executed":
+                t = a["time"]
+                base, frac = t[:19], t[20:-1] if "." in t else "0"
+                ev = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp() + float("0." + frac)
+                lat.append((now - ev) * 1000)
+                break
+        time.sleep(0.02)
+finally:
+    agent.terminate(); agent.wait()
+lat.sort()
+print("alerts %d, median %.1f ms, p99 %.1f ms, max %.1f ms" % (len(lat), lat[len(lat)//2], lat[int(len(lat)*0.99)-1], lat[-1]))
+PY
 echo "events = records the agent received during the workload (all host activity)."

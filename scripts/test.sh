@@ -19,6 +19,12 @@ bash scripts/lint.sh
 echo "== unit and privileged tests"
 VIGIL_BIN="$PWD/bin/vigil" go test -count=1 -timeout 20m ./...
 
+echo "== benign workload: no alert of medium or higher"
+bash scripts/benign.sh
+
+echo "== vendor rule fixtures through the CLI"
+./bin/vigil rules test
+
 echo "== fuzz smoke (${FUZZTIME:=10s} per target)"
 bash scripts/fuzz.sh "$FUZZTIME"
 

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Benign workload test (privileged; `make test` runs it): ordinary admin and
+# developer work under a running agent with the vendor rules must raise no
+# alert of medium severity or higher.
+#
+# It runs outside `go test` on purpose: under go test every process descends
+# from the go tool, which the rules' build-tool exceptions excuse.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "benign.sh: needs root" >&2; exit 1; }
+
+# A project directory, as developers and admins use; not a temporary one.
+work=$(mktemp -d /root/vigil-benign.XXXXXX)
+chmod 755 "$work"
+alerts="$work/alerts.json"
+agent_pid=
+sshd_pid=
+cleanup() {
+  [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  rm -f /usr/sbin/policy-rc.d.vigil-benign
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+./bin/vigil agent --output none --alerts stdout --status-socket "$work/agent.sock" --log-level warn \
+  > "$alerts" 2> "$work/agent.err" &
+agent_pid=$!
+for _ in $(seq 300); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
+[ -S "$work/agent.sock" ] || { cat "$work/agent.err"; exit 1; }
+
+step() { echo "benign: $*"; }
+export DEBIAN_FRONTEND=noninteractive
+
+step "apt-get install and remove of a package"
+apt-get install -y -qq hello > /dev/null
+hello > /dev/null
+apt-get remove -y -qq hello > /dev/null
+
+step "go build of a project"
+mkdir -p "$work/goproj" && cd "$work/goproj"
+cat > main.go <<'GO'
+package main
+
+import ("crypto/sha256"; "fmt"; "os")
+
+func main() { fmt.Printf("%x\n", sha256.Sum256([]byte(os.Args[0]))) }
+GO
+go mod init example.com/benign > /dev/null 2>&1
+go build -o app . && ./app > /dev/null
+cd - > /dev/null
+
+step "git clone and commit of a local repository"
+git -c init.defaultBranch=main init -q "$work/origin"
+git -C "$work/origin" -c user.name=dev -c user.email=dev@example.com commit -q --allow-empty -m init
+git clone -q "$work/origin" "$work/clone"
+echo change > "$work/clone/file.txt"
+git -C "$work/clone" add file.txt
+git -C "$work/clone" -c user.name=dev -c user.email=dev@example.com commit -q -m change
+
+step "a cron-like job: rotate and prune logs in a scratch directory"
+mkdir -p "$work/logs"
+for i in 1 2 3; do date > "$work/logs/app.log.$i"; done
+/bin/sh -c "cd '$work/logs' && gzip -f app.log.1 && find . -name 'app.log.*' -mmin +60 -delete && ls > /dev/null"
+
+step "compile and run a C program"
+mkdir -p "$work/c" && printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' > "$work/c/hello.c"
+gcc -O2 -o "$work/c/hello" "$work/c/hello.c" && "$work/c/hello" > /dev/null
+
+step "python and perl scripts doing ordinary work"
+python3 - <<'PY'
+import json, hashlib, os, tempfile
+d = {"files": sorted(os.listdir("/etc"))[:20]}
+with tempfile.NamedTemporaryFile("w", delete=True) as f:
+    json.dump(d, f)
+print(hashlib.sha256(json.dumps(d).encode()).hexdigest()[:8])
+PY
+perl -e 'my %h = map { $_ => length } qw(alpha beta gamma); print join(",", sort keys %h), "\n"' > /dev/null
+
+step "service restarts (a loopback HTTP server started, stopped and started again)"
+for _ in 1 2; do
+  python3 -m http.server --bind 127.0.0.1 0 > /dev/null 2>&1 &
+  srv=$!; sleep 0.5; kill "$srv"; wait "$srv" 2>/dev/null || true
+done
+
+step "ssh login to localhost"
+if ! command -v sshd > /dev/null && [ ! -x /usr/sbin/sshd ]; then
+  # Installed without starting the distribution's service.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.vigil-benign
+  chmod +x /usr/sbin/policy-rc.d.vigil-benign
+  [ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.vigil-benign /usr/sbin/policy-rc.d
+  apt-get install -y -qq openssh-server openssh-client > /dev/null || true
+  [ -L /usr/sbin/policy-rc.d ] && rm -f /usr/sbin/policy-rc.d
+fi
+if [ -x /usr/sbin/sshd ] && command -v ssh > /dev/null; then
+  mkdir -p /run/sshd "$work/ssh"
+  ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/host"
+  ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/user"
+  cat > "$work/ssh/sshd_config" <<CFG
+Port 2299
+ListenAddress 127.0.0.1
+HostKey $work/ssh/host
+AuthorizedKeysFile $work/ssh/user.pub
+PermitRootLogin prohibit-password
+UsePAM yes
+PidFile $work/ssh/sshd.pid
+StrictModes no
+CFG
+  /usr/sbin/sshd -D -f "$work/ssh/sshd_config" &
+  sshd_pid=$!
+  sleep 1
+  ssh -q -i "$work/ssh/user" -p 2299 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes root@127.0.0.1 'id > /dev/null; uname -r > /dev/null'
+  kill "$sshd_pid"; wait "$sshd_pid" 2>/dev/null || true; sshd_pid=
+else
+  echo "benign: sshd not available, ssh login skipped"
+fi
+
+sleep 1
+kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
+
+python3 - "$alerts" <<'PY'
+import json, sys
+bad = []
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    a = json.loads(line)
+    if a.get("schema") == "vigil.alert/1" and a["severity"] in ("medium", "high", "critical"):
+        bad.append(a)
+for a in bad:
+    print("benign: ALERT %s %s: %s" % (a["severity"], a["rule"], a["message"]))
+print("benign workload: %d alerts of medium or higher" % len(bad))
+sys.exit(1 if bad else 0)
+PY
