@@ -95,4 +95,3 @@ finally:
 lat.sort()
 print("alerts %d, median %.1f ms, p99 %.1f ms, max %.1f ms" % (len(lat), lat[len(lat)//2], lat[int(len(lat)*0.99)-1], lat[-1]))
 PY
-echo "events = records the agent received during the workload (all host activity)."
