@@ -18,7 +18,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "Lint, list and test detection rules"}
 	var noBuiltin bool
 	sources := func(paths []string) rules.Sources {
-		return rules.Sources{Builtin: !noBuiltin, Paths: paths}
+		return rules.Sources{Builtin: !noBuiltin, VendorDir: rules.DefaultVendorDir, Paths: paths}
 	}
 	cmd.PersistentFlags().BoolVar(&noBuiltin, "no-builtin", false, "do not load the vendor rules first")
 

@@ -53,8 +53,11 @@ type Agent struct {
 
 // Rules configures the detection engine.
 type Rules struct {
-	// Builtin loads the vendor rules compiled into the binary.
+	// Builtin loads the vendor rules: from VendorDir when it holds rule
+	// files, else the copy compiled into the binary.
 	Builtin bool `yaml:"builtin"`
+	// VendorDir is where packages install the vendor rules.
+	VendorDir string `yaml:"vendor_dir"`
 	// Paths are rule files or directories loaded after the vendor rules.
 	Paths []string `yaml:"paths"`
 	// MonitorOnly turns kill actions into alerts.
@@ -103,6 +106,7 @@ func Default() Agent {
 		Alerts:          "stdout",
 		Rules: Rules{
 			Builtin:     true,
+			VendorDir:   "/usr/lib/vigil/rules.d",
 			Paths:       []string{"/etc/vigil/rules.d"},
 			DedupWindow: time.Minute,
 		},

@@ -30,10 +30,16 @@ func Builtin() (names []string, content map[string][]byte) {
 	return names, content
 }
 
+// DefaultVendorDir is where packages install the vendor rules.
+const DefaultVendorDir = "/usr/lib/vigil/rules.d"
+
 // Sources says where rules come from.
 type Sources struct {
-	// Builtin loads the vendor rules compiled into the binary first.
+	// Builtin loads the vendor rules first: from VendorDir when it holds
+	// rule files, else the copy compiled into the binary.
 	Builtin bool
+	// VendorDir is where packaged vendor rules live.
+	VendorDir string
 	// Paths are rule files or directories (their *.yaml and *.yml files in
 	// lexical order), loaded in order after the builtin rules.
 	Paths []string
@@ -53,9 +59,14 @@ func Load(src Sources) (*Set, error) {
 		}
 	}
 	if src.Builtin {
-		names, content := Builtin()
-		for _, n := range names {
-			add(set.Parse(n, content[n]))
+		files, _ := ruleFiles(src.VendorDir)
+		if len(files) > 0 {
+			src.Paths = append(append([]string(nil), src.VendorDir), src.Paths...)
+		} else {
+			names, content := Builtin()
+			for _, n := range names {
+				add(set.Parse(n, content[n]))
+			}
 		}
 	}
 	for _, p := range src.Paths {

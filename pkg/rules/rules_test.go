@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -179,5 +181,20 @@ func TestKernelFilterDerivation(t *testing.T) {
 	want := []event.Type{event.TypeExec, event.TypeFork, event.TypeExit, event.TypeOpen, event.TypeConnect}
 	if len(rs.Types) != len(want) {
 		t.Errorf("types %v", rs.Types)
+	}
+}
+
+func TestVendorDirReplacesEmbeddedRules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "10-only.yaml"), []byte(okRule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	if err != nil || len(rs.Rules) != 1 {
+		t.Fatalf("vendor dir: %v %d rules", err, len(rs.Rules))
+	}
+	rs, err = LoadAndCompile(Sources{Builtin: true, VendorDir: filepath.Join(dir, "missing")})
+	if err != nil || len(rs.Rules) < 45 {
+		t.Fatalf("embedded fallback: %v", err)
 	}
 }

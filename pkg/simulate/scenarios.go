@@ -47,7 +47,12 @@ var all = []Scenario{
 				return err
 			}
 			defer ln.Close()
-			return e.child("revshell", "127.0.0.1:"+itoa(port))
+			err = e.child("revshell", "127.0.0.1:"+itoa(port))
+			if err != nil && strings.Contains(err.Error(), "signal: killed") {
+				fmt.Fprintln(e.Out, "reverse-shell: the shell was killed (a kill rule responded)")
+				return nil
+			}
+			return err
 		}},
 	{Name: "dev-tcp", Desc: "bash opens /dev/tcp to a loopback listener",
 		Rules: []string{"Shell redirected through /dev/tcp", "Shell connecting to the network"},
