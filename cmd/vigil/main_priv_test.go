@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,13 +101,18 @@ func TestAgentStreamsStatusMetricsAndDetaches(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("log_level: info\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "agent", "--config", cfg, "--output", "stdout", "--collect", "all", "--status-socket", sock, "--metrics-address", metrics)
+	rulesDir := filepath.Join(dir, "rules.d")
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--output", "stdout", "--collect", "all", "--status-socket", sock,
+		"--metrics-address", metrics, "--rules", rulesDir)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +189,30 @@ func TestAgentStreamsStatusMetricsAndDetaches(t *testing.T) {
 			t.Errorf("metric %s missing", m)
 		}
 	}
+
+	// SIGHUP with a broken rule file: the error names file and line, and the
+	// running rules stay; once fixed, SIGHUP installs them.
+	reloads := func() uint64 {
+		out, err := exec.Command(bin, "status", "--json", "--socket", sock).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Rules struct{ Reloads uint64 } }
+		_ = json.Unmarshal(out, &st)
+		return st.Rules.Reloads
+	}
+	broken := filepath.Join(rulesDir, "90-broken.yaml")
+	if err := os.WriteFile(broken, []byte("- rule: Broken\n  desc: d\n  events: [exec]\n  condition: exec.name ==\n  output: o\n  mitre: {tactic: t, technique: T1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "90-broken.yaml:1") })
+	if reloads() != 0 {
+		t.Error("a broken rule set was installed")
+	}
+	os.Remove(broken)
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return reloads() == 1 })
 
 	// At idle the agent stays under 64 MiB resident.
 	time.Sleep(2 * time.Second)
@@ -349,11 +379,11 @@ func TestSimulateAllTriggersEveryRule(t *testing.T) {
 	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The fake metadata address; and build tools without go: this test runs
-	// under `go test`, and the build-tool exceptions would silence the
-	// simulated discovery burst and mass deletion.
+	// The fake metadata address; and build tools without go and make: this
+	// test runs under `make test` and `go test`, and the build-tool
+	// exceptions would silence the simulated discovery burst and mass deletion.
 	override := "- list: imds_addresses\n  override: {items: append}\n  items: [127.0.0.254]\n" +
-		"- list: build_tools\n  override: {items: replace}\n  items: [gcc, cc, ld, make]\n"
+		"- list: build_tools\n  override: {items: replace}\n  items: [gcc, cc, ld]\n"
 	if err := os.WriteFile(filepath.Join(rulesDir, "50-simulate.yaml"), []byte(override), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -438,4 +468,22 @@ func TestSimulateAllTriggersEveryRule(t *testing.T) {
 		}
 	}
 	t.Logf("%d rules fired; skipped on this kernel: %v", len(got), skipped)
+}
+
+// syncBuffer is a strings.Builder safe to read while a child writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
