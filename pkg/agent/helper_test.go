@@ -18,6 +18,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/event"
 )
 
 const helperEnv = "VIGIL_TEST_HELPER"
@@ -267,21 +269,11 @@ func helperSec(dir string) error {
 }
 
 func sendDNS(name string) error {
-	q := []byte{0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0}
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			q = append(q, byte(i-start))
-			q = append(q, name[start:i]...)
-			start = i + 1
-		}
-	}
-	q = append(q, 0, 0, 1, 0, 1)
 	// sendto(2) to an address, as glibc's resolver and most tools send.
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+	return unix.Sendto(fd, event.EncodeDNSQuery(0x1234, 1, name), 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
 }

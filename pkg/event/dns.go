@@ -81,3 +81,19 @@ func ParseDNSQuery(b []byte) (DNSQuery, error) {
 	}
 	return q, nil
 }
+
+// EncodeDNSQuery builds a one-question query with recursion desired, the
+// inverse of ParseDNSQuery (tests and vigil simulate send such queries).
+func EncodeDNSQuery(id, qtype uint16, name string) []byte {
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 18+len(name)), id)
+	b = append(b, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0) // RD; one question
+	if name != "" {
+		for _, l := range strings.Split(name, ".") {
+			b = append(b, byte(len(l)))
+			b = append(b, l...)
+		}
+	}
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint16(b, qtype)
+	return binary.BigEndian.AppendUint16(b, 1) // class IN
+}

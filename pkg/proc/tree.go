@@ -429,8 +429,12 @@ func (t *Tree) cgroupPathByID(id uint64) string {
 }
 
 // cgroup2Mount is where the cgroup2 hierarchy is mounted below the root.
-func (t *Tree) cgroup2Mount() string {
-	b, err := os.ReadFile(filepath.Join(t.cfg.Root, "proc/self/mountinfo"))
+func (t *Tree) cgroup2Mount() string { return Cgroup2Mount(t.cfg.Root) }
+
+// Cgroup2Mount returns where the cgroup2 hierarchy is mounted, from
+// <root>/proc/self/mountinfo, joined to root; "" when it is not mounted.
+func Cgroup2Mount(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "proc/self/mountinfo"))
 	if err != nil {
 		return ""
 	}
@@ -438,7 +442,7 @@ func (t *Tree) cgroup2Mount() string {
 		f := strings.Fields(line)
 		for i, x := range f {
 			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
-				return filepath.Join(t.cfg.Root, f[4])
+				return filepath.Join(root, f[4])
 			}
 		}
 	}

@@ -17,12 +17,15 @@ import (
 var builtin embed.FS
 
 // Builtin returns the vendor rule files, by name, in load order.
-func Builtin() (names []string, content map[string][]byte) {
+func Builtin() (names []string, content map[string][]byte) { return readEmbedded(builtin, "builtin") }
+
+// readEmbedded returns an embedded directory's files, by name, sorted.
+func readEmbedded(fsys embed.FS, dir string) (names []string, content map[string][]byte) {
 	content = map[string][]byte{}
-	ents, _ := fs.ReadDir(builtin, "builtin")
+	ents, _ := fs.ReadDir(fsys, dir)
 	for _, e := range ents {
-		b, _ := fs.ReadFile(builtin, "builtin/"+e.Name())
-		name := "builtin/" + e.Name()
+		name := dir + "/" + e.Name()
+		b, _ := fs.ReadFile(fsys, name)
 		names = append(names, name)
 		content[name] = b
 	}
@@ -130,14 +133,5 @@ var builtinFixtures embed.FS
 
 // BuiltinFixtures returns the fixture files of the vendor rules, by name.
 func BuiltinFixtures() (names []string, content map[string][]byte) {
-	content = map[string][]byte{}
-	ents, _ := fs.ReadDir(builtinFixtures, "fixtures")
-	for _, e := range ents {
-		b, _ := fs.ReadFile(builtinFixtures, "fixtures/"+e.Name())
-		name := "fixtures/" + e.Name()
-		names = append(names, name)
-		content[name] = b
-	}
-	sort.Strings(names)
-	return names, content
+	return readEmbedded(builtinFixtures, "fixtures")
 }

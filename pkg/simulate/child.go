@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/event"
 )
 
 // Child runs the child part of a scenario: `vigil __simulate-child ACTION ARGS`.
@@ -186,22 +188,12 @@ func loadSocketFilter() error {
 // sendQuery sends one DNS question to 127.0.0.1:53 with sendto(2); nothing
 // needs to answer.
 func sendQuery(name string) error {
-	q := []byte{0x56, 0x49, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0}
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			q = append(q, byte(i-start))
-			q = append(q, name[start:i]...)
-			start = i + 1
-		}
-	}
-	q = append(q, 0, 0, 1, 0, 1)
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+	return unix.Sendto(fd, event.EncodeDNSQuery(0x5649, 1, name), 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
 }
 
 // sandbox runs file actions in this process's private mount namespace, with

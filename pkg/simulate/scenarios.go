@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/proc"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
 func sandboxed(name, desc string, rules []string, actions ...string) Scenario {
@@ -286,7 +287,7 @@ func noTracepoint(sc string) string {
 
 // containerCgroup creates a cgroup v2 directory named like a docker scope.
 func containerCgroup() (string, error) {
-	root := cgroup2Mount()
+	root := proc.Cgroup2Mount("/")
 	if root == "" {
 		return "", fmt.Errorf("no cgroup2 mount")
 	}
@@ -295,21 +296,3 @@ func containerCgroup() (string, error) {
 	dir := filepath.Join(root, "vigil-simulate.slice", "docker-"+hex.EncodeToString(buf)+".scope")
 	return dir, os.MkdirAll(dir, 0o755)
 }
-
-func cgroup2Mount() string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
-				return f[4]
-			}
-		}
-	}
-	return ""
-}
-
-var _ = time.Second
