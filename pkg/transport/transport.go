@@ -1,0 +1,278 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/spool"
+)
+
+// Config configures the connection and the stream.
+type Config struct {
+	URL    string
+	Env    string
+	HostID string
+	// Options add authentication and TLS (see Auth).
+	Options []nats.Option
+	// Stream is the JetStream stream the subjects belong to; created when
+	// CreateStream is set (single-machine set-ups), otherwise expected.
+	Stream       string
+	CreateStream bool
+	// MaxInFlight bounds unacknowledged publishes.
+	MaxInFlight int
+	// AckTimeout is how long a publish may wait for its acknowledgement.
+	AckTimeout time.Duration
+}
+
+// Subject builds a subject that carries the join keys:
+// vigil.<env>.<kind>.<host>.
+func Subject(env, kind, host string) string {
+	return "vigil." + env + "." + kind + "." + host
+}
+
+// StreamSubjects are the subjects of the alerts stream.
+var StreamSubjects = []string{"vigil.*.alert.*", "vigil.*.event.*", "vigil.*.hb.*"}
+
+// Stats are the publisher's counters.
+type Stats struct {
+	Published atomic.Uint64
+	Acked     atomic.Uint64
+	Retries   atomic.Uint64
+	Errors    atomic.Uint64
+	mu        sync.Mutex
+	lastErr   string
+	lastErrAt time.Time
+}
+
+// LastError is the last publish error and when it happened.
+func (s *Stats) LastError() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr, s.lastErrAt
+}
+
+func (s *Stats) fail(err error) {
+	s.Errors.Add(1)
+	s.mu.Lock()
+	s.lastErr, s.lastErrAt = err.Error(), time.Now()
+	s.mu.Unlock()
+}
+
+// Publisher sends spooled records to JetStream.
+type Publisher struct {
+	cfg   Config
+	log   *zap.Logger
+	sp    *spool.Spool
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	wake  chan struct{}
+	Stats Stats
+}
+
+// Connect opens one persistent connection that reconnects with backoff for
+// ever. It does not fail when the server is down: records wait in the spool.
+func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = "VIGIL"
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4096
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 5 * time.Second
+	}
+	log = log.With(zap.String("component", "transport"))
+	p := &Publisher{cfg: cfg, log: log, sp: sp, wake: make(chan struct{}, 1)}
+	opts := append([]nats.Option{
+		nats.Name("vigil-agent " + cfg.HostID),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			d := time.Duration(attempts) * 250 * time.Millisecond
+			if d > 5*time.Second {
+				d = 5 * time.Second
+			}
+			return d
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("reconnected"); p.Notify() }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected", zap.Error(err))
+			}
+		}),
+	}, cfg.Options...)
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats connect %s: %w", cfg.URL, err)
+	}
+	p.nc = nc
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight), jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	p.js = js
+	return p, nil
+}
+
+// EnsureStream creates or updates the stream (when configured to).
+func (p *Publisher) EnsureStream(ctx context.Context) error {
+	if !p.cfg.CreateStream {
+		return nil
+	}
+	_, err := p.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       p.cfg.Stream,
+		Subjects:   StreamSubjects,
+		Storage:    jetstream.FileStorage,
+		Duplicates: 20 * time.Minute,
+		MaxAge:     7 * 24 * time.Hour,
+	})
+	return err
+}
+
+// Notify wakes the publisher: records were spooled.
+func (p *Publisher) Notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Connected reports whether the connection is up.
+func (p *Publisher) Connected() bool { return p.nc.IsConnected() }
+
+type inflight struct {
+	seq uint64
+	fut jetstream.PubAckFuture
+}
+
+// Run publishes spooled records until ctx ends. Records are sent in order;
+// on any failure everything unacknowledged is sent again after a pause.
+func (p *Publisher) Run(ctx context.Context) {
+	var sent uint64 // highest sequence handed to the client
+	pending := make(chan inflight, p.cfg.MaxInFlight)
+	failed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // acknowledgements, in order
+		defer wg.Done()
+		for f := range pending {
+			select {
+			case <-f.fut.Ok():
+				if err := p.sp.Ack(f.seq); err != nil {
+					p.Stats.fail(err)
+				}
+				p.Stats.Acked.Add(1)
+			case err := <-f.fut.Err():
+				p.Stats.fail(err)
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	defer func() { close(pending); wg.Wait() }()
+	streamReady := !p.cfg.CreateStream
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-failed:
+			// Resend everything unacknowledged once the in-flight ones settle.
+			p.Stats.Retries.Add(1)
+			for len(pending) > 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			sent = 0
+			p.pause(ctx, time.Second)
+			continue
+		default:
+		}
+		if !p.nc.IsConnected() {
+			p.pause(ctx, 200*time.Millisecond)
+			continue
+		}
+		if !streamReady {
+			if err := p.EnsureStream(ctx); err != nil {
+				p.Stats.fail(err)
+				p.pause(ctx, time.Second)
+				continue
+			}
+			streamReady = true
+		}
+		recs, err := p.sp.Next(sent, 256)
+		if err != nil {
+			p.Stats.fail(err)
+			p.pause(ctx, time.Second)
+			continue
+		}
+		if len(recs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.wake:
+			case <-failed:
+				p.Stats.Retries.Add(1)
+				sent = 0
+				p.pause(ctx, time.Second)
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for _, r := range recs {
+			msg := nats.NewMsg(r.Subject)
+			msg.Data = r.Data
+			fut, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(r.ID))
+			if err != nil {
+				p.Stats.fail(err)
+				if errors.Is(err, jetstream.ErrTooManyStalledMsgs) || strings.Contains(err.Error(), "stalled") {
+					break
+				}
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+				break
+			}
+			p.Stats.Published.Add(1)
+			sent = r.Seq
+			select {
+			case pending <- inflight{seq: r.Seq, fut: fut}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (p *Publisher) pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Publish sends a best-effort message (heartbeats) without the spool.
+func (p *Publisher) Publish(ctx context.Context, subject string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
+	_, err := p.js.Publish(ctx, subject, data)
+	return err
+}
+
+// Close drains and closes the connection.
+func (p *Publisher) Close() {
+	_ = p.nc.Drain()
+}
