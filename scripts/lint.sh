@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Architecture rules the compiler does not enforce:
 # - pkg/sensor is the only importer of libbpfgo and cilium/ebpf, and
-#   pkg/simulate of os/exec (one owner per dangerous dependency; tests aside);
+#   pkg/simulate of os/exec, pkg/transport of nats.go (one owner per
+#   dangerous dependency; tests aside);
 # - cmd/ stays a trampoline: it imports only pkg/cli among our packages;
 # - gofmt is clean.
 set -euo pipefail
@@ -13,6 +14,10 @@ while read -r pkg imports; do
       github.com/aquasecurity/libbpfgo*|github.com/cilium/ebpf*)
         if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/sensor" ]; then
           echo "lint: $pkg imports $i; only pkg/sensor may" >&2; fail=1
+        fi ;;
+      github.com/nats-io/nats.go*)
+        if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/transport" ]; then
+          echo "lint: $pkg imports $i; only pkg/transport may" >&2; fail=1
         fi ;;
       os/exec)
         if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/simulate" ]; then

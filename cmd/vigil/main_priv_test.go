@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/vigil-sec/vigil/internal/testenv"
 )
@@ -486,4 +490,117 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// `vigil agent` with a NATS URL delivers alerts that carry the host's
+// identity (with cloud metadata from a fake IMDSv2 on loopback) and sends
+// heartbeats.
+func TestAgentDeliversAlertsToJetStream(t *testing.T) {
+	bin := vigilBin(t)
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/latest/api/token":
+			w.Write([]byte("t"))
+		case "/latest/dynamic/instance-identity/document":
+			w.Write([]byte(`{"instanceId":"i-0fake","accountId":"111122223333","region":"eu-west-1"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer imds.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yaml")
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nnats:\n  url: %s\n  create_stream: true\nimds:\n  endpoint: %s\n  timeout: 2s\n",
+		dir, ns.ClientURL(), imds.URL)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+
+	tool := filepath.Join(dir, "nmap")
+	b, _ := os.ReadFile("/bin/true")
+	if err := os.WriteFile(tool, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	alerts, err := nc.SubscribeSync("vigil.e2e.alert.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hbs, err := nc.SubscribeSync("vigil.e2e.hb.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg *nats.Msg
+	for i := 0; i < 30 && msg == nil; i++ {
+		_ = exec.Command(tool, "-sS", "127.0.0.1").Run()
+		msg, _ = alerts.NextMsg(time.Second)
+	}
+	if msg == nil {
+		t.Fatalf("no alert on vigil.e2e.alert.*; agent: %s", stderr.String())
+	}
+	var a struct {
+		ID   string
+		Rule string
+		Host struct {
+			ID       string
+			Env      string
+			Identity struct {
+				AgentVersion string `json:"agent_version"`
+				Kernel       string
+				Cloud        struct {
+					InstanceID string `json:"instance_id"`
+					AccountID  string `json:"account_id"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(msg.Data, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Host.ID == "" || a.Host.Env != "e2e" || a.Host.Identity.Cloud.InstanceID != "i-0fake" || a.Host.Identity.Kernel == "" {
+		t.Errorf("alert host %+v", a.Host)
+	}
+	if msg.Subject != "vigil.e2e.alert."+a.Host.ID || msg.Header.Get("Nats-Msg-Id") != a.ID {
+		t.Errorf("subject %q, msg id %q, alert id %q", msg.Subject, msg.Header.Get("Nats-Msg-Id"), a.ID)
+	}
+	if _, err := hbs.NextMsg(5 * time.Second); err != nil {
+		t.Errorf("no heartbeat: %v", err)
+	}
+	out, err := exec.Command(bin, "status", "--json", "--socket", sock).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		HostID    string `json:"host_id"`
+		Transport struct {
+			Connected bool
+			Acked     uint64
+		}
+	}
+	_ = json.Unmarshal(out, &st)
+	if st.HostID != a.Host.ID || !st.Transport.Connected || st.Transport.Acked == 0 {
+		t.Errorf("status %s", out)
+	}
 }

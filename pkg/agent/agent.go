@@ -45,6 +45,8 @@ type Agent struct {
 	tree    *proc.Tree
 	stats   pipeline.Stats
 	engine  *engine.Engine
+	deliv   *delivery
+	hostID  string
 	types   map[event.Type]bool
 	reloads atomic.Uint64
 
@@ -143,9 +145,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Alerts == "stdout" {
 		alertSinks = append(alertSinks, alertJSON{out})
 	}
-	host, _ := os.Hostname()
+	info := a.describeHost(ctx)
+	a.hostID = info.ID
+	if a.cfg.NATS.URL != "" {
+		d, err := a.startDelivery(pctx, info)
+		if err != nil {
+			return fmt.Errorf("alert delivery: %w", err)
+		}
+		a.deliv = d
+		defer d.close()
+		alertSinks = append(alertSinks, d)
+		sinks = append(sinks, d)
+	}
 	a.engine = engine.New(engine.Config{
-		Host:        rules.Host{Name: host, AgentPID: int64(os.Getpid())},
+		Host:        rules.Host{Name: info.Hostname, AgentPID: int64(os.Getpid()), ID: info.ID, Env: a.cfg.Env, Info: &info},
 		MonitorOnly: a.cfg.Rules.MonitorOnly,
 		Protect:     a.cfg.Rules.Protect,
 		AgentPID:    os.Getpid(),
@@ -251,6 +264,10 @@ func (a *Agent) Snapshot() status.Snapshot {
 				s.Skipped = append(s.Skipped, status.SkippedProbe{Name: p.Name, Reason: p.Error})
 			}
 		}
+	}
+	s.HostID = a.hostID
+	if a.deliv != nil {
+		s.Transport = a.deliv.stats()
 	}
 	if a.engine != nil {
 		st := &a.engine.Stats

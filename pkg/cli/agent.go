@@ -27,6 +27,9 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := cfg.ApplyEnv(os.Environ()); err != nil {
+				return err
+			}
 			// Flags override the file.
 			fl := cmd.Flags()
 			if fl.Changed("output") {
@@ -61,6 +64,20 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			if fl.Changed("monitor-only") {
 				cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly
+			}
+			for flag, apply := range map[string]func(){
+				"nats-url":   func() { cfg.NATS.URL = flagCfg.NATS.URL },
+				"nats-creds": func() { cfg.NATS.Creds = flagCfg.NATS.Creds },
+				"nats-nkey":  func() { cfg.NATS.NKey = flagCfg.NATS.NKey },
+				"nats-ca":    func() { cfg.NATS.CA = flagCfg.NATS.CA },
+				"env":        func() { cfg.Env = flagCfg.Env },
+				"spool-dir":  func() { cfg.Spool.Dir = flagCfg.Spool.Dir },
+				"telemetry":  func() { cfg.Telemetry = flagCfg.Telemetry },
+				"state-dir":  func() { cfg.StateDir = flagCfg.StateDir },
+			} {
+				if fl.Changed(flag) {
+					apply()
+				}
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -98,6 +115,14 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&flagCfg.Alerts, "alerts", "stdout", "where alerts go: stdout or none")
 	f.StringSliceVar(&flagCfg.Rules.Paths, "rules", nil, "rule files or directories loaded after the vendor rules")
 	f.BoolVar(&flagCfg.Rules.MonitorOnly, "monitor-only", false, "never kill: kill rules only alert")
+	f.StringVar(&flagCfg.NATS.URL, "nats-url", "", "NATS server for alerts and heartbeats (nats://host:4222)")
+	f.StringVar(&flagCfg.NATS.Creds, "nats-creds", "", "NATS .creds file (mode 0600)")
+	f.StringVar(&flagCfg.NATS.NKey, "nats-nkey", "", "NATS NKey seed file (mode 0600)")
+	f.StringVar(&flagCfg.NATS.CA, "nats-ca", "", "CA bundle for the NATS server's TLS certificate")
+	f.StringVar(&flagCfg.Env, "env", "default", "environment name in subjects and alerts")
+	f.StringVar(&flagCfg.Spool.Dir, "spool-dir", "", "durable outbox directory (default state_dir/spool)")
+	f.StringVar(&flagCfg.StateDir, "state-dir", "/var/lib/vigil", "state directory (host id, spool)")
+	f.StringVar(&flagCfg.Telemetry, "telemetry", "alerts", "what goes to NATS: alerts, context or full")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (debugging)")
 	_ = f.MarkHidden("cpuprofile")
 	return cmd

@@ -41,6 +41,15 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "cpu %.2fs (%.2f%%), rss %.1f MiB\n", s.CPUSeconds, s.CPUPercent, float64(s.RSSBytes)/(1<<20))
 			fmt.Fprintf(stdout, "rules: %d (version %s, %d reloads); %d alerts, %d suppressed, %d kills, %d evaluation errors\n",
 				s.Rules.Count, s.Rules.Version, s.Rules.Reloads, s.Rules.Alerts, s.Rules.Suppressed, s.Rules.Kills, s.Rules.EvalErrors)
+			if t := s.Transport; t != nil {
+				fmt.Fprintf(stdout, "nats %s: connected=%v, %d published, %d acked, %d retries, %d errors, %d heartbeats\n",
+					t.URL, t.Connected, t.Published, t.Acked, t.Retries, t.Errors, t.Heartbeats)
+				if t.LastError != "" {
+					fmt.Fprintf(stdout, "  last error %s: %s\n", t.LastErrorAt.Format("15:04:05"), t.LastError)
+				}
+				sp, _ := json.Marshal(t.Spool)
+				fmt.Fprintf(stdout, "  spool %s\n", sp)
+			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TYPE\tRECEIVED\tFILTERED\tRING DROPS\tQUEUE DROPS")
 			for _, t := range s.Types {

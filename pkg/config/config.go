@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 )
+
+var subjectToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // DefaultPath is where packages install the agent's configuration.
 const DefaultPath = "/etc/vigil/agent.yaml"
@@ -49,6 +52,49 @@ type Agent struct {
 	Alerts string `yaml:"alerts"`
 	// Rules configures detection.
 	Rules Rules `yaml:"rules"`
+	// Env names the environment in subjects and alerts (a subject token).
+	Env string `yaml:"env"`
+	// Tags are host labels attached to alerts and heartbeats.
+	Tags map[string]string `yaml:"tags"`
+	// StateDir holds the host id and the spool.
+	StateDir string `yaml:"state_dir"`
+	// NATS is where alerts and heartbeats go; off when URL is empty.
+	NATS NATS `yaml:"nats"`
+	// Spool is the durable outbox.
+	Spool Spool `yaml:"spool"`
+	// Telemetry is alerts, context (alerts and their events) or full (every event).
+	Telemetry string `yaml:"telemetry"`
+	// HeartbeatInterval is how often the agent reports its status.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// IMDS configures the cloud metadata lookup.
+	IMDS IMDS `yaml:"imds"`
+}
+
+// NATS configures the connection to the backend's NATS.
+type NATS struct {
+	URL          string `yaml:"url"`
+	Creds        string `yaml:"creds"`
+	NKey         string `yaml:"nkey"`
+	CA           string `yaml:"ca"`
+	Cert         string `yaml:"cert"`
+	Key          string `yaml:"key"`
+	Stream       string `yaml:"stream"`
+	CreateStream bool   `yaml:"create_stream"`
+}
+
+// Spool configures the durable outbox.
+type Spool struct {
+	Dir      string `yaml:"dir"`
+	MaxBytes int64  `yaml:"max_bytes"`
+	// Sync is interval (fsync every 100 ms) or always (before each append returns).
+	Sync string `yaml:"sync"`
+}
+
+// IMDS configures the cloud metadata lookup.
+type IMDS struct {
+	Enabled  bool          `yaml:"enabled"`
+	Endpoint string        `yaml:"endpoint"`
+	Timeout  time.Duration `yaml:"timeout"`
 }
 
 // Rules configures the detection engine.
@@ -92,18 +138,25 @@ var DefaultNoisyPrefixes = []string{
 // Default returns the built-in configuration.
 func Default() Agent {
 	return Agent{
-		Output:          "stdout",
-		WatchedPrefixes: append([]string(nil), DefaultWatchedPrefixes...),
-		NoisyPrefixes:   append([]string(nil), DefaultNoisyPrefixes...),
-		DropFailed:      true,
-		RingBufferBytes: 8 << 20,
-		QueueSize:       16384,
-		StatusSocket:    "/run/vigil/agent.sock",
-		HostRoot:        "/",
-		LogLevel:        "info",
-		ProcessTree:     ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
-		Collect:         "rules",
-		Alerts:          "stdout",
+		Output:            "stdout",
+		WatchedPrefixes:   append([]string(nil), DefaultWatchedPrefixes...),
+		NoisyPrefixes:     append([]string(nil), DefaultNoisyPrefixes...),
+		DropFailed:        true,
+		RingBufferBytes:   8 << 20,
+		QueueSize:         16384,
+		StatusSocket:      "/run/vigil/agent.sock",
+		HostRoot:          "/",
+		LogLevel:          "info",
+		ProcessTree:       ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
+		Collect:           "rules",
+		Alerts:            "stdout",
+		Env:               "default",
+		StateDir:          "/var/lib/vigil",
+		NATS:              NATS{Stream: "VIGIL"},
+		Spool:             Spool{MaxBytes: 256 << 20, Sync: "interval"},
+		Telemetry:         "alerts",
+		HeartbeatInterval: 30 * time.Second,
+		IMDS:              IMDS{Enabled: true, Endpoint: "http://169.254.169.254", Timeout: time.Second},
 		Rules: Rules{
 			Builtin:     true,
 			VendorDir:   "/usr/lib/vigil/rules.d",
@@ -138,6 +191,41 @@ func Load(path string) (Agent, error) {
 		return Agent{}, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(path, b)
+}
+
+// Env overrides: cloud-init and Ansible set these instead of editing the file.
+var envOverrides = map[string]func(c *Agent, v string){
+	"VIGIL_NATS_URL":   func(c *Agent, v string) { c.NATS.URL = v },
+	"VIGIL_NATS_CREDS": func(c *Agent, v string) { c.NATS.Creds = v },
+	"VIGIL_NATS_NKEY":  func(c *Agent, v string) { c.NATS.NKey = v },
+	"VIGIL_NATS_CA":    func(c *Agent, v string) { c.NATS.CA = v },
+	"VIGIL_ENV":        func(c *Agent, v string) { c.Env = v },
+	"VIGIL_SPOOL_DIR":  func(c *Agent, v string) { c.Spool.Dir = v },
+	"VIGIL_TELEMETRY":  func(c *Agent, v string) { c.Telemetry = v },
+	"VIGIL_LOG_LEVEL":  func(c *Agent, v string) { c.LogLevel = v },
+}
+
+// ApplyEnv applies VIGIL_* overrides from env (os.Environ's form) and
+// validates the result.
+func (c *Agent) ApplyEnv(env []string) error {
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if f, known := envOverrides[k]; ok && known && v != "" {
+			f(c, v)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("environment overrides: %w", err)
+	}
+	return nil
+}
+
+// SpoolDir is the spool directory (state_dir/spool unless set).
+func (c *Agent) SpoolDir() string {
+	if c.Spool.Dir != "" {
+		return c.Spool.Dir
+	}
+	return c.StateDir + "/spool"
 }
 
 // Parse decodes configuration bytes over the defaults and validates them.
@@ -267,6 +355,34 @@ func (c *Agent) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log_level", "must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if !subjectToken.MatchString(c.Env) {
+		return bad("env", "%q must be a subject token: letters, digits, - and _", c.Env)
+	}
+	switch c.Telemetry {
+	case "alerts", "context", "full":
+	default:
+		return bad("telemetry", "must be alerts, context or full, not %q", c.Telemetry)
+	}
+	switch c.Spool.Sync {
+	case "interval", "always":
+	default:
+		return bad("spool.sync", "must be interval or always, not %q", c.Spool.Sync)
+	}
+	if c.Spool.MaxBytes < 1<<20 {
+		return bad("spool.max_bytes", "must be at least 1 MiB")
+	}
+	if c.HeartbeatInterval < time.Second {
+		return bad("heartbeat_interval", "must be at least 1s")
+	}
+	if c.NATS.URL != "" && !strings.Contains(c.NATS.URL, "://") {
+		return bad("nats.url", "%q must look like nats://host:4222 or tls://host:4222", c.NATS.URL)
+	}
+	if c.NATS.Creds != "" && c.NATS.NKey != "" {
+		return bad("nats.creds", "give either creds or nkey, not both")
+	}
+	if !strings.HasPrefix(c.StateDir, "/") {
+		return bad("state_dir", "must be an absolute path")
 	}
 	switch c.Collect {
 	case "rules", "all":

@@ -59,6 +59,9 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"metrics not loopback", "metrics_address: 0.0.0.0:9464\n", "agent.yaml:1: metrics_address"},
 		{"bad collect", "collect: some\n", "agent.yaml:1: collect"},
 		{"relative rules path", "rules:\n  paths: [rules.d]\n", "agent.yaml:2: rules.paths"},
+		{"bad env", "env: \"a.b\"\n", "agent.yaml:1: env"},
+		{"bad telemetry", "telemetry: everything\n", "agent.yaml:1: telemetry"},
+		{"bad nats url", "nats:\n  url: localhost\n", "agent.yaml:2: nats.url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,4 +105,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestEnvOverrides(t *testing.T) {
+	cfg := Default()
+	err := cfg.ApplyEnv([]string{"VIGIL_NATS_URL=nats://10.0.0.5:4222", "VIGIL_ENV=prod", "PATH=/bin", "VIGIL_TELEMETRY=full"})
+	if err != nil || cfg.NATS.URL != "nats://10.0.0.5:4222" || cfg.Env != "prod" || cfg.Telemetry != "full" {
+		t.Fatalf("%v %+v", err, cfg.NATS)
+	}
+	if err := cfg.ApplyEnv([]string{"VIGIL_ENV=has space"}); err == nil {
+		t.Error("a bad env override was accepted")
+	}
+	if cfg.SpoolDir() != "/var/lib/vigil/spool" {
+		t.Errorf("spool dir %q", cfg.SpoolDir())
+	}
 }

@@ -6,12 +6,17 @@ import (
 	"strings"
 
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/identity"
 )
 
 // Host describes the machine in rule conditions and alerts.
 type Host struct {
 	Name     string `json:"name" expr:"name"`
 	AgentPID int64  `json:"agent_pid,omitempty" expr:"agent_pid"`
+	ID       string `json:"id,omitempty" expr:"id"`
+	Env      string `json:"env,omitempty" expr:"env"`
+	// Info describes the host (OS, kernel, agent version, tags, cloud).
+	Info *identity.Host `json:"identity,omitempty" expr:"-"`
 }
 
 // Env is what a condition sees: the event's parts by their schema names,

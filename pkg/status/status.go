@@ -16,24 +16,40 @@ import (
 
 // Snapshot is the agent's status (`vigil status --json`).
 type Snapshot struct {
-	Version         string         `json:"version"`
-	PID             int            `json:"pid"`
-	StartedAt       time.Time      `json:"started_at"`
-	UptimeSeconds   float64        `json:"uptime_seconds"`
-	Programs        ProgramSummary `json:"programs"`
-	Types           []TypeCounters `json:"event_types"`
-	Totals          TypeCounters   `json:"totals"`
-	DecodeErrors    uint64         `json:"decode_errors"`
-	Emitted         uint64         `json:"emitted"`
-	EventsPerSecond float64        `json:"events_per_second"`
-	Queue           Usage          `json:"queue"`
-	RingBuffer      Usage          `json:"ring_buffer"`
-	Processes       int            `json:"processes"`
-	CPUSeconds      float64        `json:"cpu_seconds"`
-	CPUPercent      float64        `json:"cpu_percent"`
-	RSSBytes        uint64         `json:"rss_bytes"`
-	Skipped         []SkippedProbe `json:"skipped_programs,omitempty"`
-	Rules           RuleStats      `json:"rules"`
+	Version         string          `json:"version"`
+	PID             int             `json:"pid"`
+	StartedAt       time.Time       `json:"started_at"`
+	UptimeSeconds   float64         `json:"uptime_seconds"`
+	Programs        ProgramSummary  `json:"programs"`
+	Types           []TypeCounters  `json:"event_types"`
+	Totals          TypeCounters    `json:"totals"`
+	DecodeErrors    uint64          `json:"decode_errors"`
+	Emitted         uint64          `json:"emitted"`
+	EventsPerSecond float64         `json:"events_per_second"`
+	Queue           Usage           `json:"queue"`
+	RingBuffer      Usage           `json:"ring_buffer"`
+	Processes       int             `json:"processes"`
+	CPUSeconds      float64         `json:"cpu_seconds"`
+	CPUPercent      float64         `json:"cpu_percent"`
+	RSSBytes        uint64          `json:"rss_bytes"`
+	Skipped         []SkippedProbe  `json:"skipped_programs,omitempty"`
+	Rules           RuleStats       `json:"rules"`
+	Transport       *TransportStats `json:"transport,omitempty"`
+	HostID          string          `json:"host_id,omitempty"`
+}
+
+// TransportStats describe delivery to NATS.
+type TransportStats struct {
+	URL         string    `json:"url"`
+	Connected   bool      `json:"connected"`
+	Published   uint64    `json:"published"`
+	Acked       uint64    `json:"acked"`
+	Retries     uint64    `json:"retries"`
+	Errors      uint64    `json:"errors"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitempty"`
+	Heartbeats  uint64    `json:"heartbeats"`
+	Spool       any       `json:"spool"`
 }
 
 // RuleStats are the detection engine's counters.

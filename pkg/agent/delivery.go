@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/engine"
+	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/identity"
+	"github.com/vigil-sec/vigil/pkg/spool"
+	"github.com/vigil-sec/vigil/pkg/status"
+	"github.com/vigil-sec/vigil/pkg/transport"
+	"github.com/vigil-sec/vigil/pkg/version"
+)
+
+// delivery sends alerts (and, by telemetry level, events) to NATS through
+// the spool, and heartbeats.
+type delivery struct {
+	a          *Agent
+	host       identity.Host
+	sp         *spool.Spool
+	pub        *transport.Publisher
+	heartbeats atomic.Uint64
+}
+
+// describeHost builds the host's identity: cloud metadata first (its
+// instance id feeds the host id), then the stable id.
+func (a *Agent) describeHost(ctx context.Context) identity.Host {
+	h := identity.Describe(a.cfg.HostRoot, version.Version, a.cfg.Env, a.cfg.Tags)
+	instance := ""
+	// Metadata only matters for delivery; without a NATS URL nothing leaves the host.
+	if a.cfg.IMDS.Enabled && a.cfg.NATS.URL != "" {
+		if c, err := identity.AWS(ctx, a.cfg.IMDS.Endpoint, a.cfg.IMDS.Timeout); err == nil {
+			h.Cloud, instance = c, c.InstanceID
+		} else {
+			a.log.Debug("no cloud metadata", zap.Error(err))
+		}
+	}
+	id, cloned, err := identity.HostID(a.cfg.HostRoot, a.cfg.StateDir, instance)
+	if err != nil {
+		a.log.Warn("host id unavailable, using the hostname", zap.Error(err))
+		id = h.Hostname
+	}
+	if cloned {
+		a.log.Warn("this machine is a clone: it has a new host id", zap.String("host_id", id))
+	}
+	h.ID, h.Cloned = id, cloned
+	return h
+}
+
+func (a *Agent) startDelivery(ctx context.Context, host identity.Host) (*delivery, error) {
+	sp, err := spool.Open(a.cfg.SpoolDir(), spool.Options{MaxBytes: a.cfg.Spool.MaxBytes, SyncAlways: a.cfg.Spool.Sync == "always"})
+	if err != nil {
+		return nil, err
+	}
+	auth := transport.Auth{Creds: a.cfg.NATS.Creds, NKey: a.cfg.NATS.NKey, CA: a.cfg.NATS.CA, Cert: a.cfg.NATS.Cert, Key: a.cfg.NATS.Key}
+	opts, err := auth.Options()
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	pub, err := transport.Connect(transport.Config{URL: a.cfg.NATS.URL, Env: a.cfg.Env, HostID: host.ID, Options: opts,
+		Stream: a.cfg.NATS.Stream, CreateStream: a.cfg.NATS.CreateStream}, sp, a.log)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	d := &delivery{a: a, host: host, sp: sp, pub: pub}
+	go pub.Run(ctx)
+	go d.heartbeat(ctx)
+	return d, nil
+}
+
+func (d *delivery) subject(kind string) string {
+	return transport.Subject(d.a.cfg.Env, kind, d.host.ID)
+}
+
+// WriteAlert spools an alert (engine.Sink); severities map to spool
+// priorities above telemetry.
+func (d *delivery) WriteAlert(al *engine.Alert) error {
+	b, err := json.Marshal(al)
+	if err != nil {
+		return err
+	}
+	if _, err := d.sp.Append(uint8(al.Severity)+1, al.ID, d.subject("alert"), b); err != nil {
+		return err
+	}
+	if d.a.cfg.Telemetry == "context" {
+		for _, e := range al.Events {
+			_ = d.spoolEvent(e)
+		}
+	}
+	d.pub.Notify()
+	return nil
+}
+
+func (d *delivery) spoolEvent(e *event.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = d.sp.Append(0, d.host.ID+"-"+e.ID, d.subject("event"), b)
+	return err
+}
+
+// Write spools every event (pipeline.Sink) with telemetry: full.
+func (d *delivery) Write(e *event.Event) error {
+	if d.a.cfg.Telemetry != "full" {
+		return nil
+	}
+	return d.spoolEvent(e)
+}
+
+// Flush wakes the publisher after a batch.
+func (d *delivery) Flush() error {
+	d.pub.Notify()
+	return nil
+}
+
+// heartbeat publishes the agent's status every interval.
+func (d *delivery) heartbeat(ctx context.Context) {
+	t := time.NewTicker(d.a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			msg := struct {
+				Schema string          `json:"schema"`
+				Time   time.Time       `json:"time"`
+				Host   identity.Host   `json:"host"`
+				Status status.Snapshot `json:"status"`
+			}{"vigil.heartbeat/1", time.Now(), d.host, d.a.Snapshot()}
+			b, _ := json.Marshal(msg)
+			if d.pub.Connected() {
+				if err := d.pub.Publish(ctx, d.subject("hb"), b); err == nil {
+					d.heartbeats.Add(1)
+				}
+			}
+		}
+	}
+}
+
+func (d *delivery) stats() *status.TransportStats {
+	st := &d.pub.Stats
+	last, at := st.LastError()
+	return &status.TransportStats{
+		URL: d.a.cfg.NATS.URL, Connected: d.pub.Connected(), Published: st.Published.Load(), Acked: st.Acked.Load(),
+		Retries: st.Retries.Load(), Errors: st.Errors.Load(), LastError: last, LastErrorAt: at,
+		Heartbeats: d.heartbeats.Load(), Spool: d.sp.Stats(),
+	}
+}
+
+func (d *delivery) close() {
+	d.pub.Close()
+	if err := d.sp.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "spool close:", err)
+	}
+}
