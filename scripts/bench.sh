@@ -16,6 +16,9 @@ agent_pid=
 echo "== micro-benchmarks (ns/event, allocations/event)"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./pkg/event ./pkg/proc ./pkg/engine | grep -E '^Benchmark'
 
+echo "== alert delivery: spool + JetStream publish with acks (file storage, TCP)"
+go test -run '^$' -bench PublishAcked -benchtime 50000x ./pkg/transport | grep -E '^Benchmark'
+
 # Workloads.
 printf 'int f(int x){return x*x;}\nint main(void){int s=0;for(int i=0;i<1000;i++)s+=f(i);return s&1;}\n' > "$work/prog.c"
 echo secret > "$work/unwatched.txt"
