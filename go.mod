@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/aquasecurity/libbpfgo v0.7.0-libbpf-1.4
 	github.com/cilium/ebpf v0.22.0
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/expr-lang/expr v1.17.8
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0

@@ -604,3 +604,35 @@ func TestAgentDeliversAlertsToJetStream(t *testing.T) {
 		t.Errorf("status %s", out)
 	}
 }
+
+// Under systemd (Type=notify, WatchdogSec) the agent says READY=1 once its
+// probes are attached, and then feeds the watchdog.
+func TestSystemdNotifyAndWatchdog(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	sockPath := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := exec.Command(bin, "agent", "--output", "none", "--alerts", "none", "--status-socket", filepath.Join(dir, "agent.sock"))
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	got := map[string]int{}
+	buf := make([]byte, 256)
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for got["WATCHDOG=1"] < 3 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("notifications so far %v: %v", got, err)
+		}
+		got[string(buf[:n])]++
+		if got["WATCHDOG=1"] > 0 && got["READY=1"] == 0 {
+			t.Fatal("WATCHDOG before READY")
+		}
+	}
+}

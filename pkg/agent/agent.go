@@ -180,6 +180,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	a.notifyReady(pctx)
 	if a.Ready != nil {
 		a.Ready()
 	}
@@ -195,6 +196,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.Reload()
 		case <-ctx.Done():
 			a.log.Info("stopping")
+			a.notifyStopping()
 			s.Close() // detach; closes the record channel, which drains the pipeline
 			for err := range errc {
 				a.log.Warn("output failed", zap.Error(err))

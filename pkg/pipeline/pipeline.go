@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-sec/vigil/pkg/event"
 )
@@ -17,7 +18,9 @@ type Stats struct {
 	QueueDrops   [event.TypeMax]atomic.Uint64
 	DecodeErrors atomic.Uint64
 	Emitted      atomic.Uint64
-	queue        atomic.Pointer[chan []byte]
+	// ConsumedAt is the unix ns of the consumer's last batch.
+	ConsumedAt atomic.Int64
+	queue      atomic.Pointer[chan []byte]
 }
 
 // QueueDepth is the number of records waiting, and the queue's capacity.
@@ -125,6 +128,7 @@ func Consume(in <-chan []byte, clk event.Clock, en Enricher, st *Stats, sinks ..
 			for _, s := range live {
 				_ = s.Flush()
 			}
+			st.ConsumedAt.Store(time.Now().UnixNano())
 		}
 	}()
 	return errc

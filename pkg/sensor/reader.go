@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -23,9 +24,10 @@ const DrainInterval = 20 * time.Millisecond
 // ring_buffer__poll does not: per-record wake-ups were the agent's largest
 // cost under event storms (docs/performance.md).
 type ringReader struct {
-	rd   *ringbuf.Reader
-	m    *ebpf.Map
-	done chan struct{}
+	rd    *ringbuf.Reader
+	m     *ebpf.Map
+	done  chan struct{}
+	alive atomic.Int64 // unix ns of the last loop iteration (at least every DrainInterval)
 }
 
 func newRingReader(fd int) (*ringReader, error) {
@@ -51,6 +53,7 @@ func (r *ringReader) run(out chan<- []byte, log *zap.Logger) {
 	defer close(r.done)
 	defer close(out)
 	for {
+		r.alive.Store(time.Now().UnixNano())
 		r.rd.SetDeadline(time.Now().Add(DrainInterval))
 		rec, err := r.rd.Read()
 		switch {

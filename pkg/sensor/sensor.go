@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	bpf "github.com/aquasecurity/libbpfgo"
@@ -356,6 +357,14 @@ func (s *Sensor) Start(buffer int) (<-chan []byte, error) {
 	out := make(chan []byte, buffer)
 	go r.run(out, s.log)
 	return out, nil
+}
+
+// ReaderAlive is when the ring-buffer reader last went round its loop.
+func (s *Sensor) ReaderAlive() time.Time {
+	if s.reader == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, s.reader.alive.Load())
 }
 
 // RingBufferUsed is the number of bytes written to the ring buffer and not
