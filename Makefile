@@ -11,7 +11,12 @@ GOFLAGS_STATIC := -tags netgo,osusergo -trimpath \
 BPF_OBJS := pkg/sensor/vigil.bpf.o pkg/sensor/probe.bpf.o
 BPF_DEPS := $(wildcard bpf/*.h bpf/lib/*.h)
 
-.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean
+NFPM := build/nfpm
+NFPM_VERSION := v2.45.2
+# Package versions come from git: 0.1.<number of commits>.
+PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+
+.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages
 
 all: build
 
@@ -47,6 +52,21 @@ fuzz: bpf
 lint: bpf
 	$(GO) vet ./...
 	bash scripts/lint.sh
+
+$(NFPM):
+	GOBIN=$(CURDIR)/build $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# deb and rpm in dist/ (PKG_VERSION=x.y.z to choose the version).
+package: build $(NFPM)
+	mkdir -p dist
+	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
+	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t dist/
+	@ls -l dist/
+
+# Install, configure, start, upgrade, downgrade, remove and purge the deb on
+# a booted Debian 12 (systemd-nspawn), and check the rpm's contents and scripts.
+test-packages: package
+	bash scripts/test-packages.sh
 
 # Regenerate the committed vmlinux.h from this machine's kernel BTF.
 vmlinux:
