@@ -38,7 +38,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout),
-		newSimulateCmd(stdout), newSimulateChildCmd(), newEnrollCmd(stdout), newConfigCmd(stdout))
+		newSimulateCmd(stdout), newSimulateChildCmd(), newEnrollCmd(stdout), newConfigCmd(stdout), newTailCmd(stdout))
 	return root
 }
 
