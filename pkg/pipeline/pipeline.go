@@ -17,7 +17,9 @@ type Stats struct {
 	Received     [event.TypeMax]atomic.Uint64
 	QueueDrops   [event.TypeMax]atomic.Uint64
 	DecodeErrors atomic.Uint64
-	Emitted      atomic.Uint64
+	// SelfDrops counts the agent's own events the kernel could not tell apart.
+	SelfDrops atomic.Uint64
+	Emitted   atomic.Uint64
 	// ConsumedAt is the unix ns of the consumer's last batch.
 	ConsumedAt atomic.Int64
 	queue      atomic.Pointer[chan []byte]
@@ -72,6 +74,12 @@ func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []b
 	return out
 }
 
+// Dropper is an optional interface of an Enricher: events for which Drop
+// is true go no further (the agent's own activity).
+type Dropper interface {
+	Drop(e *event.Event) bool
+}
+
 // Enricher adds context to an event in place (the process tree does).
 type Enricher interface {
 	Apply(e *event.Event)
@@ -99,6 +107,10 @@ func Consume(in <-chan []byte, clk event.Clock, en Enricher, st *Stats, sinks ..
 			e, err := event.Decode(rec, clk)
 			if err != nil {
 				st.DecodeErrors.Add(1)
+				return
+			}
+			if dr, ok := en.(Dropper); ok && dr.Drop(e) {
+				st.SelfDrops.Add(1)
 				return
 			}
 			en.Apply(e)

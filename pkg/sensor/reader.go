@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +25,12 @@ const DrainInterval = 20 * time.Millisecond
 // ring_buffer__poll does not: per-record wake-ups were the agent's largest
 // cost under event storms (docs/performance.md).
 type ringReader struct {
-	rd    *ringbuf.Reader
-	m     *ebpf.Map
-	done  chan struct{}
-	alive atomic.Int64 // unix ns of the last loop iteration (at least every DrainInterval)
+	mu     sync.RWMutex
+	closed bool
+	rd     *ringbuf.Reader
+	m      *ebpf.Map
+	done   chan struct{}
+	alive  atomic.Int64 // unix ns of the last loop iteration (at least every DrainInterval)
 }
 
 func newRingReader(fd int) (*ringReader, error) {
@@ -69,9 +72,22 @@ func (r *ringReader) run(out chan<- []byte, log *zap.Logger) {
 	}
 }
 
-func (r *ringReader) pending() uint64 { return uint64(r.rd.AvailableBytes()) }
+// pending is 0 once the reader is closed: status snapshots (heartbeats)
+// may still be taken while the agent shuts down, and cilium/ebpf's reader
+// has unmapped the ring by then.
+func (r *ringReader) pending() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return 0
+	}
+	return uint64(r.rd.AvailableBytes())
+}
 
 func (r *ringReader) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	r.rd.Close()
 	<-r.done
 	r.m.Close()

@@ -96,3 +96,26 @@ func TestProbeProgramsOneByOne(t *testing.T) {
 		t.Errorf("programs refused: %v", refused)
 	}
 }
+
+// Status snapshots (heartbeats) may be taken while the agent shuts down:
+// reading the ring's fill level after Close must not crash.
+func TestRingBufferUsedAfterClose(t *testing.T) {
+	testenv.RequireRoot(t)
+	s, err := New(Config{Types: []event.Type{event.TypeExec}}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	out, err := s.Start(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range out {
+		}
+	}()
+	_ = s.RingBufferUsed()
+	s.Close()
+	if got := s.RingBufferUsed(); got != 0 {
+		t.Errorf("after close: %d bytes pending", got)
+	}
+}
