@@ -15,6 +15,10 @@ NFPM := build/nfpm
 NFPM_VERSION := v2.45.2
 # Package versions come from git: 0.1.<number of commits>.
 PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+# Where the binary and the packages go (the package test builds a second,
+# newer version elsewhere).
+BIN ?= bin/vigil
+DIST ?= dist
 
 .PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages
 
@@ -29,16 +33,19 @@ pkg/sensor/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS)
 bpf: $(BPF_OBJS)
 
 build: deps bpf
-	$(GO) build $(GOFLAGS_STATIC) -o bin/vigil ./cmd/vigil
-	@file bin/vigil | grep -q 'statically linked' || { echo "bin/vigil is not statically linked"; file bin/vigil; exit 1; }
-	@echo "built bin/vigil ($(VERSION)), statically linked"
+	$(GO) build $(GOFLAGS_STATIC) -o $(BIN) ./cmd/vigil
+	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not statically linked"; file $(BIN); exit 1; }
+	@echo "built $(BIN) ($(VERSION)), statically linked"
 
 # The main job on the embedded default: the agent printing events as JSON lines.
 run: build
 	./bin/vigil agent --output stdout --collect all
 
+# Everything: unit, privileged eBPF, benign workload, rule fixtures, fuzz
+# smoke, then the packages, units and Ansible roll-out on booted Debian.
 test: build
 	bash scripts/test.sh
+	$(MAKE) test-packages
 
 test-unit: bpf
 	$(GO) test -count=1 ./...
@@ -58,15 +65,18 @@ $(NFPM):
 
 # deb and rpm in dist/ (PKG_VERSION=x.y.z to choose the version).
 package: build $(NFPM)
-	mkdir -p dist
-	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
-	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t dist/
-	@ls -l dist/
+	mkdir -p $(DIST)
+	install -D -m 0755 $(BIN) build/pkgroot/vigil
+	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DIST)/
+	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t $(DIST)/
+	@ls -l $(DIST)/
 
 # Install, configure, start, upgrade, downgrade, remove and purge the deb on
-# a booted Debian 12 (systemd-nspawn), and check the rpm's contents and scripts.
+# a booted Debian 12 (systemd-nspawn), clone a golden image, check the rpm's
+# contents and scripts, and roll out with Ansible over SSH to three hosts.
 test-packages: package
-	bash scripts/test-packages.sh
+	PKG_VERSION=$(PKG_VERSION) bash scripts/test-packages.sh
+	PKG_VERSION=$(PKG_VERSION) bash scripts/test-ansible.sh
 
 # Regenerate the committed vmlinux.h from this machine's kernel BTF.
 vmlinux:

@@ -37,7 +37,8 @@ if ! ver libbpf-dev | grep -q '^1:1\.4' || ! ver libelf-dev | grep -q '^0\.188';
 fi
 
 pkgs=(clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev make file gcc git
-      iproute2 procps python3 util-linux systemd-container debootstrap bc rpm)
+      iproute2 procps python3 util-linux systemd-container mmdebstrap bc rpm
+      ansible-core ansible-lint openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

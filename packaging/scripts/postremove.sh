@@ -3,7 +3,11 @@
 set -e
 case "$1" in
   purge)
+    # State, admin rules and the enrollment credential; dpkg has already
+    # removed the conffiles.
     rm -rf /var/lib/vigil /etc/vigil/rules.d
+    rm -f /etc/vigil/nats.nk /etc/vigil/nats.creds
+    rmdir /etc/vigil 2>/dev/null || true
     ;;
 esac
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -18,7 +18,7 @@ func newTailCmd(stdout io.Writer) *cobra.Command {
 		auth                 transport.Auth
 		count                int
 		timeout              time.Duration
-		onlyNew              bool
+		onlyNew, create      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "tail",
@@ -40,7 +40,7 @@ func newTailCmd(stdout io.Writer) *cobra.Command {
 			}
 			seen := 0
 			enc := json.NewEncoder(stdout)
-			err = transport.Tail(ctx, url, opts, stream, subject, onlyNew, func(m transport.Message) bool {
+			err = transport.Tail(ctx, url, opts, stream, subject, onlyNew, create, func(m transport.Message) bool {
 				line := struct {
 					Subject  string          `json:"subject"`
 					Sequence uint64          `json:"sequence"`
@@ -70,6 +70,7 @@ func newTailCmd(stdout io.Writer) *cobra.Command {
 	f.IntVar(&count, "count", 0, "exit after this many messages (0: run until --timeout or interrupted)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	f.BoolVar(&onlyNew, "new", false, "only messages stored from now on")
+	f.BoolVar(&create, "create-stream", false, "create the stream when it does not exist (single-machine set-ups, tests)")
 	f.StringVar(&auth.Creds, "creds", "", ".creds file")
 	f.StringVar(&auth.NKey, "nkey", "", "NKey seed file")
 	f.StringVar(&auth.CA, "ca", "", "CA bundle (tls:// URLs)")

@@ -20,7 +20,8 @@ type Message struct {
 // onlyNew is set), keeping those whose subject matches filter, and calls fn
 // for each until ctx ends or fn returns false. It is the operator's view of
 // what reached the server; it never acknowledges or removes anything.
-func Tail(ctx context.Context, url string, opts []nats.Option, stream, filter string, onlyNew bool, fn func(Message) bool) error {
+// With create, a missing stream is created first (as the backend does).
+func Tail(ctx context.Context, url string, opts []nats.Option, stream, filter string, onlyNew, create bool, fn func(Message) bool) error {
 	if stream == "" {
 		stream = "VIGIL"
 	}
@@ -32,6 +33,11 @@ func Tail(ctx context.Context, url string, opts []nats.Option, stream, filter st
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
+	}
+	if create {
+		if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(stream)); err != nil {
+			return fmt.Errorf("create stream %s: %w", stream, err)
+		}
 	}
 	s, err := js.Stream(ctx, stream)
 	if err != nil {

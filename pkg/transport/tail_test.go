@@ -33,7 +33,7 @@ func TestTailFiltersAndReadsFromTheStart(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		var got []Message
-		err := Tail(ctx, ns.ClientURL(), nil, "", filter, false, func(m Message) bool {
+		err := Tail(ctx, ns.ClientURL(), nil, "", filter, false, false, func(m Message) bool {
 			got = append(got, m)
 			return len(got) < limit
 		})
@@ -57,7 +57,35 @@ func TestTailFiltersAndReadsFromTheStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := Tail(ctx, ns.ClientURL(), nil, "NOPE", "", false, func(Message) bool { return true }); err == nil {
+	if err := Tail(ctx, ns.ClientURL(), nil, "NOPE", "", false, false, func(Message) bool { return true }); err == nil {
 		t.Error("a missing stream must be an error")
+	}
+	// On a server without the stream, --create-stream makes it, and then it exists.
+	ns2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns2.Start()
+	defer ns2.Shutdown()
+	if !ns2.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	tail2 := func(create bool) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := Tail(ctx, ns2.ClientURL(), nil, "", "", true, create, func(Message) bool { return false })
+		if err == context.DeadlineExceeded {
+			return nil
+		}
+		return err
+	}
+	if err := tail2(false); err == nil {
+		t.Fatal("the stream exists before it was created")
+	}
+	if err := tail2(true); err != nil {
+		t.Errorf("create: %v", err)
+	}
+	if err := tail2(false); err != nil {
+		t.Errorf("after create: %v", err)
 	}
 }

@@ -131,14 +131,21 @@ func (p *Publisher) EnsureStream(ctx context.Context) error {
 	if !p.cfg.CreateStream {
 		return nil
 	}
-	_, err := p.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       p.cfg.Stream,
+	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.cfg.Stream))
+	return err
+}
+
+// StreamConfig is the stream Vigil's subjects live in: file storage, a
+// 20-minute duplicate window (the Nats-Msg-Id of a resent alert) and a week
+// of retention.
+func StreamConfig(name string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       name,
 		Subjects:   StreamSubjects,
 		Storage:    jetstream.FileStorage,
 		Duplicates: 20 * time.Minute,
 		MaxAge:     7 * 24 * time.Hour,
-	})
-	return err
+	}
 }
 
 // Notify wakes the publisher: records were spooled.

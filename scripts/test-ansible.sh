@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Real-system tests of the Ansible canary rollout (make test-packages): three
+# Debian 12 hosts booted with systemd-nspawn, reached over SSH on loopback
+# ports, a NATS server with JetStream on the host, and deploy/ansible/site.yml
+# with the vigil role:
+#   1. ansible-lint is clean;
+#   2. the rollout (serial 1, 10%, 100%) installs, configures, enrolls and
+#      passes the health gate on every host; their heartbeats reach the stream;
+#   3. a second run changes nothing;
+#   4. a host that fails its health gate stops the rollout: the next batch is
+#      never touched.
+# Needs root; PKG_VERSION names the deb in dist/ (make passes it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+# shellcheck source=scripts/lib/nspawn.sh
+. scripts/lib/nspawn.sh
+
+V1=${PKG_VERSION:?run through make test-packages}
+DEB1=$ROOT/dist/vigil_${V1}_amd64.deb
+VIGIL=$ROOT/bin/vigil
+WORK=$(mktemp -d /var/tmp/vigil-ansible.XXXXXX)
+NATS_PID=""
+HOSTS=(h1 h2 h3)
+
+cleanup() {
+  local rc=$?
+  shutdown_all
+  [ -z "$NATS_PID" ] || kill "$NATS_PID" 2>/dev/null || true
+  if [ $rc -eq 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+log "ansible-lint"
+(cd deploy/ansible && ansible-lint --offline -q site.yml roles/vigil) || fail "ansible-lint"
+pass "ansible-lint clean"
+
+[ -f "$DEB1" ] || fail "missing $DEB1 (make package)"
+[ -x build/nats-server ] || go build -o build/nats-server github.com/nats-io/nats-server/v2
+
+log "NATS with JetStream on the host; an NKey per host"
+PORT=$(free_port)
+users=""
+mkdir -p "$WORK/inv/host_vars"
+for h in "${HOSTS[@]}"; do
+  "$VIGIL" enroll --config /dev/null --host-id "$h" --seed "$WORK/$h.nk" --json > "$WORK/$h.enroll.json"
+  nkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nkey"])' "$WORK/$h.enroll.json")
+  users+="  { nkey: $nkey, permissions: { publish: { allow: [\"vigil.>\"] }, subscribe: { allow: [\"_INBOX.>\"] } } }"$'\n'
+  printf 'vigil_nats_nkey_seed: "%s"\n' "$(cat "$WORK/$h.nk")" > "$WORK/inv/host_vars/$h.yml"
+done
+cat > "$WORK/nats.conf" <<EOF
+listen: 127.0.0.1:$PORT
+jetstream { store_dir: "$WORK/js" }
+authorization { users: [
+  { user: admin, password: ansibletest }
+$users] }
+EOF
+build/nats-server -c "$WORK/nats.conf" > "$WORK/nats.log" 2>&1 &
+NATS_PID=$!
+ADMIN=nats://admin:ansibletest@127.0.0.1:$PORT
+for i in $(seq 1 30); do "$VIGIL" tail --nats-url "$ADMIN" --create-stream --timeout 200ms 2>/dev/null && break; sleep 0.5; done
+
+log "boot three hosts with sshd on loopback ports"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
+{
+  echo "[vigil_agents]"
+  for h in "${HOSTS[@]}"; do
+    p=$(free_port)
+    new_guest "$WORK/$h"
+    mkdir -p "$WORK/$h/root/.ssh"
+    install -m 0600 "$WORK/id.pub" "$WORK/$h/root/.ssh/authorized_keys"
+    printf 'Port %s\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\n' "$p" > "$WORK/$h/etc/ssh/sshd_config.d/vigil-test.conf"
+    echo "$h ansible_host=127.0.0.1 ansible_port=$p"
+  done
+  cat <<EOF
+
+[vigil_agents:vars]
+ansible_user=root
+ansible_ssh_private_key_file=$WORK/id
+ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
+ansible_python_interpreter=/usr/bin/python3
+vigil_package_file=$DEB1
+vigil_nats_url=nats://127.0.0.1:$PORT
+vigil_env=canary
+vigil_health_timeout=30
+EOF
+} > "$WORK/inv/hosts.ini"
+for h in "${HOSTS[@]}"; do boot "$h" "$WORK/$h"; done
+
+play() { # LOG [extra args]
+  local out=$1
+  shift
+  ANSIBLE_ROLES_PATH=$ROOT/deploy/ansible/roles ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_NOCOLOR=1 \
+    ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+    ansible-playbook -i "$WORK/inv/hosts.ini" "$ROOT/deploy/ansible/site.yml" "$@" > "$out" 2>&1
+}
+recap() { awk '/^PLAY RECAP/{on=1;next} on && NF' "$1"; }
+
+log "rollout"
+play "$WORK/run1.log" || { cat "$WORK/run1.log"; fail "first rollout"; }
+recap "$WORK/run1.log"
+for h in "${HOSTS[@]}"; do
+  recap "$WORK/run1.log" | grep -qE "^$h +: ok=[0-9]+ +changed=[1-9][0-9]* +unreachable=0 +failed=0" || fail "$h not rolled out"
+  [ "$(guest "$h" systemctl is-active vigil-agent)" = active ] || fail "$h: agent not active"
+  [ "$(guest "$h" stat -c %a /etc/vigil/nats.nk)" = 600 ] || fail "$h: seed not 0600"
+done
+# Batches of 1, 1 and 1 in that order, each gated.
+[ "$(grep -c '^PLAY \[' "$WORK/run1.log")" = 3 ] || fail "expected three batches"
+! grep -q 'SU[A-Z0-9]\{20,\}' "$WORK/run1.log" || fail "a seed appears in the Ansible output"
+hb() {
+  "$VIGIL" tail --nats-url "$ADMIN" --subject 'vigil.canary.hb.*' --timeout 1s > "$WORK/hb.jsonl" 2>/dev/null || true
+  [ "$(python3 -c 'import json,sys; print(len({json.loads(l)["subject"] for l in open(sys.argv[1])}))' "$WORK/hb.jsonl")" = 3 ]
+}
+for i in $(seq 1 20); do hb && break; sleep 1; done
+hb || fail "heartbeats from three hosts"
+pass "three hosts rolled out in canary batches, each through its health gate; heartbeats from all three"
+
+log "second run"
+play "$WORK/run2.log" || { cat "$WORK/run2.log"; fail "second rollout"; }
+recap "$WORK/run2.log"
+for h in "${HOSTS[@]}"; do
+  recap "$WORK/run2.log" | grep -qE "^$h +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0" || fail "$h changed on the second run"
+done
+pass "second run: changed=0 on every host"
+
+log "a host failing its health gate stops the rollout"
+# A new environment for everyone; h2 (second batch) points at a dead port.
+printf 'vigil_nats_url: nats://127.0.0.1:%s\n' "$(free_port)" >> "$WORK/inv/host_vars/h2.yml"
+if play "$WORK/run3.log" -e vigil_env=canary2 -e vigil_health_timeout=10; then
+  cat "$WORK/run3.log"
+  fail "the rollout went on past a failed gate"
+fi
+recap "$WORK/run3.log"
+grep -q 'h2: no heartbeat acknowledged' "$WORK/run3.log" || { cat "$WORK/run3.log"; fail "h2 did not fail its gate"; }
+recap "$WORK/run3.log" | grep -qE '^h1 +: .*changed=[1-9]' || fail "h1 (first batch) was not updated"
+! recap "$WORK/run3.log" | grep -q '^h3 ' || fail "h3 (next batch) was touched"
+guest h3 grep -q '^VIGIL_ENV=canary$' /etc/default/vigil || fail "h3's configuration changed"
+guest h1 grep -q '^VIGIL_ENV=canary2$' /etc/default/vigil || fail "h1's configuration not updated"
+pass "h2 failed its gate; the rollout stopped before h3"
+
+log "all Ansible tests passed"
