@@ -7,8 +7,10 @@
 #      and an alert from `vigil simulate` inside the guest reaches the stream;
 #   3. an upgrade keeps the configuration and restarts the agent; a downgrade
 #      too; remove stops it and keeps the configuration; purge cleans up;
-#   4. golden image: baked with deploy/packer/provision.sh, booted twice as
-#      two clones, each gets its own machine-id and host id;
+#   4. golden image: cloud-init and deploy/packer/provision.sh, booted twice
+#      as two clones that cloud-init enrolls from
+#      deploy/cloud-init/user-data-image.yaml: each gets its own machine-id
+#      and host id, both deliver heartbeats;
 #   5. the rpm's contents and scriptlets, and an install into another root.
 # Needs root; PKG_VERSION names the packages in dist/ (make passes it).
 set -euo pipefail
@@ -226,49 +228,74 @@ pass "purged: configuration, credential and state gone"
 shutdown_guest pkg
 
 # ------------------------------------------------------------------ golden image and clones
-log "golden image: baked with deploy/packer/provision.sh, not enrolled"
+log "golden image: cloud-init, then deploy/packer/provision.sh (installed, enabled, not enrolled)"
 new_guest "$WORK/golden"
 cp "$DEB1" "$WORK/golden/root/"
 cp deploy/packer/provision.sh "$WORK/golden/root/"
 boot golden "$WORK/golden"
+guest golden sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends cloud-init locales' \
+  > "$WORK/cloud-init-install.log" 2>&1 || { tail -20 "$WORK/cloud-init-install.log"; fail "install cloud-init in the image"; }
 guest golden env VIGIL_PACKAGE="/root/$(basename "$DEB1")" sh /root/provision.sh > "$WORK/provision.log" 2>&1 \
   || { cat "$WORK/provision.log"; fail "provision.sh"; }
+guest golden cloud-init clean --logs --seed # as vigil.pkr.hcl does last
 expect enabled guest golden systemctl is-enabled vigil-agent
 expect inactive guest golden systemctl is-active vigil-agent
 shutdown_guest golden
 [ ! -s "$WORK/golden/etc/machine-id" ] || fail "the image keeps a machine-id"
 [ ! -e "$WORK/golden/var/lib/vigil/host-id" ] || fail "the image keeps a host id"
+[ ! -e "$WORK/golden/etc/vigil/nats.nk" ] || fail "the image keeps a credential"
 
+log "two clones, each enrolled by cloud-init from deploy/cloud-init/user-data-image.yaml"
 CLONE_PORT=$(free_port)
-cat > "$WORK/clone-nats.conf" <<EOF
-listen: 127.0.0.1:$CLONE_PORT
-jetstream { store_dir: "$WORK/js-clones" }
-EOF
+clone_users=""
+for c in clone1 clone2; do
+  "$VIGIL" enroll --config /dev/null --host-id "$c" --seed "$WORK/$c.nk" --json > "$WORK/$c.enroll.json"
+  nkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nkey"])' "$WORK/$c.enroll.json")
+  clone_users+="  { nkey: $nkey, permissions: { publish: { allow: [\"vigil.clones.*.*\"] }, subscribe: { allow: [\"_INBOX.>\"] } } }"$'\n'
+done
+printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\nauthorization { users: [\n  { user: admin, password: clonetest }\n%s] }\n' \
+  "$CLONE_PORT" "$WORK/js-clones" "$clone_users" > "$WORK/clone-nats.conf"
 start_nats "$WORK/clone-nats.conf" "$WORK/clone-nats.log"
-wait_for 15 "NATS for the clones" "$VIGIL" tail --nats-url "nats://127.0.0.1:$CLONE_PORT" --create-stream --timeout 200ms
+CLONE_ADMIN=nats://admin:clonetest@127.0.0.1:$CLONE_PORT
+wait_for 15 "NATS for the clones" "$VIGIL" tail --nats-url "$CLONE_ADMIN" --create-stream --timeout 200ms
 for c in clone1 clone2; do
   cp -a "$WORK/golden" "$WORK/$c"
-  # What cloud-init writes from user-data on first boot.
-  cat >> "$WORK/$c/etc/default/vigil" <<EOF
-VIGIL_NATS_URL=nats://127.0.0.1:$CLONE_PORT
-VIGIL_ENV=clones
-EOF
+  seed=$WORK/$c/var/lib/cloud/seed/nocloud
+  mkdir -p "$seed"
+  printf 'instance-id: %s\nlocal-hostname: %s\n' "$c" "$c" > "$seed/meta-data"
+  sed -e "s#nats://nats.example.internal:4222#nats://127.0.0.1:$CLONE_PORT#" -e 's#VIGIL_ENV=prod#VIGIL_ENV=clones#' \
+    -e "s#SUAREPLACEWITHTHISHOSTSNKEYSEED#$(cat "$WORK/$c.nk")#" deploy/cloud-init/user-data-image.yaml > "$seed/user-data"
+  grep -q "$(cat "$WORK/$c.nk")" "$seed/user-data" || fail "user-data template: the seed placeholder moved"
 done
-log "boot two clones of the image"
 boot clone1 "$WORK/clone1"
 boot clone2 "$WORK/clone2"
-expect active guest clone1 systemctl is-active vigil-agent
-expect active guest clone2 systemctl is-active vigil-agent
+agent_active() { [ "$(guest "$1" systemctl is-active vigil-agent)" = active ]; }
+for c in clone1 clone2; do
+  guest "$c" cloud-init status --wait > /dev/null 2>&1 || true
+  guest "$c" grep -q '^VIGIL_ENV=clones$' /etc/default/vigil || fail "$c: cloud-init did not write /etc/default/vigil"
+  expect "600" guest "$c" stat -c %a /etc/vigil/nats.nk
+  wait_for 20 "$c: agent active" agent_active "$c"
+done
 m1=$(guest clone1 cat /etc/machine-id)
 m2=$(guest clone2 cat /etc/machine-id)
 [ -n "$m1" ] && [ "$m1" != "$m2" ] || fail "clones share machine-id '$m1'"
 two_ids() {
-  "$VIGIL" tail --nats-url "nats://127.0.0.1:$CLONE_PORT" --subject 'vigil.clones.hb.*' --timeout 1s > "$WORK/hb.jsonl" 2>/dev/null || true
+  "$VIGIL" tail --nats-url "$CLONE_ADMIN" --subject 'vigil.clones.hb.*' --timeout 1s > "$WORK/hb.jsonl" 2>/dev/null || true
   [ "$(python3 -c 'import json,sys; print(len({json.loads(l)["subject"] for l in open(sys.argv[1])}))' "$WORK/hb.jsonl")" = 2 ]
 }
 wait_for 40 "heartbeats from two distinct host ids" two_ids
 ids=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["data"]["host"]["id"] for l in open(sys.argv[1])})))' "$WORK/hb.jsonl")
-pass "two clones: machine-ids $m1 and $m2, host ids $ids"
+pass "two clones enrolled by cloud-init: machine-ids $m1 and $m2, host ids $ids"
 shutdown_all
+
+# ------------------------------------------------------------------ Packer template
+if command -v packer >/dev/null; then
+  log "Packer template syntax"
+  # Debian's packer (1.6) predates the required_plugins block: check the rest.
+  mkdir -p "$WORK/packer"
+  sed '/^packer {/,/^}/d' deploy/packer/vigil.pkr.hcl > "$WORK/packer/vigil.pkr.hcl"
+  (cd "$WORK/packer" && packer validate -syntax-only vigil.pkr.hcl) || fail "packer validate -syntax-only"
+  pass "vigil.pkr.hcl: syntax valid"
+fi
 
 log "all package tests passed"
