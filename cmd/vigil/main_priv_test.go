@@ -281,6 +281,51 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 	}
 }
 
+// vigil config check (systemd's ExecReload, Ansible's validate, cloud-init's
+// runcmd) reads the unit's environment file and refuses an unusable
+// credential before anything restarts.
+func TestConfigCheckEnvFileAndCredentials(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yaml")
+	env := filepath.Join(dir, "vigil.env")
+	seed := filepath.Join(dir, "nats.nk")
+	write := func(p, s string, mode os.FileMode) {
+		if err := os.WriteFile(p, []byte(s), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(cfg, "env: test\n", 0o600)
+	check := func() (string, error) {
+		out, err := exec.Command(bin, "config", "check", "--config", cfg, "--env-file", env).CombinedOutput()
+		return string(out), err
+	}
+	write(env, "# test\nVIGIL_NATS_URL=nats://127.0.0.1:4222\nVIGIL_NATS_NKEY="+seed+"\n", 0o644)
+	write(seed, "SUAREPLACEWITHTHISHOSTSNKEYSEED\n", 0o600)
+	if out, err := check(); err == nil || !strings.Contains(out, "nkey seed "+seed) {
+		t.Errorf("a malformed seed passed: %v %s", err, out)
+	}
+	if _, err := exec.Command(bin, "enroll", "--config", cfg, "--seed", filepath.Join(dir, "good.nk"), "--host-id", "h1").CombinedOutput(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "good.nk"))
+	write(seed, string(b), 0o644)
+	if out, err := check(); err == nil || !strings.Contains(out, "readable by group or others") {
+		t.Errorf("a world-readable seed passed: %v %s", err, out)
+	}
+	write(seed, string(b), 0o600)
+	if out, err := check(); err != nil {
+		t.Errorf("a good seed failed: %v %s", err, out)
+	}
+	write(env, "VIGIL_NATS_URL=nats://127.0.0.1:4222\nnot a pair\n", 0o644)
+	if out, err := check(); err == nil || !strings.Contains(out, env+":2:") {
+		t.Errorf("a bad environment file line was not named: %v %s", err, out)
+	}
+}
+
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
