@@ -6,7 +6,8 @@
 #   1. ansible-lint is clean;
 #   2. the rollout (serial 1, 10%, 100%) installs, configures, enrolls and
 #      passes the health gate on every host; their heartbeats reach the stream;
-#   3. a second run changes nothing;
+#   3. a second run changes nothing; an upgrade and a rollback (downgrade)
+#      go through the same gated batches;
 #   4. a host that fails its health gate stops the rollout: the next batch is
 #      never touched.
 # Needs root; PKG_VERSION names the deb in dist/ (make passes it).
@@ -125,6 +126,21 @@ for h in "${HOSTS[@]}"; do
   recap "$WORK/run2.log" | grep -qE "^$h +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0" || fail "$h changed on the second run"
 done
 pass "second run: changed=0 on every host"
+
+DEB2=$ROOT/build/pkgtest/next/vigil_${V1}.1_amd64.deb
+if [ -f "$DEB2" ]; then
+  log "upgrade with the role, then roll back (downgrade allowed)"
+  play "$WORK/run-up.log" -e vigil_package_file="$DEB2" || { cat "$WORK/run-up.log"; fail "upgrade rollout"; }
+  for h in "${HOSTS[@]}"; do
+    [ "$(guest "$h" dpkg-query -W -f '${Version}' vigil)" = "$V1.1" ] || fail "$h not upgraded"
+  done
+  play "$WORK/run-down.log" -e vigil_package_file="$DEB1" || { cat "$WORK/run-down.log"; fail "rollback rollout"; }
+  for h in "${HOSTS[@]}"; do
+    [ "$(guest "$h" dpkg-query -W -f '${Version}' vigil)" = "$V1" ] || fail "$h not rolled back"
+    [ "$(guest "$h" systemctl is-active vigil-agent)" = active ] || fail "$h: agent not active after rollback"
+  done
+  pass "upgraded to $V1.1 and rolled back to $V1 through the gated rollout"
+fi
 
 log "a host failing its health gate stops the rollout"
 # A new environment for everyone; h2 (second batch) points at a dead port.
