@@ -4,20 +4,10 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 func TestTailFiltersAndReadsFromTheStart(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
+	ns := embedded(t)
 	a := startAgent(t, ns.ClientURL(), t.TempDir())
 	for i := 0; i < 5; i++ {
 		a.emit(t, i)
@@ -61,15 +51,7 @@ func TestTailFiltersAndReadsFromTheStart(t *testing.T) {
 		t.Error("a missing stream must be an error")
 	}
 	// On a server without the stream, --create-stream makes it, and then it exists.
-	ns2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns2.Start()
-	defer ns2.Shutdown()
-	if !ns2.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
+	ns2 := embedded(t)
 	tail2 := func(create bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

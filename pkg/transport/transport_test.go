@@ -187,16 +187,23 @@ func checkExactlyOnce(t *testing.T, url string, want []string) {
 	}
 }
 
-func TestEmbeddedDelivery(t *testing.T) {
+// embedded starts an in-process JetStream server, shut down with the test.
+func embedded(t *testing.T) *server.Server {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go ns.Start()
-	defer ns.Shutdown()
+	t.Cleanup(ns.Shutdown)
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("server not ready")
 	}
+	return ns
+}
+
+func TestEmbeddedDelivery(t *testing.T) {
+	ns := embedded(t)
 	a := startAgent(t, ns.ClientURL(), t.TempDir())
 	defer a.stop()
 	var want []string
