@@ -681,3 +681,67 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 		}
 	}
 }
+
+// A credential that cannot be used stops delivery, not detection: the agent
+// runs, alerts wait in the spool, and vigil status names the seed file.
+func TestBadCredentialKeepsDetecting(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "nats.nk")
+	if err := os.WriteFile(seed, []byte("SUAREPLACEWITHTHISHOSTSNKEYSEED\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.yaml")
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nstate_dir: %s\nimds:\n  enabled: false\nnats:\n  url: nats://127.0.0.1:%d\n  nkey: %s\n",
+		dir, freePort(t), seed)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); <-exited }()
+	waitFor(t, 60*time.Second, func() bool {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("agent exited with a bad credential: %v\n%s", err, stderr.String())
+		default:
+		}
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	tool := filepath.Join(dir, "nmap")
+	b, _ := os.ReadFile("/bin/true")
+	if err := os.WriteFile(tool, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	type status struct {
+		Transport struct {
+			Connected bool
+			LastError string `json:"last_error"`
+			Spool     struct{ Records int }
+		}
+	}
+	var st status
+	waitFor(t, 30*time.Second, func() bool {
+		_ = exec.Command(tool, "-sS", "127.0.0.1").Run()
+		out, err := exec.Command(bin, "status", "--json", "--socket", sock).Output()
+		if err != nil || json.Unmarshal(out, &st) != nil {
+			return false
+		}
+		return st.Transport.Spool.Records > 0
+	})
+	if st.Transport.Connected || !strings.Contains(st.Transport.LastError, "nkey seed "+seed) {
+		t.Errorf("transport status %+v does not name the seed", st.Transport)
+	}
+	if !strings.Contains(stderr.String(), "alert delivery disabled until the credential is fixed") {
+		t.Errorf("no log line about the credential: %s", stderr.String())
+	}
+}

@@ -25,8 +25,10 @@ type delivery struct {
 	a          *Agent
 	host       identity.Host
 	sp         *spool.Spool
-	pub        *transport.Publisher
+	pub        *transport.Publisher // nil when the credential is unusable
 	heartbeats atomic.Uint64
+	credErr    error
+	credErrAt  time.Time
 }
 
 // describeHost builds the host's identity: cloud metadata first (its
@@ -62,8 +64,12 @@ func (a *Agent) startDelivery(ctx context.Context, host identity.Host) (*deliver
 	auth := transport.Auth{Creds: a.cfg.NATS.Creds, NKey: a.cfg.NATS.NKey, CA: a.cfg.NATS.CA, Cert: a.cfg.NATS.Cert, Key: a.cfg.NATS.Key}
 	opts, err := auth.Options()
 	if err != nil {
-		sp.Close()
-		return nil, err
+		// A credential that cannot be used stops delivery, not detection:
+		// alerts are spooled and wait for a fixed credential and a restart;
+		// vigil status and the journal say why.
+		err = fmt.Errorf("nats credentials: %w", err)
+		a.log.Error("alert delivery disabled until the credential is fixed; alerts are kept in the spool", zap.Error(err))
+		return &delivery{a: a, host: host, sp: sp, credErr: err, credErrAt: time.Now()}, nil
 	}
 	pub, err := transport.Connect(transport.Config{URL: a.cfg.NATS.URL, Env: a.cfg.Env, HostID: host.ID, Options: opts,
 		Stream: a.cfg.NATS.Stream, CreateStream: a.cfg.NATS.CreateStream}, sp, a.log)
@@ -96,7 +102,7 @@ func (d *delivery) WriteAlert(al *engine.Alert) error {
 			_ = d.spoolEvent(e)
 		}
 	}
-	d.pub.Notify()
+	d.notify()
 	return nil
 }
 
@@ -119,7 +125,7 @@ func (d *delivery) Write(e *event.Event) error {
 
 // Flush wakes the publisher after a batch.
 func (d *delivery) Flush() error {
-	d.pub.Notify()
+	d.notify()
 	return nil
 }
 
@@ -161,7 +167,17 @@ func (d *delivery) heartbeat(ctx context.Context) {
 	}
 }
 
+// notify wakes the publisher, if there is one.
+func (d *delivery) notify() {
+	if d.pub != nil {
+		d.pub.Notify()
+	}
+}
+
 func (d *delivery) stats() *status.TransportStats {
+	if d.pub == nil {
+		return &status.TransportStats{URL: d.a.cfg.NATS.URL, LastError: d.credErr.Error(), LastErrorAt: d.credErrAt, Spool: d.sp.Stats()}
+	}
 	st := &d.pub.Stats
 	last, at := st.LastError()
 	return &status.TransportStats{
@@ -172,7 +188,9 @@ func (d *delivery) stats() *status.TransportStats {
 }
 
 func (d *delivery) close() {
-	d.pub.Close()
+	if d.pub != nil {
+		d.pub.Close()
+	}
 	if err := d.sp.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "spool close:", err)
 	}
