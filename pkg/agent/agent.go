@@ -168,7 +168,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if out != nil && a.cfg.Output != "stdout" {
 		sinks = append(sinks, flushOnly{out})
 	}
-	errc := pipeline.Consume(queue, clk, newSelfFilter(a.tree), &a.stats, sinks...)
+	errc := pipeline.Consume(queue, clk, a.tree, self(), &a.stats, sinks...)
 
 	if a.cfg.StatusSocket != "" {
 		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {

@@ -74,10 +74,18 @@ func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []b
 	return out
 }
 
-// Dropper is an optional interface of an Enricher: events for which Drop
-// is true go no further (the agent's own activity).
-type Dropper interface {
-	Drop(e *event.Event) bool
+// Self identifies the agent's own process as events report it: its pid in
+// its own PID namespace and that namespace's inode. The kernel drops the
+// agent's activity by global pid, which differs from os.Getpid() when the
+// agent runs in a PID namespace (a container, an nspawn guest); Consume
+// drops what the kernel let through. The zero Self drops nothing.
+type Self struct {
+	PidNS uint32
+	NsPID uint32
+}
+
+func (s Self) matches(e *event.Event) bool {
+	return s.PidNS != 0 && e.PidNS == s.PidNS && e.Process.NsPID == s.NsPID
 }
 
 // Enricher adds context to an event in place (the process tree does).
@@ -95,10 +103,11 @@ type Sink interface {
 // Consume runs the stages after the queue (decode, enrich, the sinks) in one
 // goroutine, taking every record waiting in the queue as a batch: a busy host
 // pays one goroutine wake-up per batch instead of one per stage per event.
-// Records that fail to decode are counted. A sink's error is sent on the
+// Records that fail to decode are counted; the agent's own events (self)
+// are dropped and counted. A sink's error is sent on the
 // returned channel once and that sink is dropped. The channel closes when in
 // closes.
-func Consume(in <-chan []byte, clk event.Clock, en Enricher, st *Stats, sinks ...Sink) <-chan error {
+func Consume(in <-chan []byte, clk event.Clock, en Enricher, self Self, st *Stats, sinks ...Sink) <-chan error {
 	errc := make(chan error, len(sinks))
 	go func() {
 		defer close(errc)
@@ -109,7 +118,7 @@ func Consume(in <-chan []byte, clk event.Clock, en Enricher, st *Stats, sinks ..
 				st.DecodeErrors.Add(1)
 				return
 			}
-			if dr, ok := en.(Dropper); ok && dr.Drop(e) {
+			if self.matches(e) {
 				st.SelfDrops.Add(1)
 				return
 			}

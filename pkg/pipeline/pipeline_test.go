@@ -89,7 +89,7 @@ func TestConsumeStagesInOrder(t *testing.T) {
 	close(in)
 	c := &collect{}
 	failing := &failSink{}
-	errc := Consume(Pump(ctx, in, 10, &st), event.Clock{}, nopEnricher{}, &st, failing, c)
+	errc := Consume(Pump(ctx, in, 10, &st), event.Clock{}, nopEnricher{}, Self{}, &st, failing, c)
 	var errs []error
 	for err := range errc {
 		errs = append(errs, err)
