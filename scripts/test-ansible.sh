@@ -47,9 +47,7 @@ PORT=$(free_port)
 users=""
 mkdir -p "$WORK/inv/host_vars"
 for h in "${HOSTS[@]}"; do
-  "$VIGIL" enroll --config /dev/null --host-id "$h" --seed "$WORK/$h.nk" --json > "$WORK/$h.enroll.json"
-  nkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nkey"])' "$WORK/$h.enroll.json")
-  users+="  { nkey: $nkey, permissions: { publish: { allow: [\"vigil.>\"] }, subscribe: { allow: [\"_INBOX.>\"] } } }"$'\n'
+  users+=$(nkey_user "$h" 'vigil.>')$'\n'
   printf 'vigil_nats_nkey_seed: "%s"\n' "$(cat "$WORK/$h.nk")" > "$WORK/inv/host_vars/$h.yml"
 done
 cat > "$WORK/nats.conf" <<EOF
@@ -111,10 +109,7 @@ done
 # Batches of 1, 1 and 1 in that order, each gated.
 [ "$(grep -c '^PLAY \[' "$WORK/run1.log")" = 3 ] || fail "expected three batches"
 ! grep -q 'SU[A-Z0-9]\{20,\}' "$WORK/run1.log" || fail "a seed appears in the Ansible output"
-hb() {
-  "$VIGIL" tail --nats-url "$ADMIN" --subject 'vigil.canary.hb.*' --timeout 1s > "$WORK/hb.jsonl" 2>/dev/null || true
-  [ "$(python3 -c 'import json,sys; print(len({json.loads(l)["subject"] for l in open(sys.argv[1])}))' "$WORK/hb.jsonl")" = 3 ]
-}
+hb() { [ "$(senders "$ADMIN" 'vigil.canary.hb.*')" = 3 ]; }
 for i in $(seq 1 20); do hb && break; sleep 1; done
 hb || fail "heartbeats from three hosts"
 pass "three hosts rolled out in canary batches, each through its health gate; heartbeats from all three"

@@ -249,9 +249,7 @@ log "two clones, each enrolled by cloud-init from deploy/cloud-init/user-data-im
 CLONE_PORT=$(free_port)
 clone_users=""
 for c in clone1 clone2; do
-  "$VIGIL" enroll --config /dev/null --host-id "$c" --seed "$WORK/$c.nk" --json > "$WORK/$c.enroll.json"
-  nkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nkey"])' "$WORK/$c.enroll.json")
-  clone_users+="  { nkey: $nkey, permissions: { publish: { allow: [\"vigil.clones.*.*\"] }, subscribe: { allow: [\"_INBOX.>\"] } } }"$'\n'
+  clone_users+=$(nkey_user "$c" 'vigil.clones.*.*')$'\n'
 done
 printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\nauthorization { users: [\n  { user: admin, password: clonetest }\n%s] }\n' \
   "$CLONE_PORT" "$WORK/js-clones" "$clone_users" > "$WORK/clone-nats.conf"
@@ -279,12 +277,9 @@ done
 m1=$(guest clone1 cat /etc/machine-id)
 m2=$(guest clone2 cat /etc/machine-id)
 [ -n "$m1" ] && [ "$m1" != "$m2" ] || fail "clones share machine-id '$m1'"
-two_ids() {
-  "$VIGIL" tail --nats-url "$CLONE_ADMIN" --subject 'vigil.clones.hb.*' --timeout 1s > "$WORK/hb.jsonl" 2>/dev/null || true
-  [ "$(python3 -c 'import json,sys; print(len({json.loads(l)["subject"] for l in open(sys.argv[1])}))' "$WORK/hb.jsonl")" = 2 ]
-}
+two_ids() { [ "$(senders "$CLONE_ADMIN" 'vigil.clones.hb.*')" = 2 ]; }
 wait_for 40 "heartbeats from two distinct host ids" two_ids
-ids=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["data"]["host"]["id"] for l in open(sys.argv[1])})))' "$WORK/hb.jsonl")
+ids=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["data"]["host"]["id"] for l in open(sys.argv[1])})))' "$WORK/tail.jsonl")
 pass "two clones enrolled by cloud-init: machine-ids $m1 and $m2, host ids $ids"
 shutdown_all
 

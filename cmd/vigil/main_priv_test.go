@@ -326,6 +326,21 @@ func TestConfigCheckEnvFileAndCredentials(t *testing.T) {
 	}
 }
 
+// fakeTool copies /bin/true to dir/name: running it fires the rules about
+// that tool's name and does nothing.
+func fakeTool(t *testing.T, dir, name string) string {
+	t.Helper()
+	tool := filepath.Join(dir, name)
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tool, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -579,11 +594,7 @@ func TestAgentDeliversAlertsToJetStream(t *testing.T) {
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
 
-	tool := filepath.Join(dir, "nmap")
-	b, _ := os.ReadFile("/bin/true")
-	if err := os.WriteFile(tool, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tool := fakeTool(t, dir, "nmap")
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -717,11 +728,7 @@ func TestBadCredentialKeepsDetecting(t *testing.T) {
 		_, err := os.Stat(sock)
 		return err == nil
 	})
-	tool := filepath.Join(dir, "nmap")
-	b, _ := os.ReadFile("/bin/true")
-	if err := os.WriteFile(tool, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tool := fakeTool(t, dir, "nmap")
 	type status struct {
 		Transport struct {
 			Connected bool

@@ -112,3 +112,19 @@ shutdown_all() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# nkey_user NAME ALLOW: writes an NKey seed to $WORK/NAME.nk (`vigil enroll`)
+# and prints the nats-server user entry allowing it to publish ALLOW.
+nkey_user() {
+  local nkey
+  "$VIGIL" enroll --config /dev/null --host-id "$1" --seed "$WORK/$1.nk" --json > "$WORK/$1.enroll.json"
+  nkey=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nkey"])' "$WORK/$1.enroll.json")
+  printf '  { nkey: %s, permissions: { publish: { allow: ["%s"] }, subscribe: { allow: ["_INBOX.>"] } } }\n' "$nkey" "$2"
+}
+
+# senders URL SUBJECT: how many distinct subjects (hosts) have messages on
+# SUBJECT; the messages are left in $WORK/tail.jsonl.
+senders() {
+  "$VIGIL" tail --nats-url "$1" --subject "$2" --timeout 1s > "$WORK/tail.jsonl" 2>/dev/null || true
+  python3 -c 'import json,sys; print(len({json.loads(l)["subject"] for l in open(sys.argv[1])}))' "$WORK/tail.jsonl"
+}
