@@ -32,48 +32,26 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			// Flags override the file.
 			fl := cmd.Flags()
-			if fl.Changed("output") {
-				cfg.Output = flagCfg.Output
-			}
-			if fl.Changed("events") {
-				cfg.Events = flagCfg.Events
-			}
-			if fl.Changed("watch") {
-				cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, flagCfg.WatchedPrefixes...)
-			}
-			if fl.Changed("log-level") {
-				cfg.LogLevel = flagCfg.LogLevel
-			}
-			if fl.Changed("status-socket") {
-				cfg.StatusSocket = flagCfg.StatusSocket
-			}
-			if fl.Changed("metrics-address") {
-				cfg.MetricsAddress = flagCfg.MetricsAddress
-			}
-			if fl.Changed("host-root") {
-				cfg.HostRoot = flagCfg.HostRoot
-			}
-			if fl.Changed("collect") {
-				cfg.Collect = flagCfg.Collect
-			}
-			if fl.Changed("alerts") {
-				cfg.Alerts = flagCfg.Alerts
-			}
-			if fl.Changed("rules") {
-				cfg.Rules.Paths = flagCfg.Rules.Paths
-			}
-			if fl.Changed("monitor-only") {
-				cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly
-			}
 			for flag, apply := range map[string]func(){
-				"nats-url":   func() { cfg.NATS.URL = flagCfg.NATS.URL },
-				"nats-creds": func() { cfg.NATS.Creds = flagCfg.NATS.Creds },
-				"nats-nkey":  func() { cfg.NATS.NKey = flagCfg.NATS.NKey },
-				"nats-ca":    func() { cfg.NATS.CA = flagCfg.NATS.CA },
-				"env":        func() { cfg.Env = flagCfg.Env },
-				"spool-dir":  func() { cfg.Spool.Dir = flagCfg.Spool.Dir },
-				"telemetry":  func() { cfg.Telemetry = flagCfg.Telemetry },
-				"state-dir":  func() { cfg.StateDir = flagCfg.StateDir },
+				"output":          func() { cfg.Output = flagCfg.Output },
+				"events":          func() { cfg.Events = flagCfg.Events },
+				"watch":           func() { cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, flagCfg.WatchedPrefixes...) },
+				"log-level":       func() { cfg.LogLevel = flagCfg.LogLevel },
+				"status-socket":   func() { cfg.StatusSocket = flagCfg.StatusSocket },
+				"metrics-address": func() { cfg.MetricsAddress = flagCfg.MetricsAddress },
+				"host-root":       func() { cfg.HostRoot = flagCfg.HostRoot },
+				"collect":         func() { cfg.Collect = flagCfg.Collect },
+				"alerts":          func() { cfg.Alerts = flagCfg.Alerts },
+				"rules":           func() { cfg.Rules.Paths = flagCfg.Rules.Paths },
+				"monitor-only":    func() { cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly },
+				"nats-url":        func() { cfg.NATS.URL = flagCfg.NATS.URL },
+				"nats-creds":      func() { cfg.NATS.Creds = flagCfg.NATS.Creds },
+				"nats-nkey":       func() { cfg.NATS.NKey = flagCfg.NATS.NKey },
+				"nats-ca":         func() { cfg.NATS.CA = flagCfg.NATS.CA },
+				"env":             func() { cfg.Env = flagCfg.Env },
+				"spool-dir":       func() { cfg.Spool.Dir = flagCfg.Spool.Dir },
+				"telemetry":       func() { cfg.Telemetry = flagCfg.Telemetry },
+				"state-dir":       func() { cfg.StateDir = flagCfg.StateDir },
 			} {
 				if fl.Changed(flag) {
 					apply()
