@@ -28,6 +28,30 @@ type Config struct {
 	DedupWindow time.Duration
 	// MaxState bounds the keys kept per sequence step and threshold.
 	MaxState int
+	// OnSinkError is told of every failed alert write, after it is counted
+	// (it must not block: the agent rate-limits its log lines and raises a
+	// "sensor degraded" alert from the counts).
+	OnSinkError func(sink string, a *Alert, err error)
+}
+
+// NumSeverities is the number of alert severities.
+const NumSeverities = int(rules.Critical) + 1
+
+// SinkFailures are one alert sink's failed writes by severity.
+type SinkFailures struct {
+	Sink       string                `json:"sink"`
+	BySeverity [NumSeverities]uint64 `json:"by_severity"`
+}
+
+// Named sinks name themselves in counters and logs.
+type Named interface {
+	Name() string
+}
+
+type sinkSlot struct {
+	Sink
+	name   string
+	failed [NumSeverities]atomic.Uint64
 }
 
 // Stats are the engine's counters.
@@ -44,7 +68,7 @@ type Stats struct {
 type Engine struct {
 	cfg     Config
 	rs      atomic.Pointer[rules.Ruleset]
-	sinks   []Sink
+	sinks   []*sinkSlot
 	killer  Killer
 	Stats   Stats
 	env     rules.Env
@@ -79,9 +103,66 @@ func New(cfg Config, rs *rules.Ruleset, killer Killer, sinks ...Sink) *Engine {
 	if killer == nil {
 		killer = ProcKiller{}
 	}
-	e := &Engine{cfg: cfg, sinks: sinks, killer: killer, state: newState(), now: time.Now}
+	e := &Engine{cfg: cfg, killer: killer, state: newState(), now: time.Now}
+	for i, s := range sinks {
+		slot := &sinkSlot{Sink: s, name: fmt.Sprintf("sink%d", i)}
+		if n, ok := s.(Named); ok {
+			slot.name = n.Name()
+		}
+		e.sinks = append(e.sinks, slot)
+	}
 	e.rs.Store(rs)
 	return e
+}
+
+// SinkFailures reports every sink's failed writes by severity.
+func (e *Engine) SinkFailures() []SinkFailures {
+	out := make([]SinkFailures, len(e.sinks))
+	for i, s := range e.sinks {
+		out[i].Sink = s.name
+		for v := range s.failed {
+			out[i].BySeverity[v] = s.failed[v].Load()
+		}
+	}
+	return out
+}
+
+// Emit sends an alert the agent raised itself (sensor health) to every
+// sink, with the engine's host, schema, rules version and an id. It may be
+// called from any goroutine.
+func (e *Engine) Emit(a *Alert) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a.Schema, a.Host = AlertSchema, e.cfg.Host
+	if rs := e.rs.Load(); rs != nil {
+		a.RulesVersion = rs.Version
+	}
+	if a.ID == "" {
+		h := sha256.Sum256([]byte(a.Rule + "\x00" + a.Time.Format(time.RFC3339Nano) + "\x00" + a.Message))
+		a.ID = hex.EncodeToString(h[:])[:24]
+	}
+	if a.Action.Type == "" {
+		a.Action.Type = string(rules.ActionAlert)
+	}
+	e.Stats.Alerts.Add(1)
+	e.deliver(a)
+}
+
+// deliver writes an alert to every sink; a failure is counted per sink and
+// severity and reported, and the other sinks still get the alert.
+func (e *Engine) deliver(a *Alert) {
+	for _, s := range e.sinks {
+		if err := s.WriteAlert(a); err != nil {
+			sev := int(a.Severity)
+			if sev < 0 || sev >= NumSeverities {
+				sev = NumSeverities - 1
+			}
+			s.failed[sev].Add(1)
+			if e.cfg.OnSinkError != nil {
+				e.cfg.OnSinkError(s.name, a, err)
+			}
+		}
+	}
 }
 
 // Swap installs a new rule set; sequence and threshold state starts afresh.
@@ -314,7 +395,5 @@ func (e *Engine) fire(rs *rules.Ruleset, c *rules.Compiled, evs []*event.Event) 
 		a.Action = e.respond(last)
 	}
 	e.Stats.Alerts.Add(1)
-	for _, s := range e.sinks {
-		_ = s.WriteAlert(a)
-	}
+	e.deliver(a)
 }

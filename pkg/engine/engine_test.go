@@ -164,3 +164,34 @@ func TestBoundedState(t *testing.T) {
 		}
 	}
 }
+
+type failSink struct{ err error }
+
+func (f failSink) WriteAlert(*Alert) error { return f.err }
+func (f failSink) Name() string            { return "broken" }
+
+// A sink that fails is counted by severity and reported; the other sinks
+// still get the alert (the error used to be discarded).
+func TestSinkFailuresCounted(t *testing.T) {
+	rs := compile(t, killRule)
+	ok := &collectSink{}
+	var told []string
+	e := New(Config{MonitorOnly: true, OnSinkError: func(sink string, a *Alert, err error) {
+		told = append(told, sink+" "+a.Rule+" "+err.Error())
+	}}, rs, nil, failSink{errors.New("disk full")}, ok)
+	_ = e.Write(execEv(1234, "/tmp/marker"))
+	e.Emit(&Alert{Rule: "Sensor degraded", Severity: rules.Medium, Time: time.Unix(5, 0)})
+	if len(ok.alerts) != 2 {
+		t.Fatalf("the working sink got %d alerts", len(ok.alerts))
+	}
+	f := e.SinkFailures()
+	if f[0].Sink != "broken" || f[0].BySeverity[rules.Critical] != 1 || f[0].BySeverity[rules.Medium] != 1 || f[1].BySeverity != [NumSeverities]uint64{} {
+		t.Errorf("failures %+v", f)
+	}
+	if len(told) != 2 || told[0] != "broken Kill marker disk full" {
+		t.Errorf("told %q", told)
+	}
+	if a := ok.alerts[1]; a.Schema != AlertSchema || a.ID == "" || a.Action.Type != "alert" {
+		t.Errorf("emitted alert %+v", a)
+	}
+}

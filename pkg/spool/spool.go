@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -46,6 +47,10 @@ type Options struct {
 	// fsynced every SyncInterval.
 	SyncAlways   bool
 	SyncInterval time.Duration
+
+	// quota, when set (tests), makes writes past that many bytes of spool
+	// files fail with ENOSPC, as a full filesystem does.
+	quota int64
 }
 
 type entry struct {
@@ -56,21 +61,36 @@ type entry struct {
 }
 
 type segment struct {
-	first uint64
-	path  string
-	size  int64
-	live  int // data records neither acked nor dropped
+	first     uint64
+	path      string
+	size      int64
+	live      int   // data records neither acked nor dropped
+	liveBytes int64 // their bytes: size - liveBytes is reclaimable
 }
 
 // Stats report the spool's state.
 type Stats struct {
-	Records     int                   `json:"records"`
-	LiveBytes   int64                 `json:"live_bytes"`
-	DiskBytes   int64                 `json:"disk_bytes"`
-	Segments    int                   `json:"segments"`
-	OldestAge   time.Duration         `json:"oldest_age_ns"`
+	Records   int           `json:"records"`
+	LiveBytes int64         `json:"live_bytes"`
+	DiskBytes int64         `json:"disk_bytes"`
+	Segments  int           `json:"segments"`
+	OldestAge time.Duration `json:"oldest_age_ns"`
+	// Dropped counts records shed to stay within budget or to make room
+	// on a full filesystem, and records refused because only higher
+	// severities were left to shed.
 	Dropped     [NumSeverities]uint64 `json:"dropped_by_severity"`
 	Corruptions uint64                `json:"corruptions"`
+	// DiskFull is true while appends find the filesystem full (the last
+	// one did); DiskFullEvents counts the appends that found it full.
+	DiskFull       bool   `json:"disk_full"`
+	DiskFullEvents uint64 `json:"disk_full_events"`
+	// WriteErrors counts failed writes of any kind (records, acks).
+	WriteErrors uint64 `json:"write_errors"`
+	// ReserveBytes is the space held back so a full filesystem can still
+	// be compacted.
+	ReserveBytes int64 `json:"reserve_bytes"`
+	// FreeBytes is the space left on the spool's filesystem.
+	FreeBytes uint64 `json:"fs_free_bytes"`
 }
 
 // Spool is safe for concurrent use.
@@ -81,7 +101,6 @@ type Spool struct {
 	mu        sync.Mutex
 	segs      []*segment
 	cur       *os.File
-	w         *bufio.Writer
 	index     map[uint64]*entry
 	order     []uint64 // live seqs, ascending (compacted lazily)
 	next      uint64
@@ -91,12 +110,30 @@ type Spool struct {
 	appended  map[uint64]time.Time
 	dirty     bool
 	closed    bool
+	full      bool
+	fullHits  uint64
+	writeErrs uint64
+	reserve   int64 // bytes of the reserve file
+	tmpBytes  int64 // bytes of a rewrite in progress (quota accounting)
 	stop      chan struct{}
 	done      chan struct{}
 }
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("spool closed")
+
+// ErrFull is returned when a record cannot be stored because the filesystem
+// is full and only records of higher severity are left to shed. The record
+// is counted as dropped at its severity.
+var ErrFull = errors.New("spool filesystem full")
+
+// reserveName holds back space so a full filesystem can still be compacted.
+const reserveName = "reserve"
+
+// isFull tells whether a write failed for lack of space.
+func isFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
 
 // Open opens (or creates) the spool in dir and replays what it holds.
 func Open(dir string, opts Options) (*Spool, error) {
@@ -112,16 +149,103 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
+	// On a small filesystem, small segments: compacting one must fit in
+	// the reserve.
+	if total, _, err := fsSpace(dir); err == nil && total > 0 {
+		if seg := int64(total / 32); seg < opts.SegmentBytes {
+			opts.SegmentBytes = max(seg, 16<<10)
+		}
+	}
+	if opts.quota > 0 && opts.quota/32 < opts.SegmentBytes {
+		opts.SegmentBytes = max(opts.quota/32, 4<<10)
+	}
 	s := &Spool{dir: dir, opts: opts, index: map[uint64]*entry{}, appended: map[uint64]time.Time{},
 		next: 1, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
-	if err := s.startSegment(); err != nil {
+	if err := s.startSegment(false); err != nil {
 		return nil, err
 	}
+	s.makeReserve()
 	go s.syncLoop()
 	return s, nil
+}
+
+// fsSpace is the size of the filesystem holding dir and the space free on it.
+func fsSpace(dir string) (total, free uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
+}
+
+// reserveSize is what compacting the largest segment can need.
+func (s *Spool) reserveSize() int64 { return s.opts.SegmentBytes + 16<<10 }
+
+// makeReserve (re)creates the reserve file; on a full filesystem it keeps
+// what fits and tries again later.
+func (s *Spool) makeReserve() {
+	want := s.reserveSize()
+	if s.reserve >= want {
+		return
+	}
+	path := filepath.Join(s.dir, reserveName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && s.reserve == 0 {
+		s.reserve = st.Size() // left by an earlier run
+	}
+	zeros := make([]byte, 32<<10)
+	for s.reserve < want {
+		n := min(int64(len(zeros)), want-s.reserve)
+		if s.opts.quota > 0 && s.used()+n > s.opts.quota {
+			return
+		}
+		w, err := f.WriteAt(zeros[:n], s.reserve)
+		s.reserve += int64(w)
+		if err != nil {
+			return
+		}
+	}
+	_ = f.Sync()
+}
+
+// releaseReserve frees the reserve for compaction.
+func (s *Spool) releaseReserve() {
+	if s.reserve == 0 {
+		return
+	}
+	if err := os.Truncate(filepath.Join(s.dir, reserveName), 0); err == nil {
+		s.reserve = 0
+	}
+}
+
+// used is the bytes of every spool file (quota accounting).
+func (s *Spool) used() int64 {
+	u := s.reserve + s.tmpBytes
+	for _, g := range s.segs {
+		u += g.size
+	}
+	return u
+}
+
+// write writes b to f, failing like a full filesystem past the test quota.
+func (s *Spool) write(f *os.File, b []byte) (int, error) {
+	if s.opts.quota > 0 {
+		if room := s.opts.quota - s.used(); int64(len(b)) > room {
+			n := 0
+			if room > 0 {
+				n, _ = f.Write(b[:room])
+			}
+			return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+	}
+	return f.Write(b)
 }
 
 func segName(first uint64) string { return fmt.Sprintf("seg-%020d.log", first) }
@@ -157,6 +281,7 @@ func (s *Spool) load() error {
 				s.order = append(s.order, r.Seq)
 				s.liveBytes += int64(len(body) + hdrLen)
 				seg.live++
+				seg.liveBytes += int64(len(body) + hdrLen)
 				if r.Seq >= s.next {
 					s.next = r.Seq + 1
 				}
@@ -245,19 +370,21 @@ func decodeData(b []byte) (Record, error) {
 	return r, nil
 }
 
-func (s *Spool) startSegment() error {
-	if s.w != nil {
-		if err := s.w.Flush(); err != nil {
-			return err
-		}
+// startSegment opens the segment appends go to: the last one while it has
+// room (unless fresh), else a new one.
+func (s *Spool) startSegment(fresh bool) error {
+	if s.cur != nil {
 		if err := s.cur.Sync(); err != nil {
 			return err
 		}
 		s.cur.Close()
+		s.cur = nil
 	}
 	var seg *segment
-	if n := len(s.segs); n > 0 && s.segs[n-1].size < s.opts.SegmentBytes {
+	if n := len(s.segs); n > 0 && s.segs[n-1].size < s.opts.SegmentBytes && !fresh {
 		seg = s.segs[n-1] // reopen the last one for appending
+	} else if n > 0 && s.segs[n-1].size == 0 {
+		seg = s.segs[n-1] // an empty one is as good as a new one
 	} else {
 		seg = &segment{first: s.next, path: filepath.Join(s.dir, segName(s.next))}
 		s.segs = append(s.segs, seg)
@@ -266,34 +393,47 @@ func (s *Spool) startSegment() error {
 	if err != nil {
 		return err
 	}
-	s.cur, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	s.cur = f
 	return nil
 }
 
+// writeRecord appends one record with a single write(2), so a crash of the
+// agent loses nothing. A failed or short write is cut off again: the log
+// stays whole and the next write starts clean (nothing sticks).
 func (s *Spool) writeRecord(kind byte, body []byte) (*segment, int64, error) {
+	if s.cur == nil {
+		if err := s.startSegment(false); err != nil {
+			s.writeErrs++
+			return nil, 0, err
+		}
+	}
 	seg := s.segs[len(s.segs)-1]
 	if seg.size >= s.opts.SegmentBytes {
-		if err := s.startSegment(); err != nil {
+		if err := s.startSegment(true); err != nil {
+			s.writeErrs++
 			return nil, 0, err
 		}
 		seg = s.segs[len(s.segs)-1]
 	}
-	hdr := make([]byte, hdrLen)
-	hdr[0] = kind
-	binary.LittleEndian.PutUint32(hdr[1:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(hdr[5:], crc32.ChecksumIEEE(body))
+	buf := make([]byte, hdrLen, hdrLen+len(body))
+	buf[0] = kind
+	binary.LittleEndian.PutUint32(buf[1:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(buf[5:], crc32.ChecksumIEEE(body))
+	buf = append(buf, body...)
 	off := seg.size
-	if _, err := s.w.Write(hdr); err != nil {
+	if n, err := s.write(s.cur, buf); err != nil {
+		s.writeErrs++
+		if n > 0 {
+			if terr := s.cur.Truncate(off); terr != nil {
+				// The tail cannot be cut: continue in a new segment (the
+				// torn record is cut off at the next replay).
+				seg.size += int64(n)
+				_ = s.startSegment(true)
+			}
+		}
 		return nil, 0, err
 	}
-	if _, err := s.w.Write(body); err != nil {
-		return nil, 0, err
-	}
-	// Hand the bytes to the kernel now: a crash of the agent loses nothing.
-	if err := s.w.Flush(); err != nil {
-		return nil, 0, err
-	}
-	seg.size += int64(hdrLen + len(body))
+	seg.size += int64(len(buf))
 	s.dirty = true
 	if s.opts.SyncAlways {
 		if err := s.cur.Sync(); err != nil {
@@ -318,8 +458,19 @@ func (s *Spool) Append(severity uint8, id, subject string, data []byte) (uint64,
 	r := Record{Seq: s.next, Severity: severity, ID: id, Subject: subject, Data: data}
 	body := encodeData(r)
 	seg, off, err := s.writeRecord(kindData, body)
-	if err != nil {
-		return 0, fmt.Errorf("spool append: %w", err)
+	s.full = err != nil && isFull(err)
+	for attempt := 0; err != nil; attempt++ {
+		if !isFull(err) || attempt > 1000 {
+			return 0, fmt.Errorf("spool append: %w", err)
+		}
+		if attempt == 0 {
+			s.fullHits++
+		}
+		if !s.makeRoom(severity, int64(len(body)+hdrLen)) {
+			s.dropped[severity]++
+			return 0, fmt.Errorf("spool append (%s severity %d refused): %w: %w", id, severity, ErrFull, err)
+		}
+		seg, off, err = s.writeRecord(kindData, body)
 	}
 	s.next++
 	s.index[r.Seq] = &entry{seg: seg, off: off, size: int64(len(body) + hdrLen), severity: severity}
@@ -327,10 +478,90 @@ func (s *Spool) Append(severity uint8, id, subject string, data []byte) (uint64,
 	s.appended[r.Seq] = time.Now()
 	s.liveBytes += int64(len(body) + hdrLen)
 	seg.live++
+	seg.liveBytes += int64(len(body) + hdrLen)
 	if s.liveBytes > s.opts.MaxBytes {
 		s.shed()
 	}
+	if s.reserve < s.reserveSize() && len(s.index)%64 == 0 {
+		s.makeReserve()
+	}
 	return r.Seq, nil
+}
+
+// makeRoom frees space on a full filesystem for a record of severity sev
+// and need bytes, as the budget does: what was delivered or dropped is
+// compacted away first; then the oldest records of the lowest severity, up
+// to sev itself, are shed (counted). It reports false when only higher
+// severities are left, and the new record must be refused.
+func (s *Spool) makeRoom(sev uint8, need int64) bool {
+	// Dead bytes first: delivered records whose space was never reclaimed.
+	if s.reclaimable() > 0 {
+		if s.compactAll() {
+			return true
+		}
+	}
+	// Shed in the budget's order: lowest severity first, oldest first.
+	want := need + 4<<10
+	var freed int64
+	for v := uint8(0); v <= sev && freed < want; v++ {
+		for _, q := range s.order {
+			if freed >= want {
+				break
+			}
+			if e, ok := s.index[q]; ok && e.severity == v {
+				freed += e.size
+				s.dropped[v]++
+				s.forget(q)
+			}
+		}
+	}
+	s.compactOrder()
+	if freed == 0 {
+		return false
+	}
+	s.compactAll()
+	return true
+}
+
+// reclaimable is the bytes of dead records in closed segments and the
+// current one.
+func (s *Spool) reclaimable() int64 {
+	var d int64
+	for _, g := range s.segs {
+		d += g.size - g.liveBytes
+	}
+	return d
+}
+
+// compactAll rewrites every segment holding dead records, oldest first,
+// with the reserve released so the rewrites have room, then takes the
+// reserve back. Appends continue in a new segment. It reports whether any
+// space was reclaimed. Dropped records need no drop record here: the
+// rewrite removes them.
+func (s *Spool) compactAll() bool {
+	if s.cur != nil {
+		_ = s.cur.Sync()
+		s.cur.Close()
+		s.cur = nil
+	}
+	s.releaseReserve()
+	before := s.used()
+	for _, g := range s.segs {
+		if g.size == g.liveBytes {
+			continue
+		}
+		if err := s.rewrite(g); err != nil {
+			// Later segments may hold acks of records in this one: stop.
+			break
+		}
+	}
+	s.trimSegments()
+	reclaimed := s.used() < before
+	if err := s.startSegment(true); err != nil {
+		s.writeErrs++
+	}
+	s.makeReserve()
+	return reclaimed
 }
 
 // shed drops the oldest records of the lowest severity present until the
@@ -365,6 +596,7 @@ func (s *Spool) forget(q uint64) {
 	delete(s.appended, q)
 	s.liveBytes -= e.size
 	e.seg.live--
+	e.seg.liveBytes -= e.size
 }
 
 func (s *Spool) compactOrder() {
@@ -416,43 +648,48 @@ func (s *Spool) rewrite(g *segment) error {
 		f.Close()
 		return err
 	}
-	w := bufio.NewWriter(out)
 	var off int64
+	var werr error
 	moved := map[uint64]int64{}
+	defer func() { s.tmpBytes = 0 }()
 	_, _ = scan(bufio.NewReader(f), func(_ int64, kind byte, body []byte) {
-		if kind != kindData || len(body) < 8 {
+		if werr != nil || kind != kindData || len(body) < 8 {
 			return
 		}
 		q := binary.LittleEndian.Uint64(body)
-		if _, live := s.index[q]; !live {
+		if e, live := s.index[q]; !live || e.seg != g {
 			return
 		}
-		hdr := make([]byte, hdrLen)
-		hdr[0] = kindData
-		binary.LittleEndian.PutUint32(hdr[1:], uint32(len(body)))
-		binary.LittleEndian.PutUint32(hdr[5:], crc32.ChecksumIEEE(body))
-		w.Write(hdr)
-		w.Write(body)
+		buf := make([]byte, hdrLen, hdrLen+len(body))
+		buf[0] = kindData
+		binary.LittleEndian.PutUint32(buf[1:], uint32(len(body)))
+		binary.LittleEndian.PutUint32(buf[5:], crc32.ChecksumIEEE(body))
+		buf = append(buf, body...)
+		if _, werr = s.write(out, buf); werr != nil {
+			return
+		}
 		moved[q] = off
-		off += int64(hdrLen + len(body))
+		off += int64(len(buf))
+		s.tmpBytes = off
 	})
 	f.Close()
-	if err := w.Flush(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
+	if werr == nil {
+		werr = out.Sync()
 	}
 	out.Close()
+	if werr != nil {
+		os.Remove(tmp)
+		s.writeErrs++
+		return werr
+	}
 	if err := os.Rename(tmp, g.path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	for q, o := range moved {
 		s.index[q].off = o
 	}
-	g.size = off
+	g.size, g.liveBytes = off, off
 	return nil
 }
 
@@ -467,7 +704,16 @@ func (s *Spool) Ack(seq uint64) error {
 		return nil
 	}
 	if _, _, err := s.writeRecord(kindAck, binary.LittleEndian.AppendUint64(nil, seq)); err != nil {
-		return fmt.Errorf("spool ack: %w", err)
+		if !isFull(err) {
+			return fmt.Errorf("spool ack: %w", err)
+		}
+		// No room for the ack record: compacting the delivered record away
+		// is the ack (a crash before that resends it; the stream
+		// deduplicates by message id).
+		s.full = true
+		s.forget(seq)
+		s.compactAll()
+		return nil
 	}
 	s.forget(seq)
 	if len(s.order) > 1024 && len(s.index) < len(s.order)/2 {
@@ -500,11 +746,6 @@ func (s *Spool) Next(after uint64, max int) ([]Record, error) {
 }
 
 func (s *Spool) read(e *entry) (Record, error) {
-	if e.seg == s.segs[len(s.segs)-1] {
-		if err := s.w.Flush(); err != nil {
-			return Record{}, err
-		}
-	}
 	f, err := os.Open(e.seg.path)
 	if err != nil {
 		return Record{}, err
@@ -524,7 +765,11 @@ func (s *Spool) read(e *entry) (Record, error) {
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Records: len(s.index), LiveBytes: s.liveBytes, Segments: len(s.segs), Dropped: s.dropped, Corruptions: s.corrupt}
+	st := Stats{Records: len(s.index), LiveBytes: s.liveBytes, Segments: len(s.segs), Dropped: s.dropped, Corruptions: s.corrupt,
+		DiskFull: s.full, DiskFullEvents: s.fullHits, WriteErrors: s.writeErrs, ReserveBytes: s.reserve}
+	if _, free, err := fsSpace(s.dir); err == nil {
+		st.FreeBytes = free
+	}
 	for _, g := range s.segs {
 		st.DiskBytes += g.size
 	}
@@ -547,7 +792,7 @@ func (s *Spool) syncLoop() {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			if s.dirty && !s.closed {
+			if s.dirty && !s.closed && s.cur != nil {
 				_ = s.cur.Sync()
 				s.dirty = false
 			}
@@ -564,11 +809,11 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	err := s.w.Flush()
-	if serr := s.cur.Sync(); err == nil {
-		err = serr
+	var err error
+	if s.cur != nil {
+		err = s.cur.Sync()
+		s.cur.Close()
 	}
-	s.cur.Close()
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
