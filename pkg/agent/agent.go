@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/rules"
 
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/console"
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/pipeline"
 	"github.com/vigil-sec/vigil/pkg/proc"
@@ -49,6 +50,11 @@ type Agent struct {
 	hostID  string
 	types   map[event.Type]bool
 	reloads atomic.Uint64
+	health  *health
+	recent  recentAlerts
+	// Color says whether text output is coloured (the CLI decides from
+	// the terminal and the color key).
+	Color bool
 
 	rateMu   sync.Mutex
 	lastRecv uint64
@@ -56,11 +62,13 @@ type Agent struct {
 	lastCPU  float64
 	rate     float64
 	cpuPct   float64
+	// lastOutErr rate-limits event output failure logs.
+	lastOutErr time.Time
 }
 
 // New makes an agent; stdout receives JSON lines when cfg.Output is "stdout".
 func New(cfg config.Agent, log *zap.Logger, stdout io.Writer) *Agent {
-	return &Agent{cfg: cfg, log: log.With(zap.String("component", "agent")), stdout: stdout}
+	return &Agent{cfg: cfg, log: log.Named("agent"), stdout: stdout}
 }
 
 // BootClock returns the wall-clock time at which CLOCK_BOOTTIME was zero.
@@ -76,6 +84,13 @@ func BootClock() (event.Clock, error) {
 // error. Everything is detached before it returns.
 func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
+	// The status socket first: a second agent on this host stops here,
+	// before it loads anything (it would double every alert).
+	if a.cfg.StatusSocket != "" {
+		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {
+			return err
+		}
+	}
 	if _, err := sensor.EnsureMounted(sensor.BPFFS); err != nil {
 		a.log.Warn("bpffs not mounted", zap.Error(err))
 	}
@@ -108,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		NoisyPrefixes:        a.cfg.NoisyPrefixes,
 		RingBufferBytes:      a.cfg.RingBufferBytes,
 		DropFailed:           a.cfg.DropFailed,
-	}, a.log)
+	}, a.log.Named("sensor"))
 	if err != nil {
 		return err
 	}
@@ -134,16 +149,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stop()
 	queue := pipeline.Pump(pctx, recs, a.cfg.QueueSize, &a.stats)
 	sinks := append([]pipeline.Sink(nil), a.Extra...)
-	var out *pipeline.JSONLines
-	if a.cfg.Output == "stdout" || a.cfg.Alerts == "stdout" {
-		out = pipeline.NewJSONLines(a.stdout)
-	}
-	if a.cfg.Output == "stdout" {
-		sinks = append(sinks, out)
-	}
 	alertSinks := append([]engine.Sink(nil), a.AlertSinks...)
-	if a.cfg.Alerts == "stdout" {
-		alertSinks = append(alertSinks, alertJSON{out})
+	alertSinks = append(alertSinks, &a.recent)
+	if format, alerts, events := a.cfg.Stdout(); alerts || events {
+		out := console.New(a.stdout, console.Options{Format: format, Color: a.Color, Alerts: alerts, Events: events})
+		sinks = append(sinks, out)
+		alertSinks = append(alertSinks, out)
 	}
 	info := a.describeHost(ctx)
 	a.hostID = info.ID
@@ -157,24 +168,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		alertSinks = append(alertSinks, d)
 		sinks = append(sinks, d)
 	}
+	a.health = newHealth(a.log.Named("health"), min(10*time.Second, a.cfg.DegradedAlertInterval), a.cfg.DegradedAlertInterval,
+		a.Snapshot, func(al *engine.Alert) { a.engine.Emit(al) })
 	a.engine = engine.New(engine.Config{
-		Host:        rules.Host{Name: info.Hostname, AgentPID: int64(os.Getpid()), ID: info.ID, Env: a.cfg.Env, Info: &info},
+		Host:        rules.Host{Name: info.Hostname, AgentPID: int64(os.Getpid()), AgentExe: agentExe(), ID: info.ID, Env: a.cfg.Env, Info: &info},
 		MonitorOnly: a.cfg.Rules.MonitorOnly,
 		Protect:     a.cfg.Rules.Protect,
 		AgentPID:    os.Getpid(),
 		DedupWindow: a.cfg.Rules.DedupWindow,
+		OnSinkError: a.health.sinkError,
 	}, rs, nil, alertSinks...)
 	sinks = append(sinks, a.engine)
-	if out != nil && a.cfg.Output != "stdout" {
-		sinks = append(sinks, flushOnly{out})
-	}
-	errc := pipeline.Consume(queue, clk, a.tree, self(), &a.stats, sinks...)
+	drainStop := make(chan struct{})
+	errc := pipeline.Consume(queue, drainStop, clk, a.tree, self(), &a.stats, sinks...)
+	healthStop := make(chan struct{})
+	defer close(healthStop)
+	go a.health.run(healthStop)
 
-	if a.cfg.StatusSocket != "" {
-		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {
-			return err
-		}
-	}
 	if a.cfg.MetricsAddress != "" {
 		if err := status.ServeMetrics(ctx, a.cfg.MetricsAddress, a.Snapshot, a.log); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -198,19 +208,53 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("stopping")
 			a.notifyStopping()
 			s.Close() // detach; closes the record channel, which drains the pipeline
-			for err := range errc {
-				a.log.Warn("output failed", zap.Error(err))
+			// Drain what is queued, within the shutdown timeout; alerts
+			// already raised are in the spool either way.
+			deadline := time.NewTimer(a.cfg.ShutdownTimeout)
+			defer deadline.Stop()
+			for open := true; open; {
+				select {
+				case _, ok := <-errc:
+					open = ok
+				case <-deadline.C:
+					close(drainStop)
+					for range errc {
+					}
+					open = false
+					a.log.Warn("shutdown timeout: queued events not evaluated",
+						zap.Uint64("discarded", a.stats.ShutdownDiscarded.Load()), zap.Duration("timeout", a.cfg.ShutdownTimeout))
+				}
 			}
 			return nil
 		case err, ok := <-errc:
 			if !ok {
 				return errors.New("event pipeline stopped")
 			}
-			a.log.Error("output failed", zap.Error(err))
+			a.outputFailed(err)
 		case <-gc.C:
 			a.tree.GC()
 			a.sample()
 		}
+	}
+}
+
+// agentExe is the agent's own executable, as exec events name it.
+func agentExe() string {
+	p, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// outputFailed logs a failed event write, at most once per 10 s (each is
+// counted in the pipeline's SinkErrors and the health counters).
+func (a *Agent) outputFailed(err error) {
+	a.rateMu.Lock()
+	defer a.rateMu.Unlock()
+	if now := time.Now(); now.Sub(a.lastOutErr) >= 10*time.Second {
+		a.lastOutErr = now
+		a.log.Error("event output failed", zap.Uint64("failures", a.stats.SinkErrors.Load()), zap.Error(err))
 	}
 }
 
@@ -270,8 +314,27 @@ func (a *Agent) Snapshot() status.Snapshot {
 	s.HostID = a.hostID
 	if a.deliv != nil {
 		s.Transport = a.deliv.stats()
+		s.Health.EventWriteFailures = a.deliv.eventFailures.Load()
 	}
+	s.Health.ShutdownDiscarded = a.stats.ShutdownDiscarded.Load()
+	s.Health.SelfDrops = a.stats.SelfDrops.Load()
+	if a.health != nil {
+		s.Health.Degraded = a.health.degraded.Load()
+		s.Health.DegradedAlerts = a.health.alerts.Load()
+	}
+	s.RecentAlerts = a.recent.list()
 	if a.engine != nil {
+		for _, f := range a.engine.SinkFailures() {
+			sf := status.SinkFailures{Sink: f.Sink, BySeverity: map[string]uint64{}}
+			for sev, n := range f.BySeverity {
+				if n > 0 {
+					sf.BySeverity[rules.Severity(sev).String()] = n
+				}
+			}
+			if len(sf.BySeverity) > 0 {
+				s.Health.AlertWriteFailures = append(s.Health.AlertWriteFailures, sf)
+			}
+		}
 		st := &a.engine.Stats
 		s.Rules = status.RuleStats{
 			Count: len(a.engine.Ruleset().Rules), Version: a.engine.Ruleset().Version, Reloads: a.reloads.Load(),

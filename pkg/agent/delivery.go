@@ -29,7 +29,12 @@ type delivery struct {
 	heartbeats atomic.Uint64
 	credErr    error
 	credErrAt  time.Time
+	// eventFailures counts events (telemetry context or full) not spooled.
+	eventFailures atomic.Uint64
 }
+
+// Name names the sink in counters.
+func (d *delivery) Name() string { return "nats" }
 
 // describeHost builds the host's identity: cloud metadata first (its
 // instance id feeds the host id), then the stable id.
@@ -99,7 +104,9 @@ func (d *delivery) WriteAlert(al *engine.Alert) error {
 	}
 	if d.a.cfg.Telemetry == "context" {
 		for _, e := range al.Events {
-			_ = d.spoolEvent(e)
+			if err := d.spoolEvent(e); err != nil {
+				d.eventFailures.Add(1) // counted; the alert itself is spooled
+			}
 		}
 	}
 	d.notify()
@@ -115,12 +122,17 @@ func (d *delivery) spoolEvent(e *event.Event) error {
 	return err
 }
 
-// Write spools every event (pipeline.Sink) with telemetry: full.
+// Write spools every event (pipeline.Sink) with telemetry: full. A failure
+// (a full spool refusing telemetry) is counted, not returned: the pipeline
+// would report every one.
 func (d *delivery) Write(e *event.Event) error {
 	if d.a.cfg.Telemetry != "full" {
 		return nil
 	}
-	return d.spoolEvent(e)
+	if err := d.spoolEvent(e); err != nil {
+		d.eventFailures.Add(1)
+	}
+	return nil
 }
 
 // Flush wakes the publisher after a batch.
@@ -175,15 +187,17 @@ func (d *delivery) notify() {
 }
 
 func (d *delivery) stats() *status.TransportStats {
+	sp := d.sp.Stats()
+	url := transport.RedactURL(d.a.cfg.NATS.URL)
 	if d.pub == nil {
-		return &status.TransportStats{URL: d.a.cfg.NATS.URL, LastError: d.credErr.Error(), LastErrorAt: d.credErrAt, Spool: d.sp.Stats()}
+		return &status.TransportStats{URL: url, LastError: d.credErr.Error(), LastErrorAt: d.credErrAt, Spool: &sp}
 	}
 	st := &d.pub.Stats
 	last, at := st.LastError()
 	return &status.TransportStats{
-		URL: d.a.cfg.NATS.URL, Connected: d.pub.Connected(), Published: st.Published.Load(), Acked: st.Acked.Load(),
+		URL: url, Connected: d.pub.Connected(), Published: st.Published.Load(), Acked: st.Acked.Load(),
 		Retries: st.Retries.Load(), Errors: st.Errors.Load(), LastError: last, LastErrorAt: at,
-		Heartbeats: d.heartbeats.Load(), Spool: d.sp.Stats(),
+		Heartbeats: d.heartbeats.Load(), StreamNote: st.StreamNote(), Spool: &sp,
 	}
 }
 

@@ -2,13 +2,13 @@ package agent
 
 import (
 	"errors"
+	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/vigil-sec/vigil/pkg/engine"
-	"github.com/vigil-sec/vigil/pkg/event"
-	"github.com/vigil-sec/vigil/pkg/pipeline"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/status"
 )
 
 func (a *Agent) ruleSources() rules.Sources {
@@ -52,13 +52,29 @@ func (a *Agent) Reload() error {
 // Engine is the running detection engine.
 func (a *Agent) Engine() *engine.Engine { return a.engine }
 
-// alertJSON writes alerts on the events' JSON stream.
-type alertJSON struct{ out *pipeline.JSONLines }
+// recentAlerts keeps the last alerts raised, for `vigil status` (and so
+// `vigil simulate` can check that what it re-enacted was detected).
+type recentAlerts struct {
+	mu   sync.Mutex
+	ring []status.RecentAlert
+}
 
-func (s alertJSON) WriteAlert(al *engine.Alert) error { return s.out.WriteAlert(al) }
+const recentMax = 512
 
-// flushOnly flushes the shared stream when only alerts go to it.
-type flushOnly struct{ out *pipeline.JSONLines }
+func (r *recentAlerts) Name() string { return "recent" }
 
-func (f flushOnly) Write(*event.Event) error { return nil }
-func (f flushOnly) Flush() error             { return f.out.Flush() }
+func (r *recentAlerts) WriteAlert(a *engine.Alert) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ring) >= recentMax {
+		r.ring = append(r.ring[:0], r.ring[len(r.ring)-recentMax/2:]...)
+	}
+	r.ring = append(r.ring, status.RecentAlert{Rule: a.Rule, Severity: a.Severity.String(), Time: a.Time, PID: a.Process.PID, Exe: a.Process.Exe})
+	return nil
+}
+
+func (r *recentAlerts) list() []status.RecentAlert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]status.RecentAlert(nil), r.ring...)
+}

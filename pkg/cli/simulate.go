@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,8 +18,9 @@ import (
 
 func newSimulateCmd(stdout io.Writer) *cobra.Command {
 	var (
-		list, runAll, asJSON bool
-		socket               string
+		list, runAll, asJSON, noCheck bool
+		socket                        string
+		wait                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [--list] [NAME...|--all]",
@@ -28,6 +31,15 @@ func newSimulateCmd(stdout io.Writer) *cobra.Command {
 			"faked at " + simulate.FakeIMDS + ": point the rules at it with\n\n" +
 			"  - list: imds_addresses\n    override: {items: append}\n    items: [" + simulate.FakeIMDS + "]\n\n" +
 			"Each scenario names the rules it should trigger.",
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			var names []string
+			for _, s := range simulate.Scenarios() {
+				if !slices.Contains(args, s.Name) {
+					names = append(names, s.Name+"\t"+s.Desc)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if list {
 				tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -41,29 +53,52 @@ func newSimulateCmd(stdout io.Writer) *cobra.Command {
 				return fmt.Errorf("name scenarios, or --all (see --list)")
 			}
 			pid := 0
-			if st, err := status.Fetch(cmd.Context(), socket); err == nil {
+			st, err := status.Fetch(cmd.Context(), socket)
+			if err != nil && !noCheck {
+				return fmt.Errorf("%w\nstart the agent first (sudo vigil agent), or run with --no-check to re-enact without checking", err)
+			}
+			if err == nil {
 				pid = st.PID
 			}
 			res, err := simulate.Run(cmd.Context(), args, pid, stdout)
 			if err != nil {
 				return err
 			}
+			if !noCheck {
+				verify(cmd, socket, wait, res)
+			}
 			if asJSON {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				if err := enc.Encode(res); err != nil {
+					return err
+				}
 			}
-			failed := 0
+			failed, passed, skipped := 0, 0, 0
 			for _, r := range res {
+				var line string
 				switch {
 				case r.Error != "":
 					failed++
-					fmt.Fprintf(stdout, "error   %-20s %s\n", r.Name, r.Error)
+					line = fmt.Sprintf("error   %-20s %s", r.Name, r.Error)
 				case r.Skipped != "":
-					fmt.Fprintf(stdout, "skipped %-20s %s\n", r.Name, r.Skipped)
+					skipped++
+					line = fmt.Sprintf("skipped %-20s %s", r.Name, r.Skipped)
+				case noCheck:
+					line = fmt.Sprintf("ran     %-20s expect: %s", r.Name, strings.Join(r.Rules, "; "))
+				case r.Passed():
+					passed++
+					line = fmt.Sprintf("pass    %-20s %s", r.Name, strings.Join(r.Rules, "; "))
 				default:
-					fmt.Fprintf(stdout, "ran     %-20s expect: %s\n", r.Name, strings.Join(r.Rules, "; "))
+					failed++
+					line = fmt.Sprintf("FAIL    %-20s no alert from: %s", r.Name, strings.Join(r.Missing, "; "))
 				}
+				if !asJSON {
+					fmt.Fprintln(stdout, line)
+				}
+			}
+			if !asJSON && !noCheck {
+				fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 			}
 			if failed > 0 {
 				return &exitError{code: 1, msg: fmt.Sprintf("%d scenarios failed", failed)}
@@ -74,8 +109,28 @@ func newSimulateCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios and the rules each should trigger")
 	cmd.Flags().BoolVar(&runAll, "all", false, "run every scenario")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print results as JSON")
-	cmd.Flags().StringVar(&socket, "socket", config.Default().StatusSocket, "the agent's status socket (for its pid)")
+	cmd.Flags().StringVar(&socket, "socket", config.Default().StatusSocket, "the running agent's status socket (asked which alerts it raised)")
+	cmd.Flags().BoolVar(&noCheck, "no-check", false, "only re-enact: do not ask the agent whether the alerts came")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the expected alerts")
 	return cmd
+}
+
+// verify asks the agent for its recent alerts until every scenario that
+// ran has its alerts or wait is over.
+func verify(cmd *cobra.Command, socket string, wait time.Duration, res []simulate.Result) {
+	deadline := time.Now().Add(wait)
+	for {
+		var raised []simulate.Raised
+		if st, err := status.Fetch(cmd.Context(), socket); err == nil {
+			for _, a := range st.RecentAlerts {
+				raised = append(raised, simulate.Raised{Rule: a.Rule, Time: a.Time})
+			}
+		}
+		if simulate.Verify(res, raised) || time.Now().After(deadline) || cmd.Context().Err() != nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func newSimulateChildCmd() *cobra.Command {

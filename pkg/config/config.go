@@ -13,17 +13,40 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/rules"
 )
 
 var subjectToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// streamName is what NATS accepts as a stream name and Vigil documents:
+// no whitespace, dots, wildcards or path separators.
+var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// MaxFileBytes bounds a configuration file; MaxMappingKeys bounds any one
+// mapping in it (the YAML decoder checks duplicate keys in quadratic time:
+// 40,000 tags took 9 s). MaxTags bounds the host tags.
+const (
+	MaxFileBytes   = 1 << 20
+	MaxMappingKeys = 4096
+	MaxTags        = 64
+)
 
 // DefaultPath is where packages install the agent's configuration.
 const DefaultPath = "/etc/vigil/agent.yaml"
 
 // Agent is the agent's configuration (docs/configuration.md).
 type Agent struct {
-	// Output is where events go besides the pipeline: "stdout" or "none".
+	// Output is what the agent prints on stdout: "text" (one line per
+	// alert, for a person), "json" (one JSON object per alert), "none"
+	// (alerts as JSON when Alerts is stdout, as the package logs them to
+	// the journal) or "stdout" (the older form: JSON alerts and every
+	// event).
 	Output string `yaml:"output"`
+	// PrintEvents adds every event to the text or json output.
+	PrintEvents bool `yaml:"print_events"`
+	// Color is auto (when stdout is a terminal and NO_COLOR is unset),
+	// always or never, for the text output.
+	Color string `yaml:"color"`
 	// Events lists the event types to collect; empty means all.
 	Events []string `yaml:"events"`
 	// WatchedPrefixes: read-opens are reported only under these paths.
@@ -68,6 +91,12 @@ type Agent struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// IMDS configures the cloud metadata lookup.
 	IMDS IMDS `yaml:"imds"`
+	// DegradedAlertInterval is the shortest time between two "Sensor
+	// degraded" alerts; losses in between are summed into the next.
+	DegradedAlertInterval time.Duration `yaml:"degraded_alert_interval"`
+	// ShutdownTimeout bounds the drain of queued events at SIGTERM (the
+	// unit allows 30 s); alerts already raised are spooled regardless.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // NATS configures the connection to the backend's NATS.
@@ -138,29 +167,32 @@ var DefaultNoisyPrefixes = []string{
 // Default returns the built-in configuration.
 func Default() Agent {
 	return Agent{
-		Output:            "stdout",
-		WatchedPrefixes:   append([]string(nil), DefaultWatchedPrefixes...),
-		NoisyPrefixes:     append([]string(nil), DefaultNoisyPrefixes...),
-		DropFailed:        true,
-		RingBufferBytes:   8 << 20,
-		QueueSize:         16384,
-		StatusSocket:      "/run/vigil/agent.sock",
-		HostRoot:          "/",
-		LogLevel:          "info",
-		ProcessTree:       ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
-		Collect:           "rules",
-		Alerts:            "stdout",
-		Env:               "default",
-		StateDir:          "/var/lib/vigil",
-		NATS:              NATS{Stream: "VIGIL"},
-		Spool:             Spool{MaxBytes: 256 << 20, Sync: "interval"},
-		Telemetry:         "alerts",
-		HeartbeatInterval: 30 * time.Second,
-		IMDS:              IMDS{Enabled: true, Endpoint: "http://169.254.169.254", Timeout: time.Second},
+		Output:                "text",
+		Color:                 "auto",
+		WatchedPrefixes:       append([]string(nil), DefaultWatchedPrefixes...),
+		NoisyPrefixes:         append([]string(nil), DefaultNoisyPrefixes...),
+		DropFailed:            true,
+		RingBufferBytes:       8 << 20,
+		QueueSize:             16384,
+		StatusSocket:          "/run/vigil/agent.sock",
+		HostRoot:              "/",
+		LogLevel:              "info",
+		ProcessTree:           ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
+		Collect:               "rules",
+		Alerts:                "stdout",
+		Env:                   "default",
+		StateDir:              "/var/lib/vigil",
+		NATS:                  NATS{Stream: "VIGIL"},
+		Spool:                 Spool{MaxBytes: 256 << 20, Sync: "interval"},
+		Telemetry:             "alerts",
+		HeartbeatInterval:     30 * time.Second,
+		IMDS:                  IMDS{Enabled: true, Endpoint: "http://169.254.169.254", Timeout: time.Second},
+		DegradedAlertInterval: 5 * time.Minute,
+		ShutdownTimeout:       10 * time.Second,
 		Rules: Rules{
 			Builtin:     true,
 			VendorDir:   "/usr/lib/vigil/rules.d",
-			Paths:       []string{"/etc/vigil/rules.d"},
+			Paths:       []string{rules.DefaultLocalDir},
 			DedupWindow: time.Minute,
 		},
 	}
@@ -183,41 +215,79 @@ func (e *Error) Error() string {
 // Load reads a configuration file over the defaults. A missing file at the
 // default path gives the defaults; any other missing file is an error.
 func Load(path string) (Agent, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && path == DefaultPath {
 			return Default(), nil
 		}
 		return Agent{}, fmt.Errorf("read config: %w", err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return Agent{}, fmt.Errorf("read config: %w", err)
+	}
 	return Parse(path, b)
 }
 
-// Env overrides: cloud-init and Ansible set these instead of editing the file.
-var envOverrides = map[string]func(c *Agent, v string){
-	"VIGIL_NATS_URL":   func(c *Agent, v string) { c.NATS.URL = v },
-	"VIGIL_NATS_CREDS": func(c *Agent, v string) { c.NATS.Creds = v },
-	"VIGIL_NATS_NKEY":  func(c *Agent, v string) { c.NATS.NKey = v },
-	"VIGIL_NATS_CA":    func(c *Agent, v string) { c.NATS.CA = v },
-	"VIGIL_ENV":        func(c *Agent, v string) { c.Env = v },
-	"VIGIL_SPOOL_DIR":  func(c *Agent, v string) { c.Spool.Dir = v },
-	"VIGIL_TELEMETRY":  func(c *Agent, v string) { c.Telemetry = v },
-	"VIGIL_LOG_LEVEL":  func(c *Agent, v string) { c.LogLevel = v },
+// An Override sets one configuration key from outside the file: an
+// environment variable or a flag.
+type Override struct {
+	// Key is the configuration key path it sets, e.g. "nats.url".
+	Key   string
+	Apply func(c *Agent, v string)
+}
+
+// EnvOverrides: cloud-init and Ansible set these instead of editing the file.
+var EnvOverrides = map[string]Override{
+	"VIGIL_NATS_URL":   {"nats.url", func(c *Agent, v string) { c.NATS.URL = v }},
+	"VIGIL_NATS_CREDS": {"nats.creds", func(c *Agent, v string) { c.NATS.Creds = v }},
+	"VIGIL_NATS_NKEY":  {"nats.nkey", func(c *Agent, v string) { c.NATS.NKey = v }},
+	"VIGIL_NATS_CA":    {"nats.ca", func(c *Agent, v string) { c.NATS.CA = v }},
+	"VIGIL_ENV":        {"env", func(c *Agent, v string) { c.Env = v }},
+	"VIGIL_SPOOL_DIR":  {"spool.dir", func(c *Agent, v string) { c.Spool.Dir = v }},
+	"VIGIL_TELEMETRY":  {"telemetry", func(c *Agent, v string) { c.Telemetry = v }},
+	"VIGIL_LOG_LEVEL":  {"log_level", func(c *Agent, v string) { c.LogLevel = v }},
 }
 
 // ApplyEnv applies VIGIL_* overrides from env (os.Environ's form) and
-// validates the result.
+// validates the result; an error names the variable that set the key.
 func (c *Agent) ApplyEnv(env []string) error {
+	set := map[string]string{} // key path -> variable
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
-		if f, known := envOverrides[k]; ok && known && v != "" {
-			f(c, v)
+		if o, known := EnvOverrides[k]; ok && known && v != "" {
+			o.Apply(c, v)
+			set[o.Key] = k
 		}
 	}
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("environment overrides: %w", err)
+	return c.ValidateOverrides(set, "environment variable ")
+}
+
+// ValidateOverrides validates and, when the failing key was set by an
+// override, names it: set maps key paths to the variable or flag.
+func (c *Agent) ValidateOverrides(set map[string]string, kind string) error {
+	err := c.Validate()
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		if name, ok := set[fe.path]; ok {
+			return fmt.Errorf("%s%s (%s): %s", kind, name, fe.path, fe.msg)
+		}
 	}
-	return nil
+	return err
+}
+
+// Stdout resolves the output keys: the format of stdout, and whether
+// alerts and events go there.
+func (c *Agent) Stdout() (format string, alerts, events bool) {
+	switch c.Output {
+	case "text", "json":
+		return c.Output, c.Alerts != "none", c.PrintEvents
+	case "stdout": // the older form: every event, and the alerts, as JSON
+		return "json", c.Alerts != "none", true
+	default: // none: alerts as JSON lines when alerts is stdout (the journal)
+		return "json", c.Alerts == "stdout", false
+	}
 }
 
 // SpoolDir is the spool directory (state_dir/spool unless set).
@@ -232,12 +302,18 @@ func (c *Agent) SpoolDir() string {
 // Errors name the file and line. name is used in messages only.
 func Parse(name string, b []byte) (Agent, error) {
 	cfg := Default()
+	if len(b) > MaxFileBytes {
+		return cfg, &Error{File: name, Msg: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return cfg, yamlError(name, err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 || root.Kind == 0 {
 		return cfg, nil
+	}
+	if n := bigMapping(&root); n != nil {
+		return cfg, &Error{File: name, Line: n.Line, Msg: fmt.Sprintf("a mapping of more than %d keys", MaxMappingKeys)}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -247,11 +323,24 @@ func Parse(name string, b []byte) (Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
-			return cfg, &Error{File: name, Line: lineOf(&root, fe.path), Msg: fe.msg}
+			return cfg, &Error{File: name, Line: lineOf(&root, fe.path), Msg: fe.Error()}
 		}
 		return cfg, &Error{File: name, Msg: err.Error()}
 	}
 	return cfg, nil
+}
+
+// bigMapping finds a mapping node with more than MaxMappingKeys keys.
+func bigMapping(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.MappingNode && len(n.Content) > 2*MaxMappingKeys {
+		return n
+	}
+	for _, c := range n.Content {
+		if b := bigMapping(c); b != nil {
+			return b
+		}
+	}
+	return nil
 }
 
 // yamlError turns yaml.v3's "yaml: line N: msg" into a file:line error.
@@ -281,7 +370,7 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.path + ": " + e.msg }
 
 func bad(path, format string, a ...any) error {
-	return &fieldError{path: path, msg: path + ": " + fmt.Sprintf(format, a...)}
+	return &fieldError{path: path, msg: fmt.Sprintf(format, a...)}
 }
 
 // lineOf finds the line of a dotted key path in a YAML document.
@@ -314,9 +403,14 @@ func lineOf(root *yaml.Node, path string) int {
 // Validate checks every field.
 func (c *Agent) Validate() error {
 	switch c.Output {
-	case "stdout", "none":
+	case "text", "json", "none", "stdout":
 	default:
-		return bad("output", "must be stdout or none, not %q", c.Output)
+		return bad("output", "must be text, json, none or stdout, not %q", c.Output)
+	}
+	switch c.Color {
+	case "auto", "always", "never":
+	default:
+		return bad("color", "must be auto, always or never, not %q", c.Color)
 	}
 	for _, name := range c.Events {
 		if _, err := event.ParseType(name); err != nil {
@@ -345,6 +439,32 @@ func (c *Agent) Validate() error {
 	}
 	if c.StatusSocket != "" && !strings.HasPrefix(c.StatusSocket, "/") {
 		return bad("status_socket", "must be an absolute path")
+	}
+	if !strings.HasPrefix(c.HostRoot, "/") {
+		return bad("host_root", "%q must be an absolute path", c.HostRoot)
+	}
+	if c.Spool.Dir != "" && !strings.HasPrefix(c.Spool.Dir, "/") {
+		return bad("spool.dir", "%q must be an absolute path", c.Spool.Dir)
+	}
+	if c.NATS.Stream != "" && !streamName.MatchString(c.NATS.Stream) {
+		return bad("nats.stream", "%q must be a stream name: letters, digits, - and _", c.NATS.Stream)
+	}
+	if c.IMDS.Timeout <= 0 || c.IMDS.Timeout > time.Minute {
+		return bad("imds.timeout", "must be between 1ns and 1m, not %s", c.IMDS.Timeout)
+	}
+	if c.DegradedAlertInterval < time.Second {
+		return bad("degraded_alert_interval", "must be at least 1s, not %s", c.DegradedAlertInterval)
+	}
+	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 25*time.Second {
+		return bad("shutdown_timeout", "must be between 1s and 25s (the unit stops it after 30s), not %s", c.ShutdownTimeout)
+	}
+	if len(c.Tags) > MaxTags {
+		return bad("tags", "at most %d tags, not %d", MaxTags, len(c.Tags))
+	}
+	for k, v := range c.Tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			return bad("tags", "tag %.40q: keys are 1 to 128 bytes, values at most 256", k)
+		}
 	}
 	if c.MetricsAddress != "" {
 		if err := checkLoopback(c.MetricsAddress); err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,15 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"unknown key", "output: stdout\nbogus_key: 1\n", "agent.yaml:2: field bogus_key not found"},
 		{"bad type", "output: stdout\nqueue_size: lots\n", "agent.yaml:2: cannot unmarshal"},
 		{"syntax", "output: [stdout\n", "agent.yaml:"},
-		{"bad output", "log_level: info\noutput: kafka\n", `agent.yaml:2: output: must be stdout or none, not "kafka"`},
+		{"bad output", "log_level: info\noutput: kafka\n", `agent.yaml:2: output: must be text, json, none or stdout, not "kafka"`},
+		{"relative spool dir", "spool:\n  dir: spool\n", `agent.yaml:2: spool.dir: "spool" must be an absolute path`},
+		{"relative host root", "host_root: host\n", `agent.yaml:1: host_root`},
+		{"negative imds timeout", "imds:\n  timeout: -1s\n", `agent.yaml:2: imds.timeout`},
+		{"negative dedup", "rules:\n  dedup_window: -5s\n", `agent.yaml:2: rules.dedup_window`},
+		{"bad stream", "nats:\n  stream: \"a.b\"\n", `agent.yaml:2: nats.stream`},
+		{"stream wildcard", "nats:\n  stream: \"VIGIL>\"\n", `agent.yaml:2: nats.stream`},
+		{"shutdown too long", "shutdown_timeout: 1m\n", `agent.yaml:1: shutdown_timeout`},
+		{"bad color", "color: pink\n", `agent.yaml:1: color`},
 		{"bad event", "events:\n  - exec\n  - nope\n", `agent.yaml:1: events: unknown event type "nope"`},
 		{"relative prefix", "noisy_prefixes: [tmp/]\n", "agent.yaml:1: noisy_prefixes"},
 		{"ring not power of two", "ring_buffer_bytes: 5000\n", "agent.yaml:1: ring_buffer_bytes: must be a power of two"},
@@ -118,5 +127,52 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if cfg.SpoolDir() != "/var/lib/vigil/spool" {
 		t.Errorf("spool dir %q", cfg.SpoolDir())
+	}
+}
+
+// Validation messages name the key once (they used to say "env: env: ...").
+func TestMessagesNameTheKeyOnce(t *testing.T) {
+	_, err := Parse("agent.yaml", []byte("env: \"a.b\"\n"))
+	if err == nil || strings.Count(err.Error(), "env:") != 1 {
+		t.Errorf("%v", err)
+	}
+}
+
+// An environment override's error names the variable and the key, once.
+func TestEnvOverrideErrorNamesTheVariable(t *testing.T) {
+	c := Default()
+	err := c.ApplyEnv([]string{"VIGIL_ENV=a.b", "VIGIL_LOG_LEVEL=info"})
+	if err == nil || err.Error() != `environment variable VIGIL_ENV (env): "a.b" must be a subject token: letters, digits, - and _` {
+		t.Errorf("%v", err)
+	}
+	c = Default()
+	if err := c.ApplyEnv([]string{"VIGIL_SPOOL_DIR=relative"}); err == nil || !strings.Contains(err.Error(), "VIGIL_SPOOL_DIR (spool.dir)") {
+		t.Errorf("%v", err)
+	}
+}
+
+// Oversized files and huge mappings are refused quickly, with the file and
+// line (40,000 tags took 9 s to parse).
+func TestSizeLimits(t *testing.T) {
+	big := append([]byte("log_level: info\n# "), make([]byte, MaxFileBytes)...)
+	if _, err := Parse("agent.yaml", big); err == nil || !strings.Contains(err.Error(), "agent.yaml: larger than") {
+		t.Errorf("big file: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("env: prod\ntags:\n")
+	for i := 0; i < 40000; i++ {
+		fmt.Fprintf(&b, "  k%d: v\n", i)
+	}
+	_, err := Parse("agent.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "agent.yaml:3: a mapping of more than") {
+		t.Errorf("40k tags: %v", err)
+	}
+	b.Reset()
+	b.WriteString("tags:\n")
+	for i := 0; i < MaxTags+1; i++ {
+		fmt.Fprintf(&b, "  k%d: v\n", i)
+	}
+	if _, err := Parse("agent.yaml", []byte(b.String())); err == nil || !strings.Contains(err.Error(), "agent.yaml:1: tags: at most") {
+		t.Errorf("65 tags: %v", err)
 	}
 }

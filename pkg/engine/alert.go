@@ -29,6 +29,9 @@ type Alert struct {
 	Events       []*event.Event  `json:"events"`
 	Action       ActionResult    `json:"action"`
 	RulesVersion string          `json:"rules_version"`
+	// Counts carry the numbers of an alert the agent raises about itself
+	// ("Sensor degraded": what was lost, by counter).
+	Counts map[string]uint64 `json:"counts,omitempty"`
 }
 
 // ActionResult records the response taken.

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"sync"
 
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
-// JSONLines writes one JSON object per event.
+// JSONLines writes one JSON object per event; safe for concurrent use (the
+// agent's own alerts come from another goroutine).
 type JSONLines struct {
+	mu  sync.Mutex
 	w   *bufio.Writer
 	enc *json.Encoder
 }
@@ -23,11 +26,23 @@ func NewJSONLines(w io.Writer) *JSONLines {
 }
 
 // Write encodes one event.
-func (j *JSONLines) Write(e *event.Event) error { return j.enc.Encode(e) }
+func (j *JSONLines) Write(e *event.Event) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.enc.Encode(e)
+}
 
 // WriteAlert encodes one alert (or any value) on the same stream, so events
 // and alerts interleave whole lines.
-func (j *JSONLines) WriteAlert(a any) error { return j.enc.Encode(a) }
+func (j *JSONLines) WriteAlert(a any) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.enc.Encode(a)
+}
 
 // Flush writes out buffered lines.
-func (j *JSONLines) Flush() error { return j.w.Flush() }
+func (j *JSONLines) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.w.Flush()
+}

@@ -20,6 +20,11 @@ type Stats struct {
 	// SelfDrops counts the agent's own events the kernel could not tell apart.
 	SelfDrops atomic.Uint64
 	Emitted   atomic.Uint64
+	// SinkErrors counts failed event writes (the sink is kept).
+	SinkErrors atomic.Uint64
+	// ShutdownDiscarded counts queued records left unevaluated because
+	// shutdown ran out of time.
+	ShutdownDiscarded atomic.Uint64
 	// ConsumedAt is the unix ns of the consumer's last batch.
 	ConsumedAt atomic.Int64
 	queue      atomic.Pointer[chan []byte]
@@ -45,12 +50,20 @@ func recordType(b []byte) event.Type {
 	return t
 }
 
+// lifecycle types keep the process tree whole: the queue holds room for
+// them after bulk events no longer fit.
+func lifecycle(t event.Type) bool {
+	return t == event.TypeExec || t == event.TypeExit || t == event.TypeFork
+}
+
 // Pump moves records from the ring-buffer reader into a bounded queue. It
 // never blocks the reader: when the queue is full the record is dropped and
-// counted against its type.
+// counted against its type. The last eighth of the queue is kept for exec,
+// exit and fork, so a flood of file or network events sheds those first.
 func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []byte {
 	out := make(chan []byte, size)
 	st.queue.Store(&out)
+	bulkLimit := size - size/8
 	go func() {
 		defer close(out)
 		for {
@@ -63,6 +76,10 @@ func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []b
 				}
 				t := recordType(rec)
 				st.Received[t].Add(1)
+				if len(out) >= bulkLimit && !lifecycle(t) {
+					st.QueueDrops[t].Add(1)
+					continue
+				}
 				select {
 				case out <- rec:
 				default:
@@ -104,14 +121,34 @@ type Sink interface {
 // goroutine, taking every record waiting in the queue as a batch: a busy host
 // pays one goroutine wake-up per batch instead of one per stage per event.
 // Records that fail to decode are counted; the agent's own events (self)
-// are dropped and counted. A sink's error is sent on the
-// returned channel once and that sink is dropped. The channel closes when in
-// closes.
-func Consume(in <-chan []byte, clk event.Clock, en Enricher, self Self, st *Stats, sinks ...Sink) <-chan error {
-	errc := make(chan error, len(sinks))
+// are dropped and counted. A sink's error is counted and sent on the
+// returned channel (when there is room: the receiver logs it); the sink is
+// kept, so one failed write never stops an output. The channel closes when
+// in closes, or when stop closes: then the records still queued are
+// counted as ShutdownDiscarded, not evaluated (a bounded shutdown).
+func Consume(in <-chan []byte, stop <-chan struct{}, clk event.Clock, en Enricher, self Self, st *Stats, sinks ...Sink) <-chan error {
+	errc := make(chan error, 16)
 	go func() {
 		defer close(errc)
 		live := append([]Sink(nil), sinks...)
+		stopped := func() bool {
+			select {
+			case <-stop:
+				for {
+					select {
+					case _, ok := <-in:
+						if !ok {
+							return true
+						}
+						st.ShutdownDiscarded.Add(1)
+					default:
+						return true
+					}
+				}
+			default:
+				return false
+			}
+		}
 		handle := func(rec []byte) {
 			e, err := event.Decode(rec, clk)
 			if err != nil {
@@ -123,19 +160,28 @@ func Consume(in <-chan []byte, clk event.Clock, en Enricher, self Self, st *Stat
 				return
 			}
 			en.Apply(e)
-			for i := 0; i < len(live); i++ {
-				if err := live[i].Write(e); err != nil {
-					errc <- err
-					live = append(live[:i], live[i+1:]...)
-					i--
+			for _, s := range live {
+				if err := s.Write(e); err != nil {
+					st.SinkErrors.Add(1)
+					select {
+					case errc <- err:
+					default:
+					}
 				}
 			}
 			st.Emitted.Add(1)
 		}
 		for rec := range in {
+			if stopped() {
+				st.ShutdownDiscarded.Add(1)
+				return
+			}
 			handle(rec)
 		drain:
-			for {
+			for n := 1; ; n++ {
+				if n%64 == 0 && stopped() {
+					return
+				}
 				select {
 				case rec, ok := <-in:
 					if !ok {

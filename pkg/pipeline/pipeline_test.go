@@ -15,21 +15,23 @@ func record(t event.Type) []byte {
 }
 
 // The pump must never block its input, even when nothing drains the queue,
-// and must count what it drops by type.
+// and must count what it drops by type; a flood of bulk events leaves room
+// for exec, exit and fork (they used to be dropped like the rest).
 func TestPumpNeverBlocksAndCountsDrops(t *testing.T) {
 	var st Stats
 	in := make(chan []byte)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := Pump(ctx, in, 10, &st)
+	out := Pump(ctx, in, 16, &st)
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 100; i++ {
 			in <- record(event.TypeOpen)
 		}
-		for i := 0; i < 5; i++ {
+		for i := 0; i < 2; i++ {
 			in <- record(event.TypeExec)
 		}
+		in <- record(event.TypeFork)
 		close(done)
 	}()
 	select {
@@ -37,25 +39,27 @@ func TestPumpNeverBlocksAndCountsDrops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("pump blocked its input")
 	}
-	// Nothing drains the queue: exactly the 95 records beyond its capacity
-	// must be dropped. Wait for the pump to finish them before draining.
+	// Nothing drains the queue: opens fill 14 of its 16 places, the rest of
+	// them are dropped; the two execs take the room kept for lifecycle
+	// events and the fork finds the queue full. Wait for the pump to finish
+	// before draining.
 	deadline := time.Now().Add(5 * time.Second)
-	for st.QueueDrops[event.TypeOpen].Load()+st.QueueDrops[event.TypeExec].Load() < 95 && time.Now().Before(deadline) {
+	for st.Received[event.TypeFork].Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	close(in)
-	kept := 0
-	for range out {
-		kept++
+	kept := map[event.Type]int{}
+	for rec := range out {
+		kept[recordType(rec)]++
 	}
-	if kept != 10 {
-		t.Errorf("kept %d, want 10", kept)
+	if kept[event.TypeOpen] != 14 || kept[event.TypeExec] != 2 {
+		t.Errorf("kept %v, want 14 opens and 2 execs", kept)
 	}
-	if got := st.QueueDrops[event.TypeOpen].Load(); got != 90 {
-		t.Errorf("open drops %d, want 90", got)
+	if got := st.QueueDrops[event.TypeOpen].Load(); got != 86 {
+		t.Errorf("open drops %d, want 86", got)
 	}
-	if got := st.QueueDrops[event.TypeExec].Load(); got != 5 {
-		t.Errorf("exec drops %d, want 5", got)
+	if got := st.QueueDrops[event.TypeFork].Load(); got != 1 || st.QueueDrops[event.TypeExec].Load() != 0 {
+		t.Errorf("fork drops %d, exec drops %d", got, st.QueueDrops[event.TypeExec].Load())
 	}
 	if st.Received[event.TypeOpen].Load() != 100 {
 		t.Errorf("received %d", st.Received[event.TypeOpen].Load())
@@ -89,13 +93,15 @@ func TestConsumeStagesInOrder(t *testing.T) {
 	close(in)
 	c := &collect{}
 	failing := &failSink{}
-	errc := Consume(Pump(ctx, in, 10, &st), event.Clock{}, nopEnricher{}, Self{}, &st, failing, c)
+	errc := Consume(Pump(ctx, in, 10, &st), nil, event.Clock{}, nopEnricher{}, Self{}, &st, failing, c)
 	var errs []error
 	for err := range errc {
 		errs = append(errs, err)
 	}
-	if len(errs) != 1 || failing.writes != 1 {
-		t.Errorf("failing sink: %d errors, %d writes; want it dropped after its first error", len(errs), failing.writes)
+	// A failed write is counted and reported, and the sink is kept (it used
+	// to be dropped for good after one error).
+	if len(errs) != 2 || failing.writes != 2 || st.SinkErrors.Load() != 2 {
+		t.Errorf("failing sink: %d errors, %d writes, %d counted", len(errs), failing.writes, st.SinkErrors.Load())
 	}
 	if len(c.events) != 2 || c.events[0].Type != event.TypeExec || c.events[1].Type != event.TypeUserfaultfd {
 		t.Fatalf("%+v", c.events)
@@ -109,3 +115,38 @@ type failSink struct{ writes int }
 
 func (f *failSink) Write(*event.Event) error { f.writes++; return errors.New("disk full") }
 func (f *failSink) Flush() error             { return nil }
+
+type slowSink struct{ n int }
+
+func (s *slowSink) Write(*event.Event) error { s.n++; time.Sleep(20 * time.Millisecond); return nil }
+func (s *slowSink) Flush() error             { return nil }
+
+// Shutdown is bounded: once stop closes, what is still queued is counted,
+// not evaluated (draining 1,000 records at 20 ms each took 20 s).
+func TestConsumeStopsWhenTold(t *testing.T) {
+	var st Stats
+	in := make(chan []byte, 1000)
+	for i := 0; i < 1000; i++ {
+		in <- record(event.TypeOpen)
+	}
+	close(in)
+	stop := make(chan struct{})
+	slow := &slowSink{}
+	errc := Consume(in, stop, event.Clock{}, nopEnricher{}, Self{}, &st, slow)
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	done := make(chan struct{})
+	go func() {
+		for range errc {
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("consumer did not stop")
+	}
+	if got := uint64(slow.n) + st.ShutdownDiscarded.Load(); got != 1000 || slow.n == 1000 {
+		t.Errorf("evaluated %d, discarded %d", slow.n, st.ShutdownDiscarded.Load())
+	}
+}

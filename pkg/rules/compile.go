@@ -3,7 +3,9 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -246,7 +248,7 @@ func Compile(set *Set) (*Ruleset, error) {
 		}
 		c.Index = len(rs.Rules)
 		rs.Rules = append(rs.Rules, c)
-		fmt.Fprintf(h, "%s\x00%s\x00%v\x00%v\x00", r.Name, r.Condition, r.Exceptions, r.Action)
+		hashRule(h, r)
 		for _, t := range ruleTypes(r) {
 			types[t] = true
 			rs.ByType[t] = appendOnce(rs.ByType[t], c)
@@ -259,6 +261,7 @@ func Compile(set *Set) (*Ruleset, error) {
 			writePrefixes[p] = true
 		}
 	}
+	hashMacrosAndLists(h, set)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -526,4 +529,40 @@ func (t *Template) Render(env *Env) string {
 	}
 	b.WriteString(t.parts[len(t.parts)-1])
 	return b.String()
+}
+
+// hashRule adds what a rule does to the version hash: its content, never
+// where it was read from (so the embedded and the packaged copies of the
+// same rules have one version).
+func hashRule(h io.Writer, r *Rule) {
+	c := *r
+	c.Pos = Pos{}
+	c.Exceptions = append([]Exception(nil), r.Exceptions...)
+	for i := range c.Exceptions {
+		c.Exceptions[i].Pos = Pos{}
+	}
+	b, _ := json.Marshal(&c)
+	h.Write(b)
+	h.Write([]byte{0})
+}
+
+// hashMacrosAndLists adds the macros and lists (by name) to the version:
+// a changed macro changes what the rules using it do.
+func hashMacrosAndLists(h io.Writer, set *Set) {
+	names := make([]string, 0, len(set.Macros))
+	for n := range set.Macros {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "macro\x00%s\x00%s\x00", n, set.Macros[n].Condition)
+	}
+	names = names[:0]
+	for n := range set.Lists {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "list\x00%s\x00%s\x00", n, strings.Join(set.Lists[n].Items, "\x00"))
+	}
 }

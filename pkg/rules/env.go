@@ -13,6 +13,9 @@ import (
 type Host struct {
 	Name     string `json:"name" expr:"name"`
 	AgentPID int64  `json:"agent_pid,omitempty" expr:"agent_pid"`
+	// AgentExe is the running agent's executable: the vigil CLI run from
+	// the same binary (a clone under /tmp) is not a dropped payload.
+	AgentExe string `json:"agent_exe,omitempty" expr:"agent_exe"`
 	ID       string `json:"id,omitempty" expr:"id"`
 	Env      string `json:"env,omitempty" expr:"env"`
 	// Info describes the host (OS, kernel, agent version, tags, cloud).

@@ -36,6 +36,10 @@ func readEmbedded(fsys embed.FS, dir string) (names []string, content map[string
 // DefaultVendorDir is where packages install the vendor rules.
 const DefaultVendorDir = "/usr/lib/vigil/rules.d"
 
+// DefaultLocalDir is where operators put their own rules; it may be
+// missing. Any other path that is named and missing is an error.
+const DefaultLocalDir = "/etc/vigil/rules.d"
+
 // Sources says where rules come from.
 type Sources struct {
 	// Builtin loads the vendor rules first: from VendorDir when it holds
@@ -48,8 +52,10 @@ type Sources struct {
 	Paths []string
 }
 
-// Load parses every source into one set. Missing directories are skipped;
-// a missing file is an error. Every problem is returned with its file:line.
+// Load parses every source into one set. A named path that does not exist
+// is an error naming it (a typo must not leave the agent without its
+// rules); only DefaultLocalDir may be missing. Every problem is returned
+// with its file:line.
 func Load(src Sources) (*Set, error) {
 	set := NewSet()
 	var errs Errors
@@ -62,7 +68,7 @@ func Load(src Sources) (*Set, error) {
 		}
 	}
 	if src.Builtin {
-		files, _ := ruleFiles(src.VendorDir)
+		files, _ := ruleFiles(src.VendorDir, true)
 		if len(files) > 0 {
 			src.Paths = append(append([]string(nil), src.VendorDir), src.Paths...)
 		} else {
@@ -73,7 +79,7 @@ func Load(src Sources) (*Set, error) {
 		}
 	}
 	for _, p := range src.Paths {
-		files, err := ruleFiles(p)
+		files, err := ruleFiles(p, p == DefaultLocalDir || p == src.VendorDir)
 		if err != nil {
 			add(err)
 			continue
@@ -93,13 +99,16 @@ func Load(src Sources) (*Set, error) {
 	return set, nil
 }
 
-func ruleFiles(p string) ([]string, error) {
+func ruleFiles(p string, mayBeMissing bool) ([]string, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil // an empty rules.d is normal
+			if mayBeMissing {
+				return nil, nil // no local rules.d is normal
+			}
+			return nil, fmt.Errorf("rules path %s does not exist", p)
 		}
-		return nil, err
+		return nil, fmt.Errorf("rules path: %w", err)
 	}
 	if !st.IsDir() {
 		return []string{p}, nil
@@ -119,13 +128,25 @@ func ruleFiles(p string) ([]string, error) {
 	return out, nil
 }
 
-// LoadAndCompile loads and compiles in one step.
+// LoadAndCompile loads and compiles in one step. Every error is reported:
+// what parsed is still compiled, so a lint run lists the compile errors
+// of one file beside the syntax errors of another.
 func LoadAndCompile(src Sources) (*Ruleset, error) {
-	set, err := Load(src)
-	if err != nil {
-		return nil, err
+	set, lerr := Load(src)
+	rs, cerr := Compile(set)
+	if lerr == nil {
+		return rs, cerr
 	}
-	return Compile(set)
+	var all Errors
+	for _, err := range []error{lerr, cerr} {
+		var es Errors
+		if errors.As(err, &es) {
+			all = append(all, es...)
+		} else if err != nil {
+			all = append(all, &Error{Msg: err.Error()})
+		}
+	}
+	return nil, all
 }
 
 //go:embed fixtures/*.yaml

@@ -198,3 +198,63 @@ func TestVendorDirReplacesEmbeddedRules(t *testing.T) {
 		t.Fatalf("embedded fallback: %v", err)
 	}
 }
+
+// A named rule path that does not exist is an error naming it (it used to
+// be skipped, leaving the agent without the operator's rules); only the
+// default local directory may be missing.
+func TestMissingRulePathIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Join(dir, "typo.yaml"), filepath.Join(dir, "no-such-dir")} {
+		_, err := LoadAndCompile(Sources{Paths: []string{p}})
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := Load(Sources{Paths: []string{DefaultLocalDir}}); err != nil && !strings.Contains(err.Error(), DefaultLocalDir+"/") {
+		t.Errorf("missing default local dir: %v", err)
+	}
+}
+
+// Lint reports every error: a syntax error in one file does not hide a
+// compile error in another.
+func TestAllErrorsReported(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("- rule: [unclosed\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("- rule: Bad\n  desc: d\n  events: [exec]\n  condition: exec.nosuchfield == 1\n  output: o\n  mitre: {tactic: t, technique: T1}\n"), 0o644)
+	_, err := LoadAndCompile(Sources{Paths: []string{dir}})
+	if err == nil || !strings.Contains(err.Error(), "a.yaml:") || !strings.Contains(err.Error(), "b.yaml:1") {
+		t.Fatalf("errors: %v", err)
+	}
+}
+
+// The embedded vendor rules and the same files installed by the package
+// have one version (the hash used to include the file names).
+func TestVersionIgnoresWhereRulesWereRead(t *testing.T) {
+	dir := t.TempDir()
+	names, content := Builtin()
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(n)), content[n], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	embedded, err := LoadAndCompile(Sources{Builtin: true, VendorDir: filepath.Join(dir, "none")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	packaged, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if embedded.Version != packaged.Version {
+		t.Errorf("embedded %s, packaged %s", embedded.Version, packaged.Version)
+	}
+	// A changed macro changes the version.
+	os.WriteFile(filepath.Join(dir, "99-local.yaml"), []byte("- macro: build_running\n  override: {condition: replace}\n  condition: \"false\"\n"), 0o644)
+	changed, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Version == packaged.Version {
+		t.Error("a replaced macro kept the version")
+	}
+}

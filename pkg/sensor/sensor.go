@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -70,21 +71,33 @@ type Sensor struct {
 	objFile  *os.File
 }
 
-var logOnce sync.Once
+// libbpf's print callback is process-wide: it is installed once and logs
+// to whichever logger was routed last (each sensor routes its own, so the
+// first logger no longer wins for ever).
+var (
+	hookOnce  sync.Once
+	libbpfLog atomic.Pointer[zap.Logger]
+)
 
-// RouteLibbpfLogs sends libbpf's output to zap at debug level (warnings at
-// warn). The first call wins.
-func RouteLibbpfLogs(log *zap.Logger) { routeLibbpfLogs(log) }
+// LibbpfKey is the log field holding libbpf's own text (kept apart from
+// the message, so no key repeats in a line).
+const LibbpfKey = "libbpf"
 
-func routeLibbpfLogs(log *zap.Logger) {
-	logOnce.Do(func() {
-		l := log.With(zap.String("component", "libbpf"))
+// RouteLibbpfLogs sends libbpf's output to log at debug level (warnings at
+// warn), under the name "libbpf" with its text in the LibbpfKey field.
+func RouteLibbpfLogs(log *zap.Logger) {
+	libbpfLog.Store(log.Named("libbpf"))
+	hookOnce.Do(func() {
 		bpf.SetLoggerCbs(bpf.Callbacks{Log: func(level int, msg string) {
+			l := libbpfLog.Load()
+			if l == nil {
+				return
+			}
 			msg = strings.TrimRight(msg, "\n")
 			if level == bpf.LibbpfWarnLevel {
-				l.Warn("libbpf", zap.String("msg", msg))
+				l.Warn("libbpf warning", zap.String(LibbpfKey, msg))
 			} else {
-				l.Debug("libbpf", zap.String("msg", msg))
+				l.Debug("libbpf message", zap.String(LibbpfKey, msg))
 			}
 		}})
 	})
@@ -96,8 +109,7 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("component", "sensor"))
-	routeLibbpfLogs(log)
+	RouteLibbpfLogs(log)
 	if len(Object) == 0 {
 		return nil, errors.New("no BPF object embedded in this binary")
 	}

@@ -33,7 +33,13 @@ type Scenario struct {
 
 // Env is what a scenario runs with.
 type Env struct {
-	Dir      string // scratch directory, removed afterwards
+	// Dir is the scratch directory, removed afterwards. It is outside the
+	// temporary directories, so the helpers run from it do not raise
+	// "Execution from a temporary directory" themselves.
+	Dir string
+	// TmpDir is under the system's temporary directory, for the
+	// scenarios that re-enact running a payload from there.
+	TmpDir   string
 	self     string // a copy of this binary, named like no known tool
 	AgentPID int    // the running agent's pid, if known
 	Out      io.Writer
@@ -45,6 +51,57 @@ type Result struct {
 	Rules   []string `json:"rules"`
 	Skipped string   `json:"skipped,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Start and End bound the scenario's activity (alerts are matched to
+	// it by their time).
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Verified is set once the running agent was asked: Missing lists the
+	// expected rules it did not raise.
+	Verified bool     `json:"verified"`
+	Missing  []string `json:"missing,omitempty"`
+}
+
+// Passed tells whether the scenario ran and every expected alert came.
+func (r Result) Passed() bool {
+	return r.Error == "" && r.Skipped == "" && r.Verified && len(r.Missing) == 0
+}
+
+// Raised is one alert of the running agent.
+type Raised struct {
+	Rule string
+	Time time.Time
+}
+
+// Slack is how far an alert's time may lie outside its scenario's window
+// (the agent converts kernel boot time to wall-clock time).
+const Slack = 250 * time.Millisecond
+
+// Verify matches the agent's alerts to the scenarios that ran: a scenario
+// passes when each of its rules raised an alert within its window. It
+// reports whether every scenario that ran is complete.
+func Verify(res []Result, raised []Raised) bool {
+	complete := true
+	for i := range res {
+		r := &res[i]
+		if r.Error != "" || r.Skipped != "" {
+			continue
+		}
+		r.Verified, r.Missing = true, nil
+		for _, rule := range r.Rules {
+			found := false
+			for _, a := range raised {
+				if a.Rule == rule && !a.Time.Before(r.Start.Add(-Slack)) && !a.Time.After(r.End.Add(Slack)) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				r.Missing = append(r.Missing, rule)
+				complete = false
+			}
+		}
+	}
+	return complete
 }
 
 // Scenarios lists every scenario, by name.
@@ -71,7 +128,7 @@ func Run(ctx context.Context, names []string, agentPID int, out io.Writer) ([]Re
 		}
 		todo = append(todo, s)
 	}
-	dir, err := os.MkdirTemp("", "vigil-simulate-")
+	dir, err := scratchDir()
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +136,12 @@ func Run(ctx context.Context, names []string, agentPID int, out io.Writer) ([]Re
 	if err := os.Chmod(dir, 0o755); err != nil { // nobody runs helpers from it
 		return nil, err
 	}
-	env := &Env{Dir: dir, AgentPID: agentPID, Out: out}
+	tmp, err := os.MkdirTemp("", "vigil-simulate-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	env := &Env{Dir: dir, TmpDir: tmp, AgentPID: agentPID, Out: out}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -92,7 +154,7 @@ func Run(ctx context.Context, names []string, agentPID int, out io.Writer) ([]Re
 		if ctx.Err() != nil {
 			break
 		}
-		r := Result{Name: s.Name, Rules: s.Rules}
+		r := Result{Name: s.Name, Rules: s.Rules, Start: time.Now()}
 		if s.Unsupported != nil {
 			r.Skipped = s.Unsupported()
 		}
@@ -101,18 +163,55 @@ func Run(ctx context.Context, names []string, agentPID int, out io.Writer) ([]Re
 				r.Error = err.Error()
 			}
 		}
+		r.End = time.Now()
 		res = append(res, r)
 	}
 	return res, nil
 }
 
-// copyExe copies a program into the scratch directory under a new name.
+// scratchDir makes the scratch directory outside the temporary
+// directories: under /var/lib (usually the filesystem of /usr, so helpers
+// can be hard links) or /run.
+func scratchDir() (string, error) {
+	var err error
+	for _, parent := range []string{"/var/lib", "/run"} {
+		var dir string
+		if dir, err = os.MkdirTemp(parent, "vigil-simulate-"); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("scratch directory (needs root): %w", err)
+}
+
+// copyExe puts a program into the scratch directory under a new name: a
+// hard link where the filesystems allow (nothing is written, so the helper
+// is no "dropped file"), else a copy.
 func (e *Env) copyExe(src, name string) (string, error) {
+	return linkOrCopy(src, filepath.Join(e.Dir, name))
+}
+
+// copyReal always copies: for a helper whose mode is changed afterwards (a
+// hard link shares its inode with the system's program).
+func (e *Env) copyReal(src, name string) (string, error) {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return "", err
 	}
 	dst := filepath.Join(e.Dir, name)
+	return dst, os.WriteFile(dst, b, 0o755)
+}
+
+func linkOrCopy(src, dst string) (string, error) {
+	if real, err := filepath.EvalSymlinks(src); err == nil {
+		src = real
+	}
+	if err := os.Link(src, dst); err == nil {
+		return dst, nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
 	if err := os.WriteFile(dst, b, 0o755); err != nil {
 		return "", err
 	}
@@ -128,11 +227,7 @@ func (e *Env) tool(name string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile("/bin/true")
-	if err != nil {
-		return "", err
-	}
-	return p, os.WriteFile(p, b, 0o755)
+	return linkOrCopy("/bin/true", p)
 }
 
 // run executes a command and waits; its exit status does not matter.

@@ -1,7 +1,9 @@
 package simulate
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/vigil-sec/vigil/pkg/rules"
 )
@@ -35,5 +37,27 @@ func TestScenariosCoverEveryRule(t *testing.T) {
 		if !covered[r] {
 			t.Errorf("rule %q has no scenario", r)
 		}
+	}
+}
+
+// A scenario passes only with an alert of each expected rule inside its own
+// window; an alert raised during another scenario does not count.
+func TestVerifyMatchesAlertsToScenarios(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	res := []Result{
+		{Name: "a", Rules: []string{"R1", "R2"}, Start: t0, End: t0.Add(time.Second)},
+		{Name: "b", Rules: []string{"R1"}, Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second)},
+		{Name: "c", Rules: []string{"R3"}, Skipped: "no tracepoint"},
+	}
+	raised := []Raised{{"R1", t0.Add(500 * time.Millisecond)}, {"R2", t0.Add(time.Second + 100*time.Millisecond)}}
+	if Verify(res, raised) {
+		t.Fatal("complete without b's alert")
+	}
+	if !res[0].Passed() || res[1].Passed() || fmt.Sprint(res[1].Missing) != "[R1]" || res[2].Passed() || res[2].Verified {
+		t.Errorf("%+v", res)
+	}
+	raised = append(raised, Raised{"R1", t0.Add(2500 * time.Millisecond)})
+	if !Verify(res, raised) || !res[1].Passed() {
+		t.Errorf("after b's alert: %+v", res[1])
 	}
 }

@@ -13,10 +13,12 @@ import (
 )
 
 type collector struct {
-	src                                                Source
-	received, filtered, kdrops, qdrops                 *prometheus.Desc
-	decodeErr, emitted, queue, queueCap, ring, ringCap *prometheus.Desc
-	cpu, rss, procs, attached, skipped                 *prometheus.Desc
+	src                                                             Source
+	received, filtered, kdrops, qdrops                              *prometheus.Desc
+	decodeErr, emitted, queue, queueCap, ring, ringCap              *prometheus.Desc
+	cpu, rss, procs, attached, skipped                              *prometheus.Desc
+	sinkFail, eventFail, spoolDrop, spoolFull, spoolRecs, spoolFree *prometheus.Desc
+	degraded, degradedAlerts, shutdownDiscarded, alerts, connected  *prometheus.Desc
 }
 
 func newCollector(src Source) *collector {
@@ -24,28 +26,41 @@ func newCollector(src Source) *collector {
 		return prometheus.NewDesc("vigil_agent_"+name, help, labels, nil)
 	}
 	return &collector{
-		src:       src,
-		received:  d("events_received_total", "Records read from the ring buffer.", "type"),
-		filtered:  d("events_filtered_total", "Events the kernel decided not to send.", "type"),
-		kdrops:    d("ring_buffer_drops_total", "Ring buffer reserve failures.", "type"),
-		qdrops:    d("queue_drops_total", "Records dropped because the queue was full.", "type"),
-		decodeErr: d("decode_errors_total", "Records that failed to decode."),
-		emitted:   d("events_emitted_total", "Events handed to the outputs."),
-		queue:     d("queue_depth", "Records waiting in the queue."),
-		queueCap:  d("queue_capacity", "Capacity of the queue."),
-		ring:      d("ring_buffer_used_bytes", "Bytes written to the ring buffer and not yet read."),
-		ringCap:   d("ring_buffer_size_bytes", "Size of the ring buffer."),
-		cpu:       d("cpu_seconds_total", "CPU time used by the agent."),
-		rss:       d("resident_memory_bytes", "Resident memory of the agent."),
-		procs:     d("process_tree_size", "Processes in the process tree."),
-		attached:  d("programs_attached", "BPF programs attached."),
-		skipped:   d("programs_skipped", "BPF programs the kernel refused."),
+		src:               src,
+		received:          d("events_received_total", "Records read from the ring buffer.", "type"),
+		filtered:          d("events_filtered_total", "Events the kernel decided not to send.", "type"),
+		kdrops:            d("ring_buffer_drops_total", "Ring buffer reserve failures.", "type"),
+		qdrops:            d("queue_drops_total", "Records dropped because the queue was full.", "type"),
+		decodeErr:         d("decode_errors_total", "Records that failed to decode."),
+		emitted:           d("events_emitted_total", "Events handed to the outputs."),
+		queue:             d("queue_depth", "Records waiting in the queue."),
+		queueCap:          d("queue_capacity", "Capacity of the queue."),
+		ring:              d("ring_buffer_used_bytes", "Bytes written to the ring buffer and not yet read."),
+		ringCap:           d("ring_buffer_size_bytes", "Size of the ring buffer."),
+		cpu:               d("cpu_seconds_total", "CPU time used by the agent."),
+		rss:               d("resident_memory_bytes", "Resident memory of the agent."),
+		procs:             d("process_tree_size", "Processes in the process tree."),
+		attached:          d("programs_attached", "BPF programs attached."),
+		skipped:           d("programs_skipped", "BPF programs the kernel refused."),
+		sinkFail:          d("alert_write_failures_total", "Alerts an output failed to write.", "sink", "severity"),
+		eventFail:         d("event_write_failures_total", "Events the delivery could not spool."),
+		spoolDrop:         d("spool_dropped_total", "Records shed or refused by the spool (budget or full disk).", "severity"),
+		spoolFull:         d("spool_disk_full", "1 while appends find the spool's filesystem full."),
+		spoolRecs:         d("spool_records", "Records waiting in the spool."),
+		spoolFree:         d("spool_fs_free_bytes", "Free space on the spool's filesystem."),
+		degraded:          d("degraded", "1 while the agent is losing data."),
+		degradedAlerts:    d("degraded_alerts_total", "Sensor degraded alerts raised."),
+		shutdownDiscarded: d("shutdown_discarded_total", "Queued records not evaluated because shutdown ran out of time."),
+		alerts:            d("alerts_total", "Alerts raised."),
+		connected:         d("nats_connected", "1 while connected to NATS."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.received, c.filtered, c.kdrops, c.qdrops, c.decodeErr, c.emitted,
-		c.queue, c.queueCap, c.ring, c.ringCap, c.cpu, c.rss, c.procs, c.attached, c.skipped} {
+		c.queue, c.queueCap, c.ring, c.ringCap, c.cpu, c.rss, c.procs, c.attached, c.skipped,
+		c.sinkFail, c.eventFail, c.spoolDrop, c.spoolFull, c.spoolRecs, c.spoolFree, c.degraded, c.degradedAlerts,
+		c.shutdownDiscarded, c.alerts, c.connected} {
 		ch <- d
 	}
 }
@@ -70,6 +85,36 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g(c.procs, float64(s.Processes))
 	g(c.attached, float64(s.Programs.Attached))
 	g(c.skipped, float64(s.Programs.Skipped))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, f := range s.Health.AlertWriteFailures {
+		for sev, n := range f.BySeverity {
+			counter(c.sinkFail, n, f.Sink, sev)
+		}
+	}
+	counter(c.eventFail, s.Health.EventWriteFailures)
+	counter(c.degradedAlerts, s.Health.DegradedAlerts)
+	counter(c.shutdownDiscarded, s.Health.ShutdownDiscarded)
+	counter(c.alerts, s.Rules.Alerts)
+	g(c.degraded, b(s.Health.Degraded))
+	if t := s.Transport; t != nil {
+		g(c.connected, b(t.Connected))
+		if sp := t.Spool; sp != nil {
+			for i, n := range sp.Dropped {
+				counter(c.spoolDrop, n, SpoolSeverityNames[i])
+			}
+			g(c.spoolFull, b(sp.DiskFull))
+			g(c.spoolRecs, float64(sp.Records))
+			g(c.spoolFree, float64(sp.FreeBytes))
+		}
+	}
 }
 
 // ServeMetrics exposes the snapshot as Prometheus metrics on addr (loopback,

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/spool"
 )
 
 // Snapshot is the agent's status (`vigil status --json`).
@@ -36,6 +38,44 @@ type Snapshot struct {
 	Rules           RuleStats       `json:"rules"`
 	Transport       *TransportStats `json:"transport,omitempty"`
 	HostID          string          `json:"host_id,omitempty"`
+	Health          Health          `json:"health"`
+	// RecentAlerts are the last alerts raised (rule and time), newest
+	// last, so `vigil simulate` can check that its scenarios fired.
+	RecentAlerts []RecentAlert `json:"recent_alerts,omitempty"`
+}
+
+// RecentAlert is one alert raised by the running agent.
+type RecentAlert struct {
+	Rule     string    `json:"rule"`
+	Severity string    `json:"severity"`
+	Time     time.Time `json:"time"`
+	PID      uint32    `json:"pid"`
+	Exe      string    `json:"exe"`
+}
+
+// Health says what the agent lost: every drop and failed write, counted.
+type Health struct {
+	// Degraded is true while losses are still growing (the last check
+	// found new ones).
+	Degraded bool `json:"degraded"`
+	// DegradedAlerts counts the "Sensor degraded" alerts raised.
+	DegradedAlerts uint64 `json:"degraded_alerts"`
+	// AlertWriteFailures are failed alert writes per output and severity.
+	AlertWriteFailures []SinkFailures `json:"alert_write_failures,omitempty"`
+	// EventWriteFailures are events the delivery could not spool
+	// (telemetry context or full).
+	EventWriteFailures uint64 `json:"event_write_failures"`
+	// ShutdownDiscarded are queued records not evaluated because shutdown
+	// ran out of time.
+	ShutdownDiscarded uint64 `json:"shutdown_discarded"`
+	// SelfDrops are the agent's own events the kernel let through.
+	SelfDrops uint64 `json:"self_drops"`
+}
+
+// SinkFailures are one output's failed alert writes by severity name.
+type SinkFailures struct {
+	Sink       string            `json:"sink"`
+	BySeverity map[string]uint64 `json:"by_severity"`
 }
 
 // TransportStats describe delivery to NATS.
@@ -49,8 +89,15 @@ type TransportStats struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitempty"`
 	Heartbeats  uint64    `json:"heartbeats"`
-	Spool       any       `json:"spool"`
+	// StreamNote explains how the stream is used when it differs from the
+	// configuration (create_stream refused by the server's permissions).
+	StreamNote string       `json:"stream_note,omitempty"`
+	Spool      *spool.Stats `json:"spool"`
 }
+
+// SpoolSeverityNames name the spool's priorities: telemetry (events), then
+// the alert severities.
+var SpoolSeverityNames = [spool.NumSeverities]string{"telemetry", "info", "low", "medium", "high", "critical"}
 
 // RuleStats are the detection engine's counters.
 type RuleStats struct {
@@ -100,7 +147,9 @@ func Serve(ctx context.Context, path string, src Source, log *zap.Logger) error 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("status socket directory: %w", err)
 	}
-	_ = os.Remove(path)
+	if err := claim(path); err != nil {
+		return err
+	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("status socket: %w", err)
@@ -130,6 +179,47 @@ func Serve(ctx context.Context, path string, src Source, log *zap.Logger) error 
 		}
 	}()
 	return nil
+}
+
+// ErrSocketInUse is returned when another agent answers on the status
+// socket: two agents on one host would double every alert.
+var ErrSocketInUse = errors.New("another agent is running")
+
+// claim makes path free for the socket: a stale socket (nobody answers) is
+// removed; a live one, or anything that is not a socket, is an error and is
+// left alone.
+func claim(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("status socket: %w", err)
+	}
+	if st.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("status socket %s: a %s is in the way; remove it or choose another status_socket", path, kind(st.Mode()))
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("status socket %s: %w (it answers on this socket); stop it first", path, ErrSocketInUse)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("status socket: remove stale %s: %w", path, err)
+	}
+	return nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "file"
 }
 
 // Fetch reads a snapshot from the agent's socket.

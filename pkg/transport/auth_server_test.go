@@ -252,3 +252,54 @@ func TestBadTLSKeepsAlertsSpooled(t *testing.T) {
 		t.Fatal("the spooled alert was not delivered once TLS was right")
 	}
 }
+
+// create_stream: true with the confined user `vigil enroll` prints: the
+// server refuses the stream request; the agent says so and delivers to the
+// existing stream (it used to retry the creation for ever, delivering
+// nothing).
+func TestCreateStreamRefusedDeliversToExistingStream(t *testing.T) {
+	dir := t.TempDir()
+	h1, err := Enroll("prod", "h1", filepath.Join(dir, "h1.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := authServer(t, h1)
+	sp, _ := spool.Open(t.TempDir(), spool.Options{})
+	defer sp.Close()
+	opts, _ := (Auth{NKey: h1.SeedFile}).Options()
+	pub, err := Connect(Config{URL: ns.ClientURL(), Env: "prod", HostID: "h1", Options: opts, CreateStream: true, AckTimeout: 2 * time.Second}, sp, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pub.Run(ctx)
+	sp.Append(4, "a1", Subject("prod", "alert", "h1"), []byte("{}"))
+	pub.Notify()
+	deadline := time.Now().Add(20 * time.Second)
+	for sp.Stats().Records > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if sp.Stats().Records != 0 {
+		last, _ := pub.Stats.LastError()
+		t.Fatalf("not delivered with create_stream refused: %s", last)
+	}
+	if note := pub.Stats.StreamNote(); !strings.Contains(note, "refused") || !strings.Contains(note, "VIGIL") {
+		t.Errorf("note %q", note)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://alice:s3cret@h:4222":            "nats://alice:REDACTED@h:4222",
+		"nats://tok3n@h:4222":                   "nats://REDACTED@h:4222",
+		"nats://h:4222":                         "nats://h:4222",
+		"nats://a:b@h1:4222,nats://c:d@h2:4222": "nats://a:REDACTED@h1:4222,nats://c:REDACTED@h2:4222",
+		"tls://u:p%40ss@h:4222":                 "tls://u:REDACTED@h:4222",
+	} {
+		if got := RedactURL(in); got != want || strings.Contains(got, "s3cret") || strings.Contains(got, "tok3n") {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,15 @@ type Stats struct {
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
+	note      string
+}
+
+// StreamNote says how the stream is used when that differs from the
+// configuration (create_stream refused by the server's permissions).
+func (s *Stats) StreamNote() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.note
 }
 
 // LastError is the last publish error and when it happened.
@@ -67,6 +77,40 @@ func (s *Stats) fail(err error) {
 	s.mu.Unlock()
 }
 
+// RedactURL hides the secrets of NATS server URLs (a comma-separated list):
+// a password, or a user name standing alone (NATS reads it as a token).
+func RedactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			if strings.Contains(p, "@") {
+				parts[i] = "(unparsable URL with credentials)"
+			}
+			continue
+		}
+		if u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		} else {
+			u.User = url.User("REDACTED")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// permissionDenied tells whether err (or the server's last asynchronous
+// error) is a permissions violation.
+func permissionDenied(err error, async string) bool {
+	if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		return true
+	}
+	return strings.Contains(strings.ToLower(async), "permissions violation") && strings.Contains(async, "$JS.API.STREAM")
+}
+
 // Publisher sends spooled records to JetStream.
 type Publisher struct {
 	cfg   Config
@@ -76,6 +120,9 @@ type Publisher struct {
 	js    jetstream.JetStream
 	wake  chan struct{}
 	Stats Stats
+	// asyncErr is the server's last asynchronous error (-ERR), e.g. a
+	// permissions violation that a request only sees as a timeout.
+	asyncErr atomic.Pointer[string]
 }
 
 // Connect opens one persistent connection that reconnects with backoff for
@@ -90,7 +137,7 @@ func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 5 * time.Second
 	}
-	log = log.With(zap.String("component", "transport"))
+	log = log.Named("transport")
 	p := &Publisher{cfg: cfg, log: log, sp: sp, wake: make(chan struct{}, 1)}
 	opts := append([]nats.Option{
 		nats.Name("vigil-agent " + cfg.HostID),
@@ -111,10 +158,15 @@ func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 				log.Warn("disconnected", zap.Error(err))
 			}
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			msg := err.Error()
+			p.asyncErr.Store(&msg)
+			log.Warn("server error", zap.Error(err))
+		}),
 	}, cfg.Options...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("nats connect %s: %w", RedactURL(cfg.URL), err)
 	}
 	p.nc = nc
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight), jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
@@ -131,8 +183,38 @@ func (p *Publisher) EnsureStream(ctx context.Context) error {
 	if !p.cfg.CreateStream {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
 	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.cfg.Stream))
 	return err
+}
+
+// ensureStream runs EnsureStream and reports whether publishing may start:
+// after success, or when the server's permissions refuse to create streams
+// (the user `vigil enroll` prints may only publish its subjects), in which
+// case the existing stream is used and status says so.
+func (p *Publisher) ensureStream(ctx context.Context) bool {
+	err := p.EnsureStream(ctx)
+	if err == nil {
+		return true
+	}
+	async := ""
+	if a := p.asyncErr.Load(); a != nil {
+		async = *a
+	}
+	if permissionDenied(err, async) {
+		note := fmt.Sprintf("create_stream: the server refused to create stream %s (permissions); delivering to the existing stream", p.cfg.Stream)
+		p.Stats.mu.Lock()
+		first := p.Stats.note == ""
+		p.Stats.note = note
+		p.Stats.mu.Unlock()
+		if first {
+			p.log.Warn("stream not created: permission denied; delivering to the existing stream", zap.String("stream", p.cfg.Stream))
+		}
+		return true
+	}
+	p.Stats.fail(fmt.Errorf("create stream %s: %w", p.cfg.Stream, err))
+	return false
 }
 
 // StreamConfig is the stream Vigil's subjects live in: file storage, a
@@ -212,8 +294,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			continue
 		}
 		if !streamReady {
-			if err := p.EnsureStream(ctx); err != nil {
-				p.Stats.fail(err)
+			if !p.ensureStream(ctx) {
 				p.pause(ctx, time.Second)
 				continue
 			}
