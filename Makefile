@@ -2,19 +2,21 @@
 # README promises; each installs what it needs through `make deps`.
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 CLANG ?= clang
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibpf -Ibpf/include
 export CGO_ENABLED := 1
-GOFLAGS_STATIC := -tags netgo,osusergo -trimpath \
-	-ldflags '-s -w -X github.com/vigil-sec/vigil/pkg/version.Version=$(VERSION) -extldflags "-static"'
+GOFLAGS_STATIC = -tags netgo,osusergo -trimpath \
+	-ldflags '-s -w -X github.com/vigil-sec/vigil/pkg/version.Version=$(VERSION) -X github.com/vigil-sec/vigil/pkg/version.Commit=$(COMMIT) -extldflags "-static"'
 BPF_OBJS := pkg/sensor/vigil.bpf.o pkg/sensor/probe.bpf.o
 BPF_DEPS := $(wildcard bpf/*.h bpf/lib/*.h)
 
 NFPM := build/nfpm
 NFPM_VERSION := v2.45.2
-# Package versions come from git: 0.1.<number of commits>.
+# Package versions come from git: 0.1.<number of commits>; the binary reports
+# the same version (vigil version), with the commit beside it.
 PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+VERSION ?= $(PKG_VERSION)
+COMMIT ?= $(shell git describe --always --dirty --exclude '*' 2>/dev/null)
 # Where the binary and the packages go (the package test builds a second,
 # newer version elsewhere).
 BIN ?= bin/vigil
@@ -37,9 +39,12 @@ build: deps bpf
 	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not statically linked"; file $(BIN); exit 1; }
 	@echo "built $(BIN) ($(VERSION)), statically linked"
 
-# The main job on the embedded default: the agent printing events as JSON lines.
-run: build
-	./bin/vigil agent --output stdout --collect all
+# The main job: the agent printing one line per alert. Build output goes to
+# stderr, so stdout holds only what the agent prints (--output json for
+# JSON lines, --print-events for every event).
+run:
+	@$(MAKE) -s --no-print-directory build >&2
+	@exec ./bin/vigil agent --output text
 
 # Everything: unit, privileged eBPF, benign workload, rule fixtures, fuzz
 # smoke, then the packages, units and Ansible roll-out on booted Debian.
@@ -67,6 +72,9 @@ $(NFPM):
 package: build $(NFPM)
 	mkdir -p $(DIST)
 	install -D -m 0755 $(BIN) build/pkgroot/vigil
+	rm -rf build/pkgroot/docs
+	$(BIN) __gendocs build/pkgroot/docs >/dev/null
+	gzip -9nf build/pkgroot/docs/man/*.8
 	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DIST)/
 	VIGIL_PKG_VERSION=$(PKG_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t $(DIST)/
 	@ls -l $(DIST)/

@@ -66,7 +66,7 @@ struct {
 /* Read-opens are sent only under these prefixes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 512);
+	__uint(max_entries, VIGIL_MAX_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct prefix_key);
 	__type(value, __u8);
@@ -75,7 +75,7 @@ struct {
 /* Write-opens under these are sent even when under a noisy prefix. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 512);
+	__uint(max_entries, VIGIL_MAX_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct prefix_key);
 	__type(value, __u8);
@@ -84,7 +84,7 @@ struct {
 /* Write-opens are sent except under these prefixes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 512);
+	__uint(max_entries, VIGIL_MAX_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct prefix_key);
 	__type(value, __u8);

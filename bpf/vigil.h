@@ -16,6 +16,7 @@
 #define VIGIL_COMM_LEN 16
 #define VIGIL_MAX_STR 4096     /* longest string copied into one record */
 #define VIGIL_PREFIX_LEN 64    /* bytes of a path compared against prefix tries */
+#define VIGIL_MAX_PREFIXES 512 /* entries of each prefix trie (event.MaxPrefixes) */
 #define VIGIL_MAX_ARGV 2048    /* bytes of argv copied at exec */
 
 enum vigil_event_type {

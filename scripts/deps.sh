@@ -3,9 +3,10 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "deps.sh: run as root (sudo make deps)" >&2
+  echo "deps.sh: run as root (sudo make deps, or su -c 'make deps' where sudo is not installed)" >&2
   exit 1
 fi
+cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -45,6 +46,26 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}"
+fi
+# Go: the version go.mod names. A machine without it gets Debian's Go from
+# bookworm-backports, whose go command fetches that version through the Go
+# module proxy (GOTOOLCHAIN); /usr/local/bin/go runs it.
+want=$(awk '$1 == "go" {print $2; exit}' go.mod)
+have=$(go env GOVERSION 2>/dev/null | sed 's/^go//' || true)
+if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" != "$want" ]; then
+  if [ -x /usr/local/go/bin/go ] && [ "$(/usr/local/go/bin/go env GOVERSION)" = "go$want" ]; then
+    ln -sf /usr/local/go/bin/go /usr/local/bin/go
+  else
+    apt-get install -y -qq golang-1.23-go/bookworm-backports
+    cat > /usr/local/bin/go <<EOW
+#!/bin/sh
+# Installed by Vigil's scripts/deps.sh: Debian's go command running go$want.
+exec env GOTOOLCHAIN=go$want /usr/lib/go-1.23/bin/go "\$@"
+EOW
+    chmod 0755 /usr/local/bin/go
+  fi
+  hash -r
+  echo "deps: $(/usr/local/bin/go version)"
 fi
 touch /var/lib/vigil-deps.stamp
 echo "deps: libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev), $(clang --version | head -n1)"

@@ -77,14 +77,16 @@ make -s package BIN="$NEXT/vigil" DIST="$NEXT" PKG_VERSION="$V2" VERSION="$V2" >
 DEB2=$NEXT/vigil_${V2}_amd64.deb
 [ -f "$DEB2" ] || fail "missing $DEB2"
 VIGIL=$ROOT/bin/vigil
-BIN1=$("$VIGIL" --version | awk '{print $NF}') # what the agent of $V1 reports
+BIN1=$("$VIGIL" version | awk '{print $2}') # what the agent of $V1 reports
+[ "$BIN1" = "$V1" ] || fail "vigil version says $BIN1, the package is $V1"
 
 # ------------------------------------------------------------------ rpm
 log "rpm: contents, config files, scriptlets, install into another root"
 files=$(rpm -qpl "$RPM1")
 for f in /usr/bin/vigil /usr/lib/systemd/system/vigil-agent.service /usr/lib/systemd/system/vigil-backend.service \
   /usr/lib/systemd/system/vigil-agent.service.d/10-resources.conf /etc/vigil/agent.yaml /etc/vigil/backend.yaml \
-  /etc/sysconfig/vigil /etc/vigil/rules.d /var/lib/vigil; do
+  /etc/sysconfig/vigil /etc/vigil/rules.d /var/lib/vigil /usr/share/man/man8/vigil.8.gz /usr/share/man/man8/vigil-agent.8.gz \
+  /usr/share/bash-completion/completions/vigil /usr/share/zsh/vendor-completions/_vigil; do
   grep -qx "$f" <<<"$files" || fail "rpm lacks $f"
 done
 ! grep -q '^/etc/default/vigil$' <<<"$files" || fail "rpm ships /etc/default/vigil"
@@ -126,7 +128,14 @@ for f in /usr/bin/vigil /etc/vigil/agent.yaml /etc/vigil/backend.yaml /etc/defau
 done
 guest pkg test -d /etc/vigil/rules.d || fail "deb: /etc/vigil/rules.d missing"
 [ "$(guest pkg sh -c 'ls /usr/lib/vigil/rules.d/*.yaml | wc -l')" = "$NRULES" ] || fail "deb: vendor rules missing"
-pass "installed $V1: enabled, inactive until configured; backend disabled"
+for f in /usr/share/man/man8/vigil.8.gz /usr/share/man/man8/vigil-simulate.8.gz /usr/share/bash-completion/completions/vigil; do
+  guest pkg test -f "$f" || fail "deb: $f missing"
+done
+guest pkg vigil version | grep -q "^vigil $V1 " || fail "deb: vigil version is not the package's $V1: $(guest pkg vigil version)"
+# The packaged vendor rules hash like the copy in the binary.
+[ "$(guest pkg vigil rules lint | sed 's/.*version //')" = "$("$VIGIL" rules lint --no-builtin pkg/rules/builtin | sed 's/.*version //')" ] \
+  || fail "packaged rules version differs from the built-in one"
+pass "installed $V1: enabled, inactive until configured; backend disabled; man pages, completion, version $V1"
 
 verify=$(guest pkg systemd-analyze verify vigil-agent.service vigil-backend.service 2>&1 || echo "exit status $?")
 [ -z "$verify" ] || fail "systemd-analyze verify: $verify"

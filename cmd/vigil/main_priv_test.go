@@ -481,7 +481,8 @@ func TestSimulateAllTriggersEveryRule(t *testing.T) {
 	}
 	var results []struct {
 		Name, Skipped, Error string
-		Rules                []string
+		Rules, Missing       []string
+		Verified             bool
 	}
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatal(err)
@@ -490,6 +491,11 @@ func TestSimulateAllTriggersEveryRule(t *testing.T) {
 	for _, r := range results {
 		if r.Error != "" {
 			t.Errorf("scenario %s: %s", r.Name, r.Error)
+		}
+		// simulate itself asked the agent: every scenario that ran is
+		// verified with nothing missing.
+		if r.Error == "" && r.Skipped == "" && (!r.Verified || len(r.Missing) > 0) {
+			t.Errorf("scenario %s: verified %v, missing %v", r.Name, r.Verified, r.Missing)
 		}
 		if r.Skipped != "" {
 			for _, rule := range r.Rules {
@@ -750,5 +756,106 @@ func TestBadCredentialKeepsDetecting(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "alert delivery disabled until the credential is fixed") {
 		t.Errorf("no log line about the credential: %s", stderr.String())
+	}
+}
+
+// vigil simulate checks with the running agent that the expected alerts
+// came: a scenario whose rule is disabled is reported FAIL with exit 1 (it
+// used to print "ran" whatever happened); without an agent it says how to
+// start one. The text output shows one line per alert, no JSON.
+func TestSimulateFailsWhenTheAlertDoesNotCome(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	rulesDir := filepath.Join(dir, "rules.d")
+	os.MkdirAll(rulesDir, 0o755)
+	if err := os.WriteFile(filepath.Join(rulesDir, "50-off.yaml"), []byte("- disable: {rules: [Crypto miner executed]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "simulate", "miner", "--socket", sock).CombinedOutput(); err == nil || !strings.Contains(string(out), "start the agent first") {
+		t.Errorf("simulate without an agent: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "agent", "--output", "text", "--rules", rulesDir, "--status-socket", sock)
+	stdout := &syncBuffer{}
+	cmd.Stdout = stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	out, err := exec.Command(bin, "simulate", "miner", "netcat-exec", "--socket", sock, "--wait", "3s").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("simulate with a disabled rule: %v\n%s", err, out)
+	}
+	for _, want := range []string{"FAIL    miner", "no alert from: Crypto miner executed", "pass    netcat-exec", "1 passed, 1 failed, 0 skipped"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("simulate output lacks %q:\n%s", want, out)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(stdout.String(), "Netcat or socat with command execution") })
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if strings.HasPrefix(line, "{") || !strings.Contains(line, " [pid=") {
+			t.Errorf("not a text alert line: %q", line)
+		}
+	}
+}
+
+// Bad input is an error naming what is wrong, before anything starts: a
+// rule path that does not exist (it used to be skipped), more prefixes
+// than the kernel holds (the agent used to fail at start with ENOSPC), a
+// bad flag value (named as the flag), stray arguments and unknown commands
+// (which used to print help and exit 0).
+func TestBadInputNamesTheProblem(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	run := func(args ...string) (string, int) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	for _, args := range [][]string{
+		{"rules", "lint", typo},
+		{"agent", "--rules", typo, "--status-socket", filepath.Join(dir, "a.sock")},
+	} {
+		if out, code := run(args...); code == 0 || !strings.Contains(out, typo+" does not exist") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	cfg := filepath.Join(dir, "agent.yaml")
+	var b strings.Builder
+	fmt.Fprintf(&b, "rules:\n  paths: [%s]\nwatched_prefixes:\n", typo)
+	os.WriteFile(cfg, []byte(b.String()), 0o600)
+	if out, code := run("config", "check", "--config", cfg, "--env-file", "none"); code == 0 || !strings.Contains(out, typo+" does not exist") {
+		t.Errorf("config check with a missing rules path: exit %d\n%s", code, out)
+	}
+	b.Reset()
+	b.WriteString("watched_prefixes:\n")
+	for i := 0; i < 510; i++ {
+		fmt.Fprintf(&b, "  - /srv/p%d/\n", i)
+	}
+	os.WriteFile(cfg, []byte(b.String()), 0o600)
+	if out, code := run("config", "check", "--config", cfg, "--env-file", "none"); code == 0 || !strings.Contains(out, "more than the kernel's 512") {
+		t.Errorf("config check with 510 + the rules' prefixes: exit %d\n%s", code, out)
+	}
+	if out, code := run("agent", "--config", cfg, "--status-socket", filepath.Join(dir, "b.sock")); code == 0 || !strings.Contains(out, "more than the kernel's 512") {
+		t.Errorf("agent with too many prefixes: exit %d\n%s", code, out)
+	}
+	if out, code := run("agent", "--env", "a.b", "--status-socket", filepath.Join(dir, "c.sock")); code == 0 ||
+		!strings.Contains(out, `flag --env (env): "a.b" must be a subject token`) || strings.Contains(out, "env: env:") {
+		t.Errorf("bad flag: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"rules", "lnt"}, {"status", "extra"}, {"frobnicate"}} {
+		if out, code := run(args...); code == 0 || !strings.Contains(out, "unknown command") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if out, _ := run("version"); !strings.HasPrefix(out, "vigil ") {
+		t.Errorf("version: %s", out)
 	}
 }

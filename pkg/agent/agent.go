@@ -85,9 +85,10 @@ func BootClock() (event.Clock, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
 	// The status socket first: a second agent on this host stops here,
-	// before it loads anything (it would double every alert).
+	// before it loads anything (it would double every alert). It is served
+	// once the probes are attached (its presence means events flow).
 	if a.cfg.StatusSocket != "" {
-		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {
+		if err := status.Claim(a.cfg.StatusSocket); err != nil {
 			return err
 		}
 	}
@@ -110,6 +111,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rules:\n%w", err)
 	}
+	filters, err := KernelFilters(a.cfg, rs)
+	if err != nil {
+		return err
+	}
 	a.log.Info("rules loaded", zap.Int("rules", len(rs.Rules)), zap.Int("disabled", rs.Disabled), zap.String("version", rs.Version))
 	types := a.cfg.EventTypes(rs.Types)
 	a.types = map[event.Type]bool{}
@@ -118,8 +123,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	s, err := sensor.New(sensor.Config{
 		Types:                types,
-		WatchedPrefixes:      append(append([]string(nil), a.cfg.WatchedPrefixes...), rs.WatchedPrefixes...),
-		WriteWatchedPrefixes: rs.WriteWatchedPrefixes,
+		WatchedPrefixes:      filters.Watched,
+		WriteWatchedPrefixes: filters.WriteWatched,
 		NoisyPrefixes:        a.cfg.NoisyPrefixes,
 		RingBufferBytes:      a.cfg.RingBufferBytes,
 		DropFailed:           a.cfg.DropFailed,
@@ -185,6 +190,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer close(healthStop)
 	go a.health.run(healthStop)
 
+	if a.cfg.StatusSocket != "" {
+		if err := status.Serve(ctx, a.cfg.StatusSocket, a.Snapshot, a.log); err != nil {
+			return err
+		}
+	}
 	if a.cfg.MetricsAddress != "" {
 		if err := status.ServeMetrics(ctx, a.cfg.MetricsAddress, a.Snapshot, a.log); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -209,21 +219,28 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.notifyStopping()
 			s.Close() // detach; closes the record channel, which drains the pipeline
 			// Drain what is queued, within the shutdown timeout; alerts
-			// already raised are in the spool either way.
+			// already raised are in the spool either way. A consumer stuck
+			// on an output (a stdout nobody reads) gets one more second.
+			drained := make(chan struct{})
+			go func() {
+				for err := range errc {
+					a.outputFailed(err)
+				}
+				close(drained)
+			}()
 			deadline := time.NewTimer(a.cfg.ShutdownTimeout)
 			defer deadline.Stop()
-			for open := true; open; {
+			select {
+			case <-drained:
+			case <-deadline.C:
+				close(drainStop)
 				select {
-				case _, ok := <-errc:
-					open = ok
-				case <-deadline.C:
-					close(drainStop)
-					for range errc {
-					}
-					open = false
-					a.log.Warn("shutdown timeout: queued events not evaluated",
-						zap.Uint64("discarded", a.stats.ShutdownDiscarded.Load()), zap.Duration("timeout", a.cfg.ShutdownTimeout))
+				case <-drained:
+				case <-time.After(time.Second):
+					a.log.Warn("shutdown: an output is stuck; stopping without it")
 				}
+				a.log.Warn("shutdown timeout: queued events not evaluated",
+					zap.Uint64("discarded", a.stats.ShutdownDiscarded.Load()), zap.Duration("timeout", a.cfg.ShutdownTimeout))
 			}
 			return nil
 		case err, ok := <-errc:

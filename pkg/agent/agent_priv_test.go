@@ -594,3 +594,59 @@ func TestReloadRejectsBadRulesAndKeepsOld(t *testing.T) {
 		t.Error("a good reload did not install the new rules")
 	}
 }
+
+// A reload makes the kernel's prefix tries exactly what the new rules need:
+// prefixes no rule needs any more are removed (they used to stay), and a
+// set that does not fit is refused whole, with the old rules and filters
+// kept (it used to be applied in part).
+func TestReloadReplacesKernelPrefixes(t *testing.T) {
+	startAgent(t)
+	rulesDir := filepath.Join(sharedDir, "rules.d")
+	file := filepath.Join(rulesDir, "61-watch.yaml")
+	defer func() { os.Remove(file); _ = sharedAgent.Reload() }()
+	write := func(prefixes ...string) {
+		var b strings.Builder
+		b.WriteString("- rule: Watch test\n  desc: d\n  events: [open]\n  condition: file.path startsWith \"/srv/vigil-reload\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n  watch:\n")
+		for _, p := range prefixes {
+			b.WriteString("    - " + p + "\n")
+		}
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(p string) bool {
+		ps, err := sharedAgent.KernelPrefixes("watched_prefixes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ps, p)
+	}
+	write("/srv/vigil-reload-a/")
+	if err := sharedAgent.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !has("/srv/vigil-reload-a/") {
+		t.Fatal("new prefix not in the kernel")
+	}
+	write("/srv/vigil-reload-b/")
+	if err := sharedAgent.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if has("/srv/vigil-reload-a/") || !has("/srv/vigil-reload-b/") {
+		t.Error("a stale prefix stayed after reload")
+	}
+	before, _ := sharedAgent.KernelPrefixes("watched_prefixes")
+	rs := sharedAgent.Engine().Ruleset()
+	var many []string
+	for i := 0; i < 600; i++ {
+		many = append(many, fmt.Sprintf("/srv/vigil-reload-%d/", i))
+	}
+	write(many...)
+	if err := sharedAgent.Reload(); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("600 prefixes: %v", err)
+	}
+	after, _ := sharedAgent.KernelPrefixes("watched_prefixes")
+	if !slices.Equal(before, after) || sharedAgent.Engine().Ruleset() != rs {
+		t.Errorf("a refused reload changed the filters or rules: %d -> %d prefixes", len(before), len(after))
+	}
+}

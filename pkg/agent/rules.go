@@ -30,17 +30,25 @@ func (a *Agent) Reload() error {
 		}
 		return err
 	}
+	filters, err := KernelFilters(a.cfg, rs)
+	if err != nil {
+		a.log.Error("rules not reloaded, keeping the running rules", zap.Error(err))
+		return err
+	}
 	for _, t := range rs.Types {
 		if !a.types[t] {
 			a.log.Warn("rules need an event type that is not attached: restart the agent", zap.Stringer("type", t))
 		}
 	}
 	if a.sensor != nil {
-		if err := a.sensor.SetPrefixes("watched_prefixes", rs.WatchedPrefixes); err != nil {
-			a.log.Warn("watched prefixes not updated", zap.Error(err))
-		}
-		if err := a.sensor.SetPrefixes("write_watched_prefixes", rs.WriteWatchedPrefixes); err != nil {
-			a.log.Warn("write-watched prefixes not updated", zap.Error(err))
+		// All or nothing, stale entries removed: the kernel's filters are
+		// exactly what the new rules need, or the old ones stay with the
+		// old rules.
+		if err := a.sensor.ReplacePrefixes(map[string][]string{
+			"watched_prefixes": filters.Watched, "write_watched_prefixes": filters.WriteWatched,
+		}); err != nil {
+			a.log.Error("rules not reloaded: kernel filters refused, keeping the running rules", zap.Error(err))
+			return err
 		}
 	}
 	a.engine.Swap(rs)
@@ -77,4 +85,12 @@ func (r *recentAlerts) list() []status.RecentAlert {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]status.RecentAlert(nil), r.ring...)
+}
+
+// KernelPrefixes lists what one of the sensor's prefix tries holds.
+func (a *Agent) KernelPrefixes(mapName string) ([]string, error) {
+	if a.sensor == nil {
+		return nil, errors.New("sensor not running")
+	}
+	return a.sensor.Prefixes(mapName)
 }

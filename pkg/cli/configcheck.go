@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/pkg/agent"
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/transport"
@@ -65,6 +66,9 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}
+			}
+			if _, err := agent.KernelFilters(cfg, rs); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
 			}
 			fmt.Fprintf(stdout, "ok: %s valid; %d rules (version %s)\n", path, len(rs.Rules), rs.Version)
 			return nil

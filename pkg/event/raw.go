@@ -49,6 +49,10 @@ type RawEvent struct {
 // PrefixKeyLen is VIGIL_PREFIX_LEN.
 const PrefixKeyLen = 64
 
+// MaxPrefixes is VIGIL_MAX_PREFIXES: the entries of each prefix trie (the
+// sensor test checks it against the object).
+const MaxPrefixes = 512
+
 // RawPrefixKey mirrors struct prefix_key (an LPM trie key).
 type RawPrefixKey struct {
 	PrefixLen uint32             `align:"prefixlen"`

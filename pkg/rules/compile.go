@@ -277,8 +277,32 @@ func Compile(set *Set) (*Ruleset, error) {
 	}
 	sort.Strings(rs.WatchedPrefixes)
 	sort.Strings(rs.WriteWatchedPrefixes)
+	if err := CheckPrefixes("rules: read-watched", rs.WatchedPrefixes); err != nil {
+		return nil, Errors{{Msg: err.Error()}}
+	}
+	if err := CheckPrefixes("rules: write-watched", rs.WriteWatchedPrefixes); err != nil {
+		return nil, Errors{{Msg: err.Error()}}
+	}
 	rs.Version = hex.EncodeToString(h.Sum(nil))[:12]
 	return rs, nil
+}
+
+// CheckPrefixes tells whether a set of path prefixes fits one kernel
+// prefix trie: at most event.MaxPrefixes distinct entries of at most
+// event.PrefixKeyLen bytes. Checked up front (lint, config check, start and
+// reload) so the kernel never refuses part of a set.
+func CheckPrefixes(what string, prefixes []string) error {
+	distinct := map[string]bool{}
+	for _, p := range prefixes {
+		if p == "" || len(p) > event.PrefixKeyLen {
+			return fmt.Errorf("%s prefix %q: must be 1 to %d bytes", what, p, event.PrefixKeyLen)
+		}
+		distinct[p] = true
+	}
+	if len(distinct) > event.MaxPrefixes {
+		return fmt.Errorf("%s prefixes: %d, more than the kernel's %d", what, len(distinct), event.MaxPrefixes)
+	}
+	return nil
 }
 
 func appendOnce(list []*Compiled, c *Compiled) []*Compiled {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +257,22 @@ func TestVersionIgnoresWhereRulesWereRead(t *testing.T) {
 	}
 	if changed.Version == packaged.Version {
 		t.Error("a replaced macro kept the version")
+	}
+}
+
+// More read-watched prefixes than the kernel's trie holds is a lint error,
+// not a refusal at start (it used to pass lint and config check).
+func TestTooManyPrefixes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("- rule: Many\n  desc: d\n  events: [open]\n  condition: file.path startsWith \"/srv/\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n  watch:\n")
+	for i := 0; i < event.MaxPrefixes+1; i++ {
+		fmt.Fprintf(&b, "    - /srv/p%d/\n", i)
+	}
+	set := NewSet()
+	if err := set.Parse("many.yaml", []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(set); err == nil || !strings.Contains(err.Error(), "513, more than the kernel's 512") {
+		t.Errorf("%v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -303,6 +304,112 @@ func (s *Sensor) SetPrefixes(mapName string, prefixes []string) error {
 		}
 	}
 	return nil
+}
+
+// Prefixes lists the path prefixes in one of the LPM tries.
+func (s *Sensor) Prefixes(mapName string) ([]string, error) {
+	m, err := s.mod.GetMap(mapName)
+	if err != nil {
+		return nil, fmt.Errorf("%s map: %w", mapName, err)
+	}
+	var out []string
+	it := m.Iterator()
+	for it.Next() {
+		k := it.Key()
+		if len(k) < 4 {
+			continue
+		}
+		n := int(*(*uint32)(unsafe.Pointer(&k[0]))) / 8
+		if n > len(k)-4 {
+			n = len(k) - 4
+		}
+		out = append(out, string(k[4:4+n]))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("%s map: %w", mapName, err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ReplacePrefixes makes each named trie hold exactly the given prefixes,
+// all or nothing: every set is checked first (count and key size), new
+// entries are added, and only then are stale ones removed; a failure
+// undoes what was added, so the kernel keeps the previous filters whole.
+func (s *Sensor) ReplacePrefixes(want map[string][]string) error {
+	var changes []prefixChange
+	for mapName, prefixes := range want {
+		if len(prefixes) > event.MaxPrefixes {
+			return fmt.Errorf("%s: %d prefixes, more than %d", mapName, len(prefixes), event.MaxPrefixes)
+		}
+		have, err := s.Prefixes(mapName)
+		if err != nil {
+			return err
+		}
+		keep := map[string]bool{}
+		c := prefixChange{mapName: mapName}
+		for _, p := range prefixes {
+			k, err := PrefixKey(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mapName, err)
+			}
+			if !keep[p] && !slices.Contains(have, p) {
+				c.add = append(c.add, k)
+			}
+			keep[p] = true
+		}
+		for _, p := range have {
+			if !keep[p] {
+				k, _ := PrefixKey(p)
+				c.drop = append(c.drop, k)
+			}
+		}
+		changes = append(changes, c)
+	}
+	var added []prefixChange
+	for _, c := range changes {
+		m, err := s.mod.GetMap(c.mapName)
+		if err != nil {
+			return err
+		}
+		done := prefixChange{mapName: c.mapName}
+		for i := range c.add {
+			v := uint8(1)
+			if err := m.Update(unsafe.Pointer(&c.add[i]), unsafe.Pointer(&v)); err != nil {
+				s.undo(append(added, done))
+				return fmt.Errorf("add prefix to %s: %w (the previous filters are kept)", c.mapName, err)
+			}
+			done.add = append(done.add, c.add[i])
+		}
+		added = append(added, done)
+	}
+	for _, c := range changes {
+		m, _ := s.mod.GetMap(c.mapName)
+		for i := range c.drop {
+			if err := m.DeleteKey(unsafe.Pointer(&c.drop[i])); err != nil {
+				return fmt.Errorf("remove a stale prefix from %s: %w", c.mapName, err)
+			}
+		}
+	}
+	return nil
+}
+
+type prefixChange struct {
+	mapName   string
+	add, drop []event.RawPrefixKey
+}
+
+// undo removes the entries a failed ReplacePrefixes added.
+func (s *Sensor) undo(added []prefixChange) {
+	for _, c := range added {
+		m, err := s.mod.GetMap(c.mapName)
+		if err != nil {
+			continue
+		}
+		for i := range c.add {
+			_ = m.DeleteKey(unsafe.Pointer(&c.add[i]))
+		}
+	}
 }
 
 // PrefixKey builds the LPM trie key of a path prefix.

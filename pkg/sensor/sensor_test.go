@@ -5,6 +5,10 @@ import (
 	"debug/elf"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/vigil-sec/vigil/pkg/event"
 )
 
 // Every program in the object must produce a known event type, or the
@@ -66,5 +70,24 @@ func TestPrefixKey(t *testing.T) {
 	}
 	if _, err := PrefixKey("/" + strings.Repeat("a", 64)); err == nil {
 		t.Error("over-long prefix accepted")
+	}
+}
+
+// The prefix tries hold event.MaxPrefixes entries (VIGIL_MAX_PREFIXES), the
+// limit config check, lint and reload enforce up front.
+func TestPrefixTrieSize(t *testing.T) {
+	spec, err := ebpf.LoadCollectionSpec("vigil.bpf.o")
+	if err != nil {
+		t.Fatalf("load object spec (run `make bpf`): %v", err)
+	}
+	for _, name := range []string{"watched_prefixes", "write_watched_prefixes", "noisy_prefixes"} {
+		m, ok := spec.Maps[name]
+		if !ok {
+			t.Errorf("no map %s", name)
+			continue
+		}
+		if m.MaxEntries != event.MaxPrefixes {
+			t.Errorf("%s holds %d entries, event.MaxPrefixes is %d", name, m.MaxEntries, event.MaxPrefixes)
+		}
 	}
 }

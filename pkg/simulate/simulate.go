@@ -193,29 +193,44 @@ func (e *Env) copyExe(src, name string) (string, error) {
 // copyReal always copies: for a helper whose mode is changed afterwards (a
 // hard link shares its inode with the system's program).
 func (e *Env) copyReal(src, name string) (string, error) {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return "", err
-	}
 	dst := filepath.Join(e.Dir, name)
-	return dst, os.WriteFile(dst, b, 0o755)
+	return dst, copyNew(src, dst)
 }
 
+// linkOrCopy makes dst a hard link to src, or a copy. An existing dst is
+// removed first, never written: it may be a link to a system program.
 func linkOrCopy(src, dst string) (string, error) {
 	if real, err := filepath.EvalSymlinks(src); err == nil {
 		src = real
 	}
+	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+		return "", err
+	}
 	if err := os.Link(src, dst); err == nil {
 		return dst, nil
 	}
+	return dst, copyNew(src, dst)
+}
+
+// copyNew copies src to a new file dst (O_EXCL: never through an existing
+// file or link).
+func copyNew(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		return "", err
+	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+		return err
 	}
-	return dst, nil
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // tool returns a copy of /bin/true named like a tool.

@@ -2,6 +2,8 @@ package simulate
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,5 +61,31 @@ func TestVerifyMatchesAlertsToScenarios(t *testing.T) {
 	raised = append(raised, Raised{"R1", t0.Add(2500 * time.Millisecond)})
 	if !Verify(res, raised) || !res[1].Passed() {
 		t.Errorf("after b's alert: %+v", res[1])
+	}
+}
+
+// A helper made again over an existing one replaces it, and never writes
+// through it: it may be a hard link to a system program (a second copy of
+// bash named nginx once opened the first, a link to /bin/bash, for writing).
+func TestLinkOrCopyNeverWritesThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	sys, other := filepath.Join(dir, "bash"), filepath.Join(dir, "cp")
+	os.WriteFile(sys, []byte("system program"), 0o755)
+	os.WriteFile(other, []byte("another program"), 0o755)
+	dst := filepath.Join(dir, "nginx")
+	if _, err := linkOrCopy(sys, dst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := linkOrCopy(other, dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyNew(other, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(sys); string(b) != "system program" {
+		t.Fatalf("the system program was overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "another program" {
+		t.Errorf("dst %q", b)
 	}
 }

@@ -185,9 +185,12 @@ func Serve(ctx context.Context, path string, src Source, log *zap.Logger) error 
 // socket: two agents on one host would double every alert.
 var ErrSocketInUse = errors.New("another agent is running")
 
-// claim makes path free for the socket: a stale socket (nobody answers) is
+// Claim makes path free for the socket: a stale socket (nobody answers) is
 // removed; a live one, or anything that is not a socket, is an error and is
-// left alone.
+// left alone. Serve claims the path itself; the agent also claims it before
+// loading anything, so a second agent stops at once.
+func Claim(path string) error { return claim(path) }
+
 func claim(path string) error {
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -1,0 +1,32 @@
+package agent
+
+import (
+	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/rules"
+)
+
+// kernelFilters are the prefix tries the sensor is given: the configured
+// read-watched prefixes with those the rules need, and the rules'
+// write-watched ones.
+type kernelFilters struct {
+	Watched, WriteWatched []string
+}
+
+// KernelFilters derives the kernel's prefix sets from the configuration and
+// the rules, and checks they fit the kernel's tries, so `vigil config
+// check`, start and reload refuse a set the kernel would take only in part.
+func KernelFilters(cfg config.Agent, rs *rules.Ruleset) (kernelFilters, error) {
+	seen := map[string]bool{}
+	var f kernelFilters
+	for _, p := range append(append([]string(nil), cfg.WatchedPrefixes...), rs.WatchedPrefixes...) {
+		if !seen[p] {
+			seen[p] = true
+			f.Watched = append(f.Watched, p)
+		}
+	}
+	f.WriteWatched = rs.WriteWatchedPrefixes
+	if err := rules.CheckPrefixes("watched_prefixes and the rules' read-watched", f.Watched); err != nil {
+		return f, err
+	}
+	return f, rules.CheckPrefixes("the rules' write-watched", f.WriteWatched)
+}
