@@ -179,6 +179,15 @@ wait_for 30 "vigil status: an acknowledged heartbeat" heartbeats
 guest pkg vigil status
 pass "active; vigil status shows the heartbeat acknowledged by the stream"
 
+log "network policy: the agent may reach only loopback, the metadata service and its NATS"
+guest pkg vigil config network-policy --write /etc/systemd/system/vigil-agent.service.d/60-network.conf \
+  || fail "vigil config network-policy"
+guest pkg systemctl daemon-reload
+guest pkg systemctl restart vigil-agent || fail "restart with the network policy"
+guest pkg systemctl show -p IPAddressDeny --value vigil-agent | grep -q '0.0.0.0/0' || fail "IPAddressDeny not applied"
+wait_for 30 "heartbeats acknowledged with the network policy" heartbeats
+pass "IPAddressDeny=any with IPAddressAllow for NATS: still delivering"
+
 log "simulate a crypto miner inside the guest; the alert must reach the stream"
 guest pkg vigil simulate miner
 alert_arrived() {

@@ -7,7 +7,8 @@ case "$1" in
     # removed the conffiles.
     rm -rf /var/lib/vigil /etc/vigil/rules.d
     rm -f /etc/vigil/nats.nk /etc/vigil/nats.creds
-    rm -f /etc/systemd/system/vigil-agent.service.d/50-legacy-kernel.conf
+    rm -f /etc/systemd/system/vigil-agent.service.d/50-legacy-kernel.conf \
+      /etc/systemd/system/vigil-agent.service.d/60-network.conf
     rmdir /etc/systemd/system/vigil-agent.service.d 2>/dev/null || true
     rmdir /etc/vigil 2>/dev/null || true
     ;;

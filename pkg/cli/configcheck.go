@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +78,44 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 	}
 	check.Flags().StringVarP(&path, "config", "c", config.DefaultPath, "configuration file")
 	check.Flags().StringVar(&envFile, "env-file", "", "environment file (default: /etc/default/vigil or /etc/sysconfig/vigil, when present; \"none\" for none)")
-	cmd.AddCommand(check)
+
+	var write string
+	policy := &cobra.Command{
+		Use:   "network-policy",
+		Short: "Print (or --write) a systemd drop-in that lets the agent reach only loopback, the metadata service and its NATS servers",
+		Long: "Resolve the configured NATS servers and print a drop-in for vigil-agent.service with\n" +
+			"IPAddressDeny=any and IPAddressAllow= those addresses, loopback and the metadata service.\n" +
+			"Install it, then systemctl daemon-reload and restart the agent:\n\n" +
+			"  vigil config network-policy --write /etc/systemd/system/vigil-agent.service.d/60-network.conf",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			env, err := readEnvFile(envFile)
+			if err != nil {
+				return err
+			}
+			if err := cfg.ApplyEnv(append(env, os.Environ()...)); err != nil {
+				return err
+			}
+			out, err := config.NetworkPolicy(cfg, net.LookupHost)
+			if err != nil {
+				return err
+			}
+			if write == "" {
+				_, err := io.WriteString(stdout, out)
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(write), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(write, []byte(out), 0o644)
+		},
+	}
+	policy.Flags().StringVarP(&path, "config", "c", config.DefaultPath, "configuration file")
+	policy.Flags().StringVar(&envFile, "env-file", "", "environment file (as for check)")
+	policy.Flags().StringVar(&write, "write", "", "write the drop-in to this file instead of printing it")
+	cmd.AddCommand(check, policy)
 	return cmd
 }

@@ -176,3 +176,29 @@ func TestSizeLimits(t *testing.T) {
 		t.Errorf("65 tags: %v", err)
 	}
 }
+
+func TestNetworkPolicy(t *testing.T) {
+	c := Default()
+	c.NATS.URL = "nats://nats.internal:4222, tls://10.0.0.9:4222"
+	lookup := func(h string) ([]string, error) {
+		if h == "nats.internal" {
+			return []string{"10.0.0.7", "fd00::7"}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	got, err := NetworkPolicy(c, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "IPAddressDeny=any\nIPAddressAllow=10.0.0.7 10.0.0.9 169.254.169.254 fd00::7 localhost\n") {
+		t.Errorf("%s", got)
+	}
+	c.NATS.URL = "nats://nowhere:4222"
+	if _, err := NetworkPolicy(c, lookup); err == nil || !strings.Contains(err.Error(), "resolve nowhere") {
+		t.Errorf("unresolvable: %v", err)
+	}
+	c.NATS.URL = ""
+	if got, _ := NetworkPolicy(c, lookup); !strings.Contains(got, "IPAddressAllow=localhost\n") {
+		t.Errorf("no delivery: %s", got)
+	}
+}
