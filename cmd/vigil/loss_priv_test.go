@@ -71,7 +71,7 @@ func runN(t *testing.T, prog string, n int) {
 }
 
 type agentStatus struct {
-	Rules struct{ Alerts uint64 }
+	Rules  struct{ Alerts uint64 }
 	Health struct {
 		Degraded       bool
 		DegradedAlerts uint64 `json:"degraded_alerts"`

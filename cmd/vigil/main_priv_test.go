@@ -859,3 +859,57 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 		t.Errorf("version: %s", out)
 	}
 }
+
+// The agent started without privileges says that root or CAP_BPF is needed
+// (it used to pass on libbpf's advice to raise RLIMIT_MEMLOCK); and it runs
+// with CAP_BPF and CAP_PERFMON alone, which is why the unit grants no
+// CAP_SYS_ADMIN.
+func TestAgentPrivileges(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	cmd := exec.Command(bin, "agent", "--status-socket", filepath.Join(dir, "nobody.sock"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("unprivileged agent: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "needs root, or CAP_BPF and CAP_PERFMON") || strings.Contains(strings.ToLower(string(out)), "memlock") {
+		t.Errorf("unprivileged agent says:\n%s", out)
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	// tracefs must be mounted for an agent without CAP_SYS_ADMIN (the unit's
+	// privileged ExecStartPre, vigil check, mounts it).
+	if out, err := exec.Command(bin, "check").CombinedOutput(); err != nil {
+		t.Fatalf("vigil check: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "caps.sock")
+	agent := exec.Command("setpriv", "--bounding-set=-all,+bpf,+perfmon,+kill,+sys_ptrace,+dac_read_search", "--inh-caps=-all",
+		bin, "agent", "--output", "none", "--alerts", "none", "--status-socket", sock)
+	stderr := &syncBuffer{}
+	agent.Stderr = stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = agent.Process.Signal(syscall.SIGTERM); _ = agent.Wait() }()
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	out, err = exec.Command(bin, "status", "--json", "--socket", sock).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Programs struct{ Attached, Skipped int }
+		Skipped  []struct{ Name, Reason string } `json:"skipped_programs"`
+	}
+	_ = json.Unmarshal(out, &st)
+	for _, s := range st.Skipped {
+		if !strings.Contains(s.Name, "module") {
+			t.Errorf("program %s refused without CAP_SYS_ADMIN: %s", s.Name, s.Reason)
+		}
+	}
+	if st.Programs.Attached < 30 {
+		t.Errorf("%d programs attached without CAP_SYS_ADMIN\n%s", st.Programs.Attached, stderr.String())
+	}
+}

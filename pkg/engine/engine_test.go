@@ -195,3 +195,30 @@ func TestSinkFailuresCounted(t *testing.T) {
 		t.Errorf("emitted alert %+v", a)
 	}
 }
+
+// The vigil CLI run from the same binary as the agent (a clone under /tmp)
+// is not "Execution from a temporary directory"; any other program there is.
+func TestAgentExeIsNotATempDirPayload(t *testing.T) {
+	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collectSink{}
+	e := New(Config{MonitorOnly: true, Host: rules.Host{Name: "h", AgentPID: 1, AgentExe: "/tmp/clone/bin/vigil"}}, rs, nil, sink)
+	ev := func(pid uint32, exe string) *event.Event {
+		x := execEv(pid, exe)
+		x.Process.Ancestors = []event.Ancestor{{PID: 1, Exe: "/usr/bin/bash"}}
+		return x
+	}
+	_ = e.Write(ev(10, "/tmp/clone/bin/vigil"))
+	_ = e.Write(ev(11, "/tmp/clone/payload"))
+	var fired []string
+	for _, a := range sink.alerts {
+		if a.Rule == "Execution from a temporary directory" {
+			fired = append(fired, a.Process.Exe)
+		}
+	}
+	if len(fired) != 1 || fired[0] != "/tmp/clone/payload" {
+		t.Errorf("fired for %v", fired)
+	}
+}
