@@ -23,6 +23,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Set-up, before the agent starts (the harness writing a policy-rc.d into
+# /usr/sbin is itself what a rule reports): sshd for the login step,
+# installed without starting the distribution's service.
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v sshd > /dev/null && [ ! -x /usr/sbin/sshd ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.vigil-benign
+  chmod +x /usr/sbin/policy-rc.d.vigil-benign
+  [ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.vigil-benign /usr/sbin/policy-rc.d
+  apt-get install -y -qq openssh-server openssh-client > /dev/null || true
+  [ -L /usr/sbin/policy-rc.d ] && rm -f /usr/sbin/policy-rc.d
+  rm -f /usr/sbin/policy-rc.d.vigil-benign
+fi
+
 # This script runs under `make test`: without this override every process
 # here would descend from make, which the build-tool exceptions excuse. The
 # real build steps below (go, gcc) keep their exceptions.
@@ -93,14 +106,6 @@ for _ in 1 2; do
 done
 
 step "ssh login to localhost"
-if ! command -v sshd > /dev/null && [ ! -x /usr/sbin/sshd ]; then
-  # Installed without starting the distribution's service.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.vigil-benign
-  chmod +x /usr/sbin/policy-rc.d.vigil-benign
-  [ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.vigil-benign /usr/sbin/policy-rc.d
-  apt-get install -y -qq openssh-server openssh-client > /dev/null || true
-  [ -L /usr/sbin/policy-rc.d ] && rm -f /usr/sbin/policy-rc.d
-fi
 if [ -x /usr/sbin/sshd ] && command -v ssh > /dev/null; then
   mkdir -p /run/sshd "$work/ssh"
   ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/host"

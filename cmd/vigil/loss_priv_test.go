@@ -126,18 +126,7 @@ func TestFullDiskShedsLowestFirstAndResumes(t *testing.T) {
 		"rules:\n  builtin: false\n  paths: [%s]\n  dedup_window: 0s\n"+
 		"nats:\n  url: nats://vigil:s3cret@127.0.0.1:%d\n  create_stream: true\nspool:\n  dir: %s\n",
 		dir, markerRules(t, dir), port, spoolDir)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "agent.sock")
-	cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	sock, stderr := startConfigured(t, bin, cfg, conf)
 
 	m := markers(t)
 	sent := map[string]int{"info": 300, "low": 300, "medium": 50, "high": 50, "critical": 50}
@@ -208,6 +197,26 @@ func TestFullDiskShedsLowestFirstAndResumes(t *testing.T) {
 	if got["Sensor degraded"] == 0 {
 		t.Error("no Sensor degraded alert delivered")
 	}
+}
+
+// startConfigured writes conf to cfg, starts the agent with it, stops it
+// when the test ends, and returns once its status socket is served (the
+// probes are attached).
+func startConfigured(t *testing.T, bin, cfg, conf string) (sock string, stderr *syncBuffer) {
+	t.Helper()
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(filepath.Dir(cfg), "agent.sock")
+	cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
+	stderr = &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	return sock, stderr
 }
 
 func tail(s string, n int) string {

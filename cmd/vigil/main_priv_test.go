@@ -587,18 +587,7 @@ func TestAgentDeliversAlertsToJetStream(t *testing.T) {
 	cfg := filepath.Join(dir, "agent.yaml")
 	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nnats:\n  url: %s\n  create_stream: true\nimds:\n  endpoint: %s\n  timeout: 2s\n",
 		dir, ns.ClientURL(), imds.URL)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "agent.sock")
-	cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	sock, stderr := startConfigured(t, bin, cfg, conf)
 
 	tool := fakeTool(t, dir, "nmap")
 	nc, err := nats.Connect(ns.ClientURL())

@@ -38,6 +38,21 @@ func readEnvFile(name string) ([]string, error) {
 	return nil, nil
 }
 
+// loadWithEnv reads the configuration as the unit runs it: the file, the
+// unit's EnvironmentFile, then this process's environment (the same under
+// systemctl reload).
+func loadWithEnv(path, envFile string) (config.Agent, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	env, err := readEnvFile(envFile)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.ApplyEnv(append(env, os.Environ()...))
+}
+
 func newConfigCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Configuration tools"}
 	var path, envFile string
@@ -45,17 +60,8 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 		Use:   "check",
 		Short: "Validate the configuration and the rules it loads (systemd's ExecReload runs this first)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadWithEnv(path, envFile)
 			if err != nil {
-				return err
-			}
-			// The unit's EnvironmentFile first, then this process's
-			// environment (which is the same under systemctl reload).
-			env, err := readEnvFile(envFile)
-			if err != nil {
-				return err
-			}
-			if err := cfg.ApplyEnv(append(env, os.Environ()...)); err != nil {
 				return err
 			}
 			if cfg.NATS.URL != "" {
@@ -88,15 +94,8 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 			"Install it, then systemctl daemon-reload and restart the agent:\n\n" +
 			"  vigil config network-policy --write /etc/systemd/system/vigil-agent.service.d/60-network.conf",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadWithEnv(path, envFile)
 			if err != nil {
-				return err
-			}
-			env, err := readEnvFile(envFile)
-			if err != nil {
-				return err
-			}
-			if err := cfg.ApplyEnv(append(env, os.Environ()...)); err != nil {
 				return err
 			}
 			out, err := config.NetworkPolicy(cfg, net.LookupHost)

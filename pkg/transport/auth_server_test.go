@@ -83,28 +83,12 @@ func TestHostsConfinedToTheirSubjects(t *testing.T) {
 	ns := authServer(t, h1, h2)
 
 	// h1 publishes its own alerts through the spool and they are acknowledged.
-	sp, _ := spool.Open(t.TempDir(), spool.Options{})
-	defer sp.Close()
 	opts, err := (Auth{NKey: h1.SeedFile}).Options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := Connect(Config{URL: ns.ClientURL(), Env: "prod", HostID: "h1", Options: opts}, sp, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pub.Run(ctx)
-	sp.Append(4, "a1", Subject("prod", "alert", "h1"), []byte("{}"))
-	pub.Notify()
-	deadline := time.Now().Add(10 * time.Second)
-	for sp.Stats().Records > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if sp.Stats().Records != 0 {
-		t.Fatalf("h1's own alert not acknowledged: %+v", pub.Stats.Errors.Load())
+	if pub, last := publishOne(t, Config{URL: ns.ClientURL(), Env: "prod", HostID: "h1", Options: opts}, 10*time.Second); last != "" {
+		t.Fatalf("h1's own alert not acknowledged: %d errors, last %s", pub.Stats.Errors.Load(), last)
 	}
 
 	// h1 publishing on h2's subject is refused by the server.
@@ -258,36 +242,46 @@ func TestBadTLSKeepsAlertsSpooled(t *testing.T) {
 // existing stream (it used to retry the creation for ever, delivering
 // nothing).
 func TestCreateStreamRefusedDeliversToExistingStream(t *testing.T) {
-	dir := t.TempDir()
-	h1, err := Enroll("prod", "h1", filepath.Join(dir, "h1.nk"))
+	h1, err := Enroll("prod", "h1", filepath.Join(t.TempDir(), "h1.nk"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns := authServer(t, h1)
-	sp, _ := spool.Open(t.TempDir(), spool.Options{})
-	defer sp.Close()
 	opts, _ := (Auth{NKey: h1.SeedFile}).Options()
-	pub, err := Connect(Config{URL: ns.ClientURL(), Env: "prod", HostID: "h1", Options: opts, CreateStream: true, AckTimeout: 2 * time.Second}, sp, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pub.Run(ctx)
-	sp.Append(4, "a1", Subject("prod", "alert", "h1"), []byte("{}"))
-	pub.Notify()
-	deadline := time.Now().Add(20 * time.Second)
-	for sp.Stats().Records > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if sp.Stats().Records != 0 {
-		last, _ := pub.Stats.LastError()
+	pub, last := publishOne(t, Config{URL: ns.ClientURL(), Env: "prod", HostID: "h1", Options: opts, CreateStream: true, AckTimeout: 2 * time.Second}, 20*time.Second)
+	if last != "" {
 		t.Fatalf("not delivered with create_stream refused: %s", last)
 	}
 	if note := pub.Stats.StreamNote(); !strings.Contains(note, "refused") || !strings.Contains(note, "VIGIL") {
 		t.Errorf("note %q", note)
 	}
+}
+
+// publishOne spools one alert of cfg.HostID, runs a publisher until it is
+// acknowledged or wait passes, and returns the publisher and, when the
+// alert was not acknowledged, the last error.
+func publishOne(t *testing.T, cfg Config, wait time.Duration) (*Publisher, string) {
+	t.Helper()
+	sp, _ := spool.Open(t.TempDir(), spool.Options{})
+	t.Cleanup(func() { sp.Close() })
+	pub, err := Connect(cfg, sp, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); pub.Close() })
+	go pub.Run(ctx)
+	sp.Append(4, "a1", Subject(cfg.Env, "alert", cfg.HostID), []byte("{}"))
+	pub.Notify()
+	deadline := time.Now().Add(wait)
+	for sp.Stats().Records > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if sp.Stats().Records == 0 {
+		return pub, ""
+	}
+	last, _ := pub.Stats.LastError()
+	return pub, "unacknowledged: " + last
 }
 
 func TestRedactURL(t *testing.T) {
