@@ -7,7 +7,7 @@ BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibpf -Ibpf/i
 export CGO_ENABLED := 1
 GOFLAGS_STATIC = -tags netgo,osusergo -trimpath \
 	-ldflags '-s -w -X github.com/vigil-sec/vigil/pkg/version.Version=$(VERSION) -X github.com/vigil-sec/vigil/pkg/version.Commit=$(COMMIT) -extldflags "-static"'
-BPF_OBJS := pkg/sensor/vigil.bpf.o pkg/sensor/probe.bpf.o
+BPF_OBJS := pkg/sensor/obj/vigil.bpf.o pkg/sensor/obj/probe.bpf.o
 BPF_DEPS := $(wildcard bpf/*.h bpf/lib/*.h)
 
 NFPM := build/nfpm
@@ -29,7 +29,7 @@ all: build
 deps:
 	@bash scripts/deps.sh
 
-pkg/sensor/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS)
+pkg/sensor/obj/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 bpf: $(BPF_OBJS)

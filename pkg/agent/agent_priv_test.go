@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/sensor"
 )
 
 func TestMain(m *testing.M) {
@@ -158,7 +159,7 @@ var (
 // startAgent runs one agent for the whole package, in this process.
 func startAgent(t *testing.T) (*collector, string) {
 	t.Helper()
-	testenv.RequireRoot(t)
+	testenv.RequireObject(t, sensor.Object)
 	startOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vigil-e2e-")
 		if err != nil {

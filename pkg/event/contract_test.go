@@ -6,13 +6,16 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/vigil-sec/vigil/internal/testenv"
 )
 
 // objectPath is the compiled sensor object (built by `make bpf`).
-const objectPath = "../sensor/vigil.bpf.o"
+const objectPath = "../sensor/obj/vigil.bpf.o"
 
 func loadSpec(t *testing.T) *btf.Spec {
 	t.Helper()
+	testenv.RequireFile(t, objectPath, "make bpf")
 	spec, err := btf.LoadSpec(objectPath)
 	if err != nil {
 		t.Fatalf("load BTF from %s (run `make bpf`): %v", objectPath, err)

@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	_ "embed"
 	"fmt"
 	"os"
 	"time"
@@ -9,11 +8,6 @@ import (
 	bpf "github.com/aquasecurity/libbpfgo"
 	"golang.org/x/sys/unix"
 )
-
-// probeObject holds one tiny program per program type (bpf/probe.bpf.c).
-//
-//go:embed probe.bpf.o
-var probeObject []byte
 
 // Feature is the result of loading and attaching one probe program.
 type Feature struct {
@@ -43,6 +37,9 @@ var probePrograms = []struct {
 // ProbeFeatures loads and attaches each probe program alone and reports the
 // result. The ring buffer probe also checks that a record arrives.
 func ProbeFeatures() ([]Feature, error) {
+	if len(probeObject) == 0 {
+		return nil, ErrNoObject
+	}
 	f, err := memfdObject("vigil-probe.bpf.o", probeObject)
 	if err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 	}
 	RouteLibbpfLogs(log)
 	if len(Object) == 0 {
-		return nil, errors.New("no BPF object embedded in this binary")
+		return nil, ErrNoObject
 	}
 	if _, err := EnsureMounted(Tracefs); err != nil {
 		return nil, fmt.Errorf("prepare tracefs: %w", err)

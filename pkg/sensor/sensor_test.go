@@ -8,13 +8,18 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/vigil-sec/vigil/internal/testenv"
 	"github.com/vigil-sec/vigil/pkg/event"
 )
+
+// objectFile is what `make bpf` builds and the package embeds.
+const objectFile = "obj/vigil.bpf.o"
 
 // Every program in the object must produce a known event type, or the
 // loader would never attach it.
 func TestProgramsCovered(t *testing.T) {
-	f, err := elf.Open("vigil.bpf.o")
+	testenv.RequireFile(t, objectFile, "make bpf")
+	f, err := elf.Open(objectFile)
 	if err != nil {
 		t.Fatalf("open object (run `make bpf`): %v", err)
 	}
@@ -76,7 +81,8 @@ func TestPrefixKey(t *testing.T) {
 // The prefix tries hold event.MaxPrefixes entries (VIGIL_MAX_PREFIXES), the
 // limit config check, lint and reload enforce up front.
 func TestPrefixTrieSize(t *testing.T) {
-	spec, err := ebpf.LoadCollectionSpec("vigil.bpf.o")
+	testenv.RequireFile(t, objectFile, "make bpf")
+	spec, err := ebpf.LoadCollectionSpec(objectFile)
 	if err != nil {
 		t.Fatalf("load object spec (run `make bpf`): %v", err)
 	}
