@@ -192,8 +192,9 @@ func (e *Engine) Write(ev *event.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.env.Reset(ev, &e.cfg.Host)
+	// One atomic add per event, not one per rule.
+	e.Stats.Evaluated.Add(uint64(len(list)))
 	for _, c := range list {
-		e.Stats.Evaluated.Add(1)
 		if c.Sequence != nil {
 			e.sequence(rs, c, ev)
 			continue

@@ -252,7 +252,8 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 	case TypeUserfaultfd:
 		e.Sys = &SysInfo{Name: "userfaultfd", Flags: a[0]}
 	}
-	e.Derive()
+	// Derived fields (names, the command line) are filled once, after the
+	// process tree: the pipeline's enricher calls Derive.
 	return e, nil
 }
 
@@ -289,9 +290,16 @@ func cleanPath(p string, flags uint16) string {
 	return path.Clean(p)
 }
 
-func fmtMode(m uint32) string {
-	return fmt.Sprintf("%04o", m&07777)
-}
+// modeNames are the 4,096 permission strings, made once: no formatting or
+// allocation per event.
+var modeNames = func() (t [07777 + 1]string) {
+	for m := range t {
+		t[m] = string([]byte{'0' + byte(m>>9&7), '0' + byte(m>>6&7), '0' + byte(m>>3&7), '0' + byte(m&7)})
+	}
+	return t
+}()
+
+func fmtMode(m uint32) string { return modeNames[m&07777] }
 
 func netInfo(n *RawNetTuple) *NetInfo {
 	out := &NetInfo{Family: familyName(n.Family), Proto: protoName(n.Proto), SrcPort: n.Sport, DstPort: n.Dport}

@@ -53,6 +53,10 @@ func TestDecodeTypes(t *testing.T) {
 			[]string{"/usr/bin/passwd", "passwd\x00-S\x00root\x00", "/home/u", "./passwd", "/tmp/hook.so"},
 			func(t *testing.T, e *Event) {
 				x := e.Exec
+				if x.Name != "" || x.Cmdline != "" {
+					t.Errorf("derived before Derive: %q %q", x.Name, x.Cmdline)
+				}
+				e.Derive()
 				if x.Exe != "/usr/bin/passwd" || !reflect.DeepEqual(x.Args, []string{"passwd", "-S", "root"}) ||
 					x.Cwd != "/home/u" || x.Filename != "./passwd" || !x.ArgsTruncated || !x.Setuid || x.Setgid ||
 					x.Mode != "4755" || x.Inode != 42 || x.Argc != 3 || x.Memfd || x.LDPreload != "/tmp/hook.so" ||

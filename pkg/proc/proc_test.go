@@ -212,3 +212,31 @@ func TestUsers(t *testing.T) {
 		t.Errorf("lookups: %q %q %q %q", u.User(0), u.User(1000), u.User(4242), u.Group(33))
 	}
 }
+
+// An exec refreshes only its descendants' cached ancestries: an exec in an
+// unrelated branch keeps the others' (a global generation used to make
+// every process rebuild its ancestry after any exec).
+func TestAncestryCacheRefreshedOnlyBelowAnExec(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	tr := NewTree(TreeConfig{Root: root})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	open := func(pid uint32) []event.Ancestor {
+		e := &event.Event{Type: event.TypeOpen, CgroupID: 4242, Process: event.Process{PID: pid}}
+		tr.Apply(e)
+		return e.Process.Ancestors
+	}
+	before := open(700)
+	// An unrelated process (a child of pid 1) execs.
+	tr.Apply(&event.Event{Type: event.TypeFork, Process: event.Process{PID: 1}, Fork: &event.ForkInfo{ChildPID: 900}})
+	tr.Apply(&event.Event{Type: event.TypeExec, Process: event.Process{PID: 900, PPID: 1}, Exec: &event.ExecInfo{Exe: "/usr/bin/cron"}})
+	if after := open(700); &after[0] != &before[0] {
+		t.Error("an unrelated exec rebuilt the ancestry")
+	}
+	// The parent (600) execs: 700's ancestry shows the new program.
+	tr.Apply(&event.Event{Type: event.TypeExec, Process: event.Process{PID: 600, PPID: 500}, Exec: &event.ExecInfo{Exe: "/usr/bin/zsh", Args: []string{"zsh"}}})
+	if after := open(700); after[0].Exe != "/usr/bin/zsh" || after[1].Exe != "/usr/sbin/sshd" {
+		t.Errorf("after the parent's exec: %+v", after)
+	}
+}

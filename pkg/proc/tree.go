@@ -59,8 +59,14 @@ type Process struct {
 	exited     time.Time
 	parent     *Process
 	ancestors  []event.Ancestor
-	ancGen     uint64
-	container  *event.Container
+	// serial is unique per process entry; ver counts the execs that
+	// changed what an ancestry shows of it. A cached ancestry is valid while
+	// the lineage signature (serials and versions of the ancestors) holds,
+	// so one exec refreshes only its descendants' ancestries.
+	serial    uint64
+	ver       uint64
+	ancSig    uint64
+	container *event.Container
 }
 
 // Tree is the process tree. It is safe for concurrent use, though the
@@ -72,7 +78,7 @@ type Tree struct {
 
 	mu      sync.Mutex
 	procs   map[uint32]*Process
-	gen     uint64 // bumped on exec: cached ancestries are stale
+	serials uint64 // the last Process.serial handed out
 	cgroups map[uint64]event.Container
 	now     func() time.Time
 
@@ -205,6 +211,8 @@ func (t *Tree) lookup(pid uint32) *Process {
 }
 
 func (t *Tree) insert(p *Process) {
+	t.serials++
+	p.serial = t.serials
 	if len(t.procs) >= t.cfg.MaxProcesses {
 		t.evict()
 	}
@@ -264,6 +272,7 @@ func (t *Tree) Apply(e *event.Event) {
 		t.exec(e)
 	}
 	t.enrich(e)
+	e.Derive() // once per event: names and command line from what the tree filled
 	if e.Type == event.TypeExit {
 		if p, ok := t.procs[e.Process.PID]; ok {
 			p.exited = t.now()
@@ -310,7 +319,7 @@ func (t *Tree) exec(e *event.Event) {
 	if p.ExecID == "" {
 		p.ExecID = ExecID(t.bootID, p.PID, p.StartTicks)
 	}
-	t.gen++
+	p.ver++
 }
 
 func (t *Tree) enrich(e *event.Event) {
@@ -342,12 +351,26 @@ func (t *Tree) enrich(e *event.Event) {
 	if p.parent != nil {
 		ep.ParentExecID = p.parent.ExecID
 	}
-	if p.ancGen != t.gen || p.ancestors == nil {
+	if sig := t.lineageSig(p); p.ancestors == nil || sig != p.ancSig {
 		p.ancestors = t.ancestry(p)
-		p.ancGen = t.gen
+		p.ancSig = sig
 	}
 	ep.Ancestors = p.ancestors
-	e.Derive()
+}
+
+// lineageSig mixes the serials and versions of p's ancestors (FNV-1a): it
+// changes when an ancestor execs or the parent chain changes.
+func (t *Tree) lineageSig(p *Process) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for a, i := p.parent, 0; a != nil && i < t.cfg.MaxAncestors; a, i = a.parent, i+1 {
+		h = (h ^ a.serial) * prime
+		h = (h ^ a.ver) * prime
+		if a.PID == 1 {
+			break
+		}
+	}
+	return h
 }
 
 func (t *Tree) ancestry(p *Process) []event.Ancestor {
