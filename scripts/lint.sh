@@ -4,6 +4,8 @@
 #   pkg/simulate of os/exec, pkg/transport of nats.go (one owner per
 #   dangerous dependency; tests aside);
 # - cmd/ stays a trampoline: it imports only pkg/cli among our packages;
+# - pkg/wire (subjects, stream specs, message ids) imports only the
+#   standard library, so the agent and the backend share it;
 # - gofmt is clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,14 @@ while read -r pkg imports; do
         fi ;;
     esac
   done
+  # Shared wire values are pure: the standard library only.
+  if [ "$pkg" = "github.com/vigil-sec/vigil/pkg/wire" ]; then
+    for i in $imports; do
+      case "$i" in
+        *.*/*) echo "lint: $pkg imports $i; pkg/wire holds plain values (standard library only)" >&2; fail=1 ;;
+      esac
+    done
+  fi
   if [[ "$pkg" == github.com/vigil-sec/vigil/cmd/* ]]; then
     for i in $imports; do
       if [[ "$i" == github.com/vigil-sec/vigil/* && "$i" != github.com/vigil-sec/vigil/pkg/cli ]]; then

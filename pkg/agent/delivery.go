@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/status"
 	"github.com/vigil-sec/vigil/pkg/transport"
 	"github.com/vigil-sec/vigil/pkg/version"
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 // delivery sends alerts (and, by telemetry level, events) to NATS through
@@ -88,8 +89,8 @@ func (a *Agent) startDelivery(ctx context.Context, host identity.Host) (*deliver
 	return d, nil
 }
 
-func (d *delivery) subject(kind string) string {
-	return transport.Subject(d.a.cfg.Env, kind, d.host.ID)
+func (d *delivery) subject(kind wire.Kind) string {
+	return wire.Subject(d.a.cfg.Env, kind, d.host.ID)
 }
 
 // WriteAlert spools an alert (engine.Sink); severities map to spool
@@ -99,7 +100,7 @@ func (d *delivery) WriteAlert(al *engine.Alert) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.sp.Append(uint8(al.Severity)+1, al.ID, d.subject("alert"), b); err != nil {
+	if _, err := d.sp.Append(uint8(al.Severity)+1, wire.AlertMsgID(al.ID), d.subject(wire.KindAlert), b); err != nil {
 		return err
 	}
 	if d.a.cfg.Telemetry == "context" {
@@ -118,7 +119,7 @@ func (d *delivery) spoolEvent(e *event.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.sp.Append(0, d.host.ID+"-"+e.ID, d.subject("event"), b)
+	_, err = d.sp.Append(0, wire.EventMsgID(d.host.ID, e.ID), d.subject(wire.KindEvent), b)
 	return err
 }
 
@@ -154,7 +155,7 @@ func (d *delivery) heartbeat(ctx context.Context) {
 		}{"vigil.heartbeat/1", time.Now(), d.host, d.a.Snapshot()}
 		b, _ := json.Marshal(msg)
 		if d.pub.Connected() {
-			if err := d.pub.Publish(ctx, d.subject("hb"), b); err == nil {
+			if err := d.pub.Publish(ctx, d.subject(wire.KindHeartbeat), b); err == nil {
 				d.heartbeats.Add(1)
 			}
 		}

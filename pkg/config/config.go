@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 var subjectToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -182,7 +183,7 @@ func Default() Agent {
 		Alerts:                "stdout",
 		Env:                   "default",
 		StateDir:              "/var/lib/vigil",
-		NATS:                  NATS{Stream: "VIGIL"},
+		NATS:                  NATS{Stream: wire.DefaultAgentStream},
 		Spool:                 Spool{MaxBytes: 256 << 20, Sync: "interval"},
 		Telemetry:             "alerts",
 		HeartbeatInterval:     30 * time.Second,

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 // Enrollment is a host's NATS identity and the permissions that confine it.
@@ -22,7 +24,7 @@ type Enrollment struct {
 // HostPermissions are the subjects a host may use: publish only its own
 // alerts, events and heartbeats (JetStream acks come back on its inbox).
 func HostPermissions(env, hostID string) (pub, sub []string) {
-	return []string{Subject(env, "*", hostID)}, []string{"_INBOX.>"}
+	return wire.HostPermissions(env, hostID), []string{"_INBOX.>"}
 }
 
 // Enroll creates the host's NKey user seed at seedFile (0600, refusing to

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-sec/vigil/pkg/spool"
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 // Config configures the connection and the stream.
@@ -35,13 +36,11 @@ type Config struct {
 }
 
 // Subject builds a subject that carries the join keys:
-// vigil.<env>.<kind>.<host>.
-func Subject(env, kind, host string) string {
-	return "vigil." + env + "." + kind + "." + host
-}
+// vigil.<env>.<kind>.<host> (wire.Subject).
+func Subject(env, kind, host string) string { return wire.Subject(env, wire.Kind(kind), host) }
 
-// StreamSubjects are the subjects of the alerts stream.
-var StreamSubjects = []string{"vigil.*.alert.*", "vigil.*.event.*", "vigil.*.hb.*"}
+// StreamSubjects are the subjects of the agents' stream.
+var StreamSubjects = wire.AgentStream("").Subjects
 
 // Stats are the publisher's counters.
 type Stats struct {
@@ -129,7 +128,7 @@ type Publisher struct {
 // ever. It does not fail when the server is down: records wait in the spool.
 func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 	if cfg.Stream == "" {
-		cfg.Stream = "VIGIL"
+		cfg.Stream = wire.DefaultAgentStream
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 4096
@@ -217,17 +216,23 @@ func (p *Publisher) ensureStream(ctx context.Context) bool {
 	return false
 }
 
-// StreamConfig is the stream Vigil's subjects live in: file storage, a
-// 20-minute duplicate window (the Nats-Msg-Id of a resent alert) and a week
-// of retention.
-func StreamConfig(name string) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   StreamSubjects,
-		Storage:    jetstream.FileStorage,
-		Duplicates: 20 * time.Minute,
-		MaxAge:     7 * 24 * time.Hour,
+// StreamConfig is the agents' stream (wire.AgentStream) as JetStream
+// configures it.
+func StreamConfig(name string) jetstream.StreamConfig { return JetStreamConfig(wire.AgentStream(name)) }
+
+// JetStreamConfig turns a stream specification into nats.go's form.
+func JetStreamConfig(s wire.StreamSpec) jetstream.StreamConfig {
+	c := jetstream.StreamConfig{
+		Name: s.Name, Subjects: s.Subjects, Storage: jetstream.FileStorage, Duplicates: s.Duplicates,
+		MaxAge: s.MaxAge, Replicas: s.Replicas,
 	}
+	if s.MaxBytes > 0 {
+		c.MaxBytes = s.MaxBytes
+	}
+	if s.Storage == wire.MemoryStorage {
+		c.Storage = jetstream.MemoryStorage
+	}
+	return c
 }
 
 // Notify wakes the publisher: records were spooled.
