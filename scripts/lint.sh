@@ -6,6 +6,7 @@
 # - cmd/ stays a trampoline: it imports only pkg/cli among our packages;
 # - pkg/wire (subjects, stream specs, message ids) imports only the
 #   standard library, so the agent and the backend share it;
+# - only pkg/response (and pkg/simulate's re-enactments) send signals;
 # - gofmt is clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,11 @@ while read -r pkg imports; do
     done
   fi
 done < <(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
+# kill(2): the kill response (pkg/response) and the re-enactments
+# (pkg/simulate) only.
+while read -r f; do
+  case "$f" in pkg/response/*|pkg/simulate/*|*_test.go) ;; *) echo "lint: $f sends signals; only pkg/response may" >&2; fail=1 ;; esac
+done < <(grep -lE '(syscall|unix)\.Kill\(' $(git ls-files '*.go') 2>/dev/null || true)
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "lint: gofmt needed: $unformatted" >&2; fail=1; fi
 [ "$fail" = 0 ] && echo "lint: ok"

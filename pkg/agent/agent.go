@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/pipeline"
 	"github.com/vigil-sec/vigil/pkg/proc"
+	"github.com/vigil-sec/vigil/pkg/response"
 	"github.com/vigil-sec/vigil/pkg/sensor"
 	"github.com/vigil-sec/vigil/pkg/status"
 	"github.com/vigil-sec/vigil/pkg/version"
@@ -182,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		AgentPID:    os.Getpid(),
 		DedupWindow: a.cfg.Rules.DedupWindow,
 		OnSinkError: a.health.sinkError,
-	}, rs, nil, alertSinks...)
+	}, rs, response.ProcKiller{Root: a.cfg.HostRoot}, alertSinks...)
 	sinks = append(sinks, a.engine)
 	drainStop := make(chan struct{})
 	errc := pipeline.Consume(queue, drainStop, clk, a.tree, self(), &a.stats, sinks...)

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/identity"
@@ -147,12 +148,7 @@ func (d *delivery) Flush() error {
 // interval.
 func (d *delivery) heartbeat(ctx context.Context) {
 	send := func() {
-		msg := struct {
-			Schema string          `json:"schema"`
-			Time   time.Time       `json:"time"`
-			Host   identity.Host   `json:"host"`
-			Status status.Snapshot `json:"status"`
-		}{"vigil.heartbeat/1", time.Now(), d.host, d.a.Snapshot()}
+		msg := alert.Heartbeat{Schema: alert.HeartbeatSchema, Time: time.Now(), Host: d.host, Status: d.a.Snapshot()}
 		b, _ := json.Marshal(msg)
 		if d.pub.Connected() {
 			if err := d.pub.Publish(ctx, d.subject(wire.KindHeartbeat), b); err == nil {

@@ -95,13 +95,12 @@ func newState() *state {
 	return &state{seq: map[int][]map[string]*window{}, thr: map[int]map[string]*window{}, dedup: map[string]time.Time{}}
 }
 
-// New makes an engine over rs that sends alerts to sinks.
+// New makes an engine over rs that sends alerts to sinks. killer carries
+// out kill actions (the agent's response.ProcKiller); with none, a kill is
+// reported as skipped.
 func New(cfg Config, rs *rules.Ruleset, killer Killer, sinks ...Sink) *Engine {
 	if cfg.MaxState <= 0 {
 		cfg.MaxState = 10000
-	}
-	if killer == nil {
-		killer = ProcKiller{}
 	}
 	e := &Engine{cfg: cfg, killer: killer, state: newState(), now: time.Now}
 	for i, s := range sinks {

@@ -1,14 +1,10 @@
 package engine
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/vigil-sec/vigil/pkg/event"
-	"github.com/vigil-sec/vigil/pkg/proc"
 )
 
 // Killer ends a process.
@@ -17,37 +13,6 @@ type Killer interface {
 	// startTicks (pid reuse must not kill an innocent process).
 	Kill(pid uint32, startTicks uint64) error
 }
-
-// ProcKiller kills through kill(2) after checking /proc/<pid>/stat.
-type ProcKiller struct{ Root string }
-
-// Kill implements Killer.
-func (k ProcKiller) Kill(pid uint32, startTicks uint64) error {
-	root := k.Root
-	if root == "" {
-		root = "/"
-	}
-	if startTicks != 0 {
-		b, err := os.ReadFile(filepath.Join(root, "proc", strconv.FormatUint(uint64(pid), 10), "stat"))
-		if err != nil {
-			return err
-		}
-		st, err := proc.ParseStat(b)
-		if err != nil {
-			return err
-		}
-		if st.StartTicks != startTicks {
-			return errPIDReused
-		}
-	}
-	return syscall.Kill(int(pid), syscall.SIGKILL)
-}
-
-type killError string
-
-func (e killError) Error() string { return string(e) }
-
-const errPIDReused = killError("the pid now belongs to another process")
 
 // startTicks reads the start time out of an exec id (boot:start:pid).
 func startTicks(execID string) uint64 {
@@ -75,6 +40,8 @@ func (e *Engine) respond(ev *event.Event) ActionResult {
 		r.Skipped = "kernel thread"
 	case e.protected(p.Exe):
 		r.Skipped = "protected: " + p.Exe
+	case e.killer == nil:
+		r.Skipped = "no kill response here"
 	default:
 		if err := e.killer.Kill(p.PID, startTicks(p.ExecID)); err != nil {
 			r.Error = err.Error()

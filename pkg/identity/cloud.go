@@ -8,21 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
 )
 
 // Cloud is the instance's cloud metadata.
-type Cloud struct {
-	Provider     string            `json:"provider"`
-	InstanceID   string            `json:"instance_id,omitempty"`
-	AccountID    string            `json:"account_id,omitempty"`
-	Region       string            `json:"region,omitempty"`
-	Zone         string            `json:"zone,omitempty"`
-	ImageID      string            `json:"image_id,omitempty"`
-	InstanceType string            `json:"instance_type,omitempty"`
-	PrivateIP    string            `json:"private_ip,omitempty"`
-	PublicIP     string            `json:"public_ip,omitempty"`
-	Tags         map[string]string `json:"tags,omitempty"`
-}
+type Cloud = alert.Cloud
 
 // DefaultIMDS is AWS's instance metadata endpoint.
 const DefaultIMDS = "http://169.254.169.254"

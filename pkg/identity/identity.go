@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
 )
 
 // appSalt keeps Vigil's host id unlinkable to the raw machine-id (which
@@ -18,18 +20,7 @@ import (
 const appSalt = "vigil-host-id-v1"
 
 // Host is what every alert and heartbeat carries about its sender.
-type Host struct {
-	ID           string            `json:"id"`
-	Hostname     string            `json:"hostname"`
-	OS           string            `json:"os,omitempty"`
-	Kernel       string            `json:"kernel,omitempty"`
-	AgentVersion string            `json:"agent_version"`
-	Env          string            `json:"env"`
-	Tags         map[string]string `json:"tags,omitempty"`
-	Cloud        *Cloud            `json:"cloud,omitempty"`
-	// Cloned is true when this start found a stored id from another machine.
-	Cloned bool `json:"cloned,omitempty"`
-}
+type Host = alert.HostInfo
 
 // stored is the id file's content.
 type stored struct {

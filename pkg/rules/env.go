@@ -5,22 +5,12 @@ import (
 	"path"
 	"strings"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/event"
-	"github.com/vigil-sec/vigil/pkg/identity"
 )
 
-// Host describes the machine in rule conditions and alerts.
-type Host struct {
-	Name     string `json:"name" expr:"name"`
-	AgentPID int64  `json:"agent_pid,omitempty" expr:"agent_pid"`
-	// AgentExe is the running agent's executable: the vigil CLI run from
-	// the same binary (a clone under /tmp) is not a dropped payload.
-	AgentExe string `json:"agent_exe,omitempty" expr:"agent_exe"`
-	ID       string `json:"id,omitempty" expr:"id"`
-	Env      string `json:"env,omitempty" expr:"env"`
-	// Info describes the host (OS, kernel, agent version, tags, cloud).
-	Info *identity.Host `json:"identity,omitempty" expr:"-"`
-}
+// Host describes the machine in rule conditions and alerts (alert.Host).
+type Host = alert.Host
 
 // Env is what a condition sees: the event's parts by their schema names,
 // with absent parts present and empty so conditions never dereference nil.

@@ -5,42 +5,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
-// Severity of a rule's alerts.
-type Severity int
+// Severity of a rule's alerts (alert.Severity, the shared schema's).
+type Severity = alert.Severity
 
 // Severities, lowest first.
 const (
-	Info Severity = iota
-	Low
-	Medium
-	High
-	Critical
+	Info     = alert.Info
+	Low      = alert.Low
+	Medium   = alert.Medium
+	High     = alert.High
+	Critical = alert.Critical
 )
 
-var severityNames = []string{"info", "low", "medium", "high", "critical"}
-
-func (s Severity) String() string {
-	if s >= 0 && int(s) < len(severityNames) {
-		return severityNames[s]
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
-
-// MarshalText names the severity in JSON.
-func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
 // ParseSeverity reads a severity name.
-func ParseSeverity(v string) (Severity, error) {
-	for i, n := range severityNames {
-		if strings.EqualFold(v, n) {
-			return Severity(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown severity %q (want info, low, medium, high or critical)", v)
-}
+func ParseSeverity(v string) (Severity, error) { return alert.ParseSeverity(v) }
 
 // Pos is a place in a rule file.
 type Pos struct {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
 )
 
 // Record kinds on disk.
@@ -26,7 +28,7 @@ const (
 )
 
 // Severities, lowest first (0 is telemetry).
-const NumSeverities = 6
+const NumSeverities = alert.SpoolPriorities
 
 // Record is one spooled message.
 type Record struct {
@@ -68,30 +70,8 @@ type segment struct {
 	liveBytes int64 // their bytes: size - liveBytes is reclaimable
 }
 
-// Stats report the spool's state.
-type Stats struct {
-	Records   int           `json:"records"`
-	LiveBytes int64         `json:"live_bytes"`
-	DiskBytes int64         `json:"disk_bytes"`
-	Segments  int           `json:"segments"`
-	OldestAge time.Duration `json:"oldest_age_ns"`
-	// Dropped counts records shed to stay within budget or to make room
-	// on a full filesystem, and records refused because only higher
-	// severities were left to shed.
-	Dropped     [NumSeverities]uint64 `json:"dropped_by_severity"`
-	Corruptions uint64                `json:"corruptions"`
-	// DiskFull is true while appends find the filesystem full (the last
-	// one did); DiskFullEvents counts the appends that found it full.
-	DiskFull       bool   `json:"disk_full"`
-	DiskFullEvents uint64 `json:"disk_full_events"`
-	// WriteErrors counts failed writes of any kind (records, acks).
-	WriteErrors uint64 `json:"write_errors"`
-	// ReserveBytes is the space held back so a full filesystem can still
-	// be compacted.
-	ReserveBytes int64 `json:"reserve_bytes"`
-	// FreeBytes is the space left on the spool's filesystem.
-	FreeBytes uint64 `json:"fs_free_bytes"`
-}
+// Stats report the spool's state (alert.SpoolStats, in heartbeats).
+type Stats = alert.SpoolStats
 
 // Spool is safe for concurrent use.
 type Spool struct {

@@ -1,0 +1,106 @@
+package alert
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// DetectionSchema versions the detection: what the backend stores,
+// correlates and routes, one kind of object whatever its source.
+const DetectionSchema = "vigil.detection/1"
+
+// Source is where a detection comes from.
+type Source string
+
+// Sources.
+const (
+	SourceRuntime    Source = "runtime"
+	SourceCloudTrail Source = "cloudtrail"
+	SourceVPCFlow    Source = "vpcflow"
+	SourceK8sAudit   Source = "k8saudit"
+)
+
+// Detection is one rule match, from a host or a cloud log.
+type Detection struct {
+	Schema      string    `json:"schema"`
+	ID          string    `json:"id"`
+	Source      Source    `json:"source"`
+	Rule        string    `json:"rule"`
+	Severity    Severity  `json:"severity"`
+	Tactic      string    `json:"mitre_tactic"`
+	Technique   string    `json:"mitre_technique"`
+	Tags        []string  `json:"tags,omitempty"`
+	Time        time.Time `json:"time"` // of the triggering event, not of arrival
+	Message     string    `json:"message"`
+	Description string    `json:"description,omitempty"`
+	Remediation string    `json:"remediation,omitempty"`
+	Env         string    `json:"env,omitempty"`
+	// Actors did it: a process, a user, an IAM principal or access key, a
+	// source IP, a user agent, a Kubernetes user or service account.
+	Actors []Entity `json:"actors,omitempty"`
+	// Resources it was done to or on: a host, an instance, an account, a
+	// region, a container, a pod, a role, a bucket...
+	Resources []Entity `json:"resources,omitempty"`
+	Evidence  Evidence `json:"evidence"`
+}
+
+// Entity is an actor or a resource: its kind and the id the correlation
+// joins on.
+type Entity struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Entity kinds a runtime detection names; cloud sources add their own.
+const (
+	KindHost      = "host"
+	KindInstance  = "instance"
+	KindAccount   = "account"
+	KindRegion    = "region"
+	KindContainer = "container"
+	KindProcess   = "process"
+	KindUser      = "user"
+)
+
+// Evidence is what triggered a detection, as it came.
+type Evidence struct {
+	// Alert is the agent's alert (source runtime), unchanged.
+	Alert *Alert `json:"alert,omitempty"`
+	// Records are the triggering cloud log records, as received.
+	Records []json.RawMessage `json:"records,omitempty"`
+}
+
+// FromAlert makes the detection of an agent's alert: the same id, rule,
+// severity and time; the process and its user as actors; the host, its
+// instance, account, region and container as resources.
+func FromAlert(a *Alert) Detection {
+	d := Detection{
+		Schema: DetectionSchema, ID: a.ID, Source: SourceRuntime, Rule: a.Rule, Severity: a.Severity,
+		Tactic: a.Tactic, Technique: a.Technique, Tags: a.Tags, Time: a.Time, Message: a.Message,
+		Description: a.Description, Remediation: a.Remediation, Env: a.Host.Env, Evidence: Evidence{Alert: a},
+	}
+	p := a.Process
+	if p.ExecID != "" || p.Exe != "" {
+		d.Actors = append(d.Actors, Entity{Kind: KindProcess, ID: p.ExecID, Name: p.Exe})
+	}
+	user := p.User
+	if user == "" {
+		user = strconv.FormatUint(uint64(p.UID), 10)
+	}
+	d.Actors = append(d.Actors, Entity{Kind: KindUser, ID: a.Host.ID + "/" + strconv.FormatUint(uint64(p.UID), 10), Name: user})
+	d.Resources = append(d.Resources, Entity{Kind: KindHost, ID: a.Host.ID, Name: a.Host.Name})
+	if info := a.Host.Info; info != nil && info.Cloud != nil {
+		c := info.Cloud
+		for _, e := range []Entity{{KindInstance, c.InstanceID, ""}, {KindAccount, c.AccountID, ""}, {KindRegion, c.Region, ""}} {
+			if e.ID != "" {
+				d.Resources = append(d.Resources, e)
+			}
+		}
+	}
+	if a.Container.ID != "" {
+		d.Resources = append(d.Resources, Entity{Kind: KindContainer, ID: a.Container.ID, Name: a.Container.Runtime})
+	}
+	return d
+}

@@ -1,0 +1,96 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/pkg/event"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./pkg/alert -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed; if on purpose, bump the schema version when consumers break, and run go test ./pkg/alert -update\ngot:\n%s", path, got)
+	}
+}
+
+func sampleAlert() *Alert {
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ev := &event.Event{ID: "ev1", Type: event.TypeExec, Time: start.Add(time.Second),
+		Process: event.Process{PID: 4242, PPID: 4000, UID: 0, User: "root", Comm: "bash", Exe: "/usr/bin/bash", Name: "bash",
+			Args: []string{"bash", "-i"}, ExecID: "0123abcd:500:4242", StartTime: &start,
+			Ancestors: []event.Ancestor{{PID: 4000, ExecID: "0123abcd:400:4000", Exe: "/usr/sbin/sshd", Name: "sshd"}}},
+		Container: event.Container{Runtime: "host"},
+		Exec:      &event.ExecInfo{Filename: "/bin/bash", Exe: "/usr/bin/bash", Name: "bash", Args: []string{"bash", "-i"}}}
+	return &Alert{
+		Schema: AlertSchema, ID: "a1b2c3", Time: ev.Time, Rule: "Reverse shell", Severity: Critical,
+		Tactic: "execution", Technique: "T1059.004", Tags: []string{"shell"}, Message: "Reverse shell: /usr/bin/bash",
+		Description: "A shell with its standard input and output on a network socket.",
+		Host: Host{Name: "web-1", ID: "h-123", Env: "prod", AgentPID: 77, Info: &HostInfo{ID: "h-123", Hostname: "web-1",
+			OS: "debian 12", Kernel: "6.18.0", AgentVersion: "0.1.60", Env: "prod",
+			Cloud: &Cloud{Provider: "aws", InstanceID: "i-0abc", AccountID: "111122223333", Region: "eu-west-1"}}},
+		Process: ev.Process, Container: ev.Container, Events: []*event.Event{ev},
+		Action: ActionResult{Type: "alert"}, RulesVersion: "fa4022d90fa3",
+	}
+}
+
+// The alert an agent publishes (vigil.alert/1).
+func TestAlertGolden(t *testing.T) { golden(t, "alert", sampleAlert()) }
+
+// Its detection (vigil.detection/1): actors, resources, the alert as
+// evidence.
+func TestDetectionGolden(t *testing.T) { golden(t, "detection", FromAlert(sampleAlert())) }
+
+// The heartbeat (vigil.heartbeat/1).
+func TestHeartbeatGolden(t *testing.T) {
+	a := sampleAlert()
+	golden(t, "heartbeat", Heartbeat{Schema: HeartbeatSchema, Time: a.Time, Host: *a.Host.Info, Status: SensorStatus{
+		Version: "0.1.60", PID: 77, StartedAt: a.Time.Add(-time.Hour), UptimeSeconds: 3600, Programs: ProgramSummary{Attached: 39, Skipped: 2},
+		Types: []TypeCounters{{Type: "exec", Received: 10, QueueDrops: 1}}, Totals: TypeCounters{Received: 10, QueueDrops: 1},
+		Queue: Usage{Used: 1, Capacity: 16384}, RingBuffer: Usage{Capacity: 8 << 20}, Rules: RuleStats{Count: 64, Version: "fa4022d90fa3"},
+		Transport: &TransportStats{URL: "nats://REDACTED@nats:4222", Connected: true, Published: 5, Acked: 5,
+			Spool: &SpoolStats{Records: 1, Dropped: [SpoolPriorities]uint64{0, 2}}},
+		HostID: "h-123",
+		Health: Health{Degraded: true, DegradedAlerts: 1, AlertWriteFailures: []SinkFailures{{Sink: "nats", BySeverity: map[string]uint64{"low": 1}}}},
+	}})
+}
+
+// Severities read back what they write; the count matches the constants.
+func TestSeverityText(t *testing.T) {
+	if NumSeverities != int(Critical)+1 || SpoolPriorities != NumSeverities+1 {
+		t.Fatal("severity counts")
+	}
+	for s := Info; s <= Critical; s++ {
+		b, _ := s.MarshalText()
+		var back Severity
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Errorf("%s: %v %v", b, back, err)
+		}
+	}
+	var s Severity
+	if err := json.Unmarshal([]byte(`"bogus"`), &s); err == nil {
+		t.Error("unknown severity accepted")
+	}
+}

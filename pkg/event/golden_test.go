@@ -1,0 +1,42 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// The event JSON (vigil.event/1, docs/events.md) of decoded records, pinned:
+// go test ./pkg/event -update rewrites the files after a deliberate change.
+func TestEventJSONGolden(t *testing.T) {
+	for name, rec := range map[string][]byte{
+		"exec": Encode(RawEvent{Hdr: hdr(TypeExec, 0), Args: [6]uint64{3, 100, 42, 0o104755, 0}},
+			[]byte("/usr/bin/passwd"), []byte("passwd\x00-S\x00root\x00"), []byte("/home/u"), []byte("./passwd")),
+		"open":    Encode(RawEvent{Hdr: hdr(TypeOpen, 3), Args: [6]uint64{0x241, 0o600}}, []byte("/etc/cron.d/job")),
+		"connect": Encode(RawEvent{Hdr: hdr(TypeConnect, 0), Net: RawNetTuple{Family: 2, Proto: 6, Dport: 443, Daddr: [16]byte{10, 0, 0, 1}}}),
+	} {
+		e, err := Decode(rec, testClock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Derive()
+		got, _ := json.MarshalIndent(e, "", "  ")
+		got = append(got, '\n')
+		path := filepath.Join("testdata", name+".golden.json")
+		if *update {
+			os.WriteFile(path, got, 0o644)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./pkg/event -update writes it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s changed; bump the event schema when consumers break, then -update:\n%s", path, got)
+		}
+	}
+}
