@@ -6,6 +6,7 @@ import (
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-sec/vigil/pkg/agent"
@@ -14,60 +15,27 @@ import (
 	"github.com/vigil-sec/vigil/pkg/sensor"
 )
 
+// agentFlags hold what `vigil agent`'s flags were given.
+type agentFlags struct {
+	path, cpuProfile string
+	cfg              config.Agent
+}
+
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
-	var (
-		path       string
-		cpuProfile string
-		flagCfg    = config.Default()
-	)
+	return newAgentCmdWith(stdout, stderr, &agentFlags{cfg: config.Default()})
+}
+
+func newAgentCmdWith(stdout, stderr io.Writer, af *agentFlags) *cobra.Command {
+	path, cpuProfile, flagCfg := &af.path, &af.cpuProfile, &af.cfg
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the sensor: attach the probes and stream events",
-		Long: "Run the sensor. It attaches the BPF probes the configuration needs and streams\n" +
-			"events (one JSON object per line with --output stdout) until SIGTERM.",
+		Long: "Run the sensor. It attaches the BPF probes the configuration needs and prints\n" +
+			"one line per alert (--output text; json for JSON lines, --print-events for every\n" +
+			"event) until SIGTERM.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := agentConfig(cmd.Flags(), *path, flagCfg, os.Environ())
 			if err != nil {
-				return err
-			}
-			if err := cfg.ApplyEnv(os.Environ()); err != nil {
-				return err
-			}
-			// Flags override the file; an invalid value names the flag.
-			fl := cmd.Flags()
-			set := map[string]string{}
-			for flag, o := range map[string]struct {
-				key   string
-				apply func()
-			}{
-				"output":          {"output", func() { cfg.Output = flagCfg.Output }},
-				"print-events":    {"print_events", func() { cfg.PrintEvents = flagCfg.PrintEvents }},
-				"color":           {"color", func() { cfg.Color = flagCfg.Color }},
-				"events":          {"events", func() { cfg.Events = flagCfg.Events }},
-				"watch":           {"watched_prefixes", func() { cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, flagCfg.WatchedPrefixes...) }},
-				"log-level":       {"log_level", func() { cfg.LogLevel = flagCfg.LogLevel }},
-				"status-socket":   {"status_socket", func() { cfg.StatusSocket = flagCfg.StatusSocket }},
-				"metrics-address": {"metrics_address", func() { cfg.MetricsAddress = flagCfg.MetricsAddress }},
-				"host-root":       {"host_root", func() { cfg.HostRoot = flagCfg.HostRoot }},
-				"collect":         {"collect", func() { cfg.Collect = flagCfg.Collect }},
-				"alerts":          {"alerts", func() { cfg.Alerts = flagCfg.Alerts }},
-				"rules":           {"rules.paths", func() { cfg.Rules.Paths = flagCfg.Rules.Paths }},
-				"monitor-only":    {"rules.monitor_only", func() { cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly }},
-				"nats-url":        {"nats.url", func() { cfg.NATS.URL = flagCfg.NATS.URL }},
-				"nats-creds":      {"nats.creds", func() { cfg.NATS.Creds = flagCfg.NATS.Creds }},
-				"nats-nkey":       {"nats.nkey", func() { cfg.NATS.NKey = flagCfg.NATS.NKey }},
-				"nats-ca":         {"nats.ca", func() { cfg.NATS.CA = flagCfg.NATS.CA }},
-				"env":             {"env", func() { cfg.Env = flagCfg.Env }},
-				"spool-dir":       {"spool.dir", func() { cfg.Spool.Dir = flagCfg.Spool.Dir }},
-				"telemetry":       {"telemetry", func() { cfg.Telemetry = flagCfg.Telemetry }},
-				"state-dir":       {"state_dir", func() { cfg.StateDir = flagCfg.StateDir }},
-			} {
-				if fl.Changed(flag) {
-					o.apply()
-					set[o.key] = "--" + flag
-				}
-			}
-			if err := cfg.ValidateOverrides(set, "flag "); err != nil {
 				return err
 			}
 			log, err := newLogger(cfg.LogLevel, stderr)
@@ -78,8 +46,8 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := sensor.CanLoad(); err != nil {
 				return err
 			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
+			if *cpuProfile != "" {
+				f, err := os.Create(*cpuProfile)
 				if err != nil {
 					return err
 				}
@@ -95,7 +63,7 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&path, "config", "c", config.DefaultPath, "configuration file")
+	f.StringVarP(path, "config", "c", config.DefaultPath, "configuration file")
 	def := config.Default()
 	f.StringVar(&flagCfg.Output, "output", def.Output, "what stdout shows: text (a line per alert), json, none, or stdout (JSON alerts and every event)")
 	f.BoolVar(&flagCfg.PrintEvents, "print-events", false, "also print every event (text or json output)")
@@ -119,7 +87,7 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&flagCfg.Spool.Dir, "spool-dir", "", "durable outbox directory (default state_dir/spool)")
 	f.StringVar(&flagCfg.StateDir, "state-dir", def.StateDir, "state directory (host id, spool)")
 	f.StringVar(&flagCfg.Telemetry, "telemetry", def.Telemetry, "what goes to NATS: alerts, context or full")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (debugging)")
+	f.StringVar(cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (debugging)")
 	_ = f.MarkHidden("cpuprofile")
 	completeValues(cmd, map[string][]string{
 		"output": {"text", "json", "none", "stdout"}, "color": {"auto", "always", "never"},
@@ -171,4 +139,54 @@ func useColor(mode string, w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// agentConfig is the configuration the agent runs with: the file, then the
+// VIGIL_* environment, then the flags that were given; an invalid value
+// names the variable or flag that set it.
+func agentConfig(fl *pflag.FlagSet, path string, flagCfg *config.Agent, environ []string) (config.Agent, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.ApplyEnv(environ); err != nil {
+		return cfg, err
+	}
+	// Flags override the file; an invalid value names the flag.
+	set := map[string]string{}
+	for flag, o := range map[string]struct {
+		key   string
+		apply func()
+	}{
+		"output":          {"output", func() { cfg.Output = flagCfg.Output }},
+		"print-events":    {"print_events", func() { cfg.PrintEvents = flagCfg.PrintEvents }},
+		"color":           {"color", func() { cfg.Color = flagCfg.Color }},
+		"events":          {"events", func() { cfg.Events = flagCfg.Events }},
+		"watch":           {"watched_prefixes", func() { cfg.WatchedPrefixes = append(cfg.WatchedPrefixes, flagCfg.WatchedPrefixes...) }},
+		"log-level":       {"log_level", func() { cfg.LogLevel = flagCfg.LogLevel }},
+		"status-socket":   {"status_socket", func() { cfg.StatusSocket = flagCfg.StatusSocket }},
+		"metrics-address": {"metrics_address", func() { cfg.MetricsAddress = flagCfg.MetricsAddress }},
+		"host-root":       {"host_root", func() { cfg.HostRoot = flagCfg.HostRoot }},
+		"collect":         {"collect", func() { cfg.Collect = flagCfg.Collect }},
+		"alerts":          {"alerts", func() { cfg.Alerts = flagCfg.Alerts }},
+		"rules":           {"rules.paths", func() { cfg.Rules.Paths = flagCfg.Rules.Paths }},
+		"monitor-only":    {"rules.monitor_only", func() { cfg.Rules.MonitorOnly = flagCfg.Rules.MonitorOnly }},
+		"nats-url":        {"nats.url", func() { cfg.NATS.URL = flagCfg.NATS.URL }},
+		"nats-creds":      {"nats.creds", func() { cfg.NATS.Creds = flagCfg.NATS.Creds }},
+		"nats-nkey":       {"nats.nkey", func() { cfg.NATS.NKey = flagCfg.NATS.NKey }},
+		"nats-ca":         {"nats.ca", func() { cfg.NATS.CA = flagCfg.NATS.CA }},
+		"env":             {"env", func() { cfg.Env = flagCfg.Env }},
+		"spool-dir":       {"spool.dir", func() { cfg.Spool.Dir = flagCfg.Spool.Dir }},
+		"telemetry":       {"telemetry", func() { cfg.Telemetry = flagCfg.Telemetry }},
+		"state-dir":       {"state_dir", func() { cfg.StateDir = flagCfg.StateDir }},
+	} {
+		if fl.Changed(flag) {
+			o.apply()
+			set[o.key] = "--" + flag
+		}
+	}
+	if err := cfg.ValidateOverrides(set, "flag "); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
 }

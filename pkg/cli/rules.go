@@ -10,23 +10,44 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
 )
 
 func newRulesCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "Lint, list and test detection rules"}
-	var noBuiltin bool
+	var (
+		noBuiltin  bool
+		configPath string
+	)
+	// sources are the rules the agent would load: the vendor rules and the
+	// configured rules.paths, or the paths given instead.
+	var srcErr error
 	sources := func(paths []string) rules.Sources {
-		return rules.Sources{Builtin: !noBuiltin, VendorDir: rules.DefaultVendorDir, Paths: paths}
+		cfg, err := config.Load(configPath)
+		if err != nil {
+			srcErr = err
+			return rules.Sources{}
+		}
+		src := rules.Sources{Builtin: cfg.Rules.Builtin && !noBuiltin, VendorDir: cfg.Rules.VendorDir, Paths: cfg.Rules.Paths}
+		if len(paths) > 0 {
+			src.Paths = paths
+		}
+		return src
 	}
 	cmd.PersistentFlags().BoolVar(&noBuiltin, "no-builtin", false, "do not load the vendor rules first")
+	cmd.PersistentFlags().StringVarP(&configPath, "config", "c", config.DefaultPath, "the agent configuration whose rules.paths are used when no PATH is given")
 
 	lint := &cobra.Command{
 		Use:   "lint [PATH...]",
 		Short: "Check rule files (after the vendor rules); errors name file and line",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rs, err := rules.LoadAndCompile(sources(args))
+			src := sources(args)
+			if srcErr != nil {
+				return srcErr
+			}
+			rs, err := rules.LoadAndCompile(src)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}
@@ -41,7 +62,11 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 		Use:   "list [PATH...]",
 		Short: "List the rules that would be loaded",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			set, err := rules.Load(sources(args))
+			src := sources(args)
+			if srcErr != nil {
+				return srcErr
+			}
+			set, err := rules.Load(src)
 			if err != nil {
 				return err
 			}
@@ -74,7 +99,11 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 		Long: "Run fixtures (the vendor rules' own, and any --fixtures files) through the rules.\n" +
 			"Fixtures run with host.agent_pid = 4242.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rs, err := rules.LoadAndCompile(sources(args))
+			src := sources(args)
+			if srcErr != nil {
+				return srcErr
+			}
+			rs, err := rules.LoadAndCompile(src)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,24 @@ func TestNetworkPolicy(t *testing.T) {
 	c.NATS.URL = ""
 	if got, _ := NetworkPolicy(c, lookup); !strings.Contains(got, "IPAddressAllow=localhost\n") {
 		t.Errorf("no delivery: %s", got)
+	}
+}
+
+// The packaged agent.yaml shows the built-in defaults (one source for each
+// default): parsed, it is Default() but for output, which the package sets
+// to none so the journal gets JSON alerts.
+func TestPackagedFileShowsTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse("packaging/agent.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Output = "none"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("packaging/agent.yaml differs from Default():\n got %+v\nwant %+v", got, want)
 	}
 }

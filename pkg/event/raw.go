@@ -1,5 +1,7 @@
 package event
 
+import "unsafe"
+
 // Go mirrors of the C records in bpf/vigil.h. The align tags name the C
 // member; TestContractBTF checks offsets and sizes against the object's BTF.
 
@@ -48,6 +50,11 @@ type RawEvent struct {
 
 // PrefixKeyLen is VIGIL_PREFIX_LEN.
 const PrefixKeyLen = 64
+
+// TypeOffset is where a record's event type sits: the offset of
+// event_hdr.type, from the Go mirror the contract test checks against the
+// object's BTF (the pipeline reads it to count and shed records undecoded).
+const TypeOffset = int(unsafe.Offsetof(RawHeader{}.Type))
 
 // MaxPrefixes is VIGIL_MAX_PREFIXES: the entries of each prefix trie (the
 // sensor test checks it against the object).

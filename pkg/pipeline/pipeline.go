@@ -9,8 +9,9 @@ import (
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
-// typeOffset is the offset of event_hdr.type in a record.
-const typeOffset = 24
+// typeOffset is the offset of event_hdr.type in a record (from the
+// contract, not a literal).
+const typeOffset = event.TypeOffset
 
 // Stats are the pipeline's counters, per event type where that applies.
 type Stats struct {
