@@ -12,6 +12,8 @@ BPF_DEPS := $(wildcard bpf/*.h bpf/lib/*.h)
 
 NFPM := build/nfpm
 NFPM_VERSION := v2.45.2
+GOLANGCI := build/golangci-lint
+GOLANGCI_VERSION := v2.15.0
 # Package versions come from git: 0.1.<number of commits>; the binary reports
 # the same version (vigil version), with the commit beside it.
 PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
@@ -61,9 +63,15 @@ bench: build
 fuzz: bpf
 	bash scripts/fuzz.sh
 
-lint: bpf
+# vet, the architecture rules (scripts/lint.sh), and golangci-lint with
+# depguard for the dependency owners (.golangci.yml).
+lint: bpf $(GOLANGCI)
 	$(GO) vet ./...
 	bash scripts/lint.sh
+	$(GOLANGCI) run ./...
+
+$(GOLANGCI):
+	GOBIN=$(CURDIR)/build $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
 $(NFPM):
 	GOBIN=$(CURDIR)/build $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Architecture rules the compiler does not enforce:
-# - pkg/sensor is the only importer of libbpfgo and cilium/ebpf, and
-#   pkg/simulate of os/exec, pkg/transport of nats.go (one owner per
-#   dangerous dependency; tests aside);
+# Architecture rules the compiler does not enforce. The owners of dangerous
+# dependencies (libbpfgo and cilium/ebpf: pkg/sensor; nats.go: pkg/transport;
+# os/exec: pkg/simulate) are golangci-lint's depguard rules (.golangci.yml,
+# make lint); here:
 # - cmd/ stays a trampoline: it imports only pkg/cli among our packages;
 # - pkg/wire (subjects, stream specs, message ids) imports only the
 #   standard library, so the agent and the backend share it;
@@ -12,22 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
 while read -r pkg imports; do
-  for i in $imports; do
-    case "$i" in
-      github.com/aquasecurity/libbpfgo*|github.com/cilium/ebpf*)
-        if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/sensor" ]; then
-          echo "lint: $pkg imports $i; only pkg/sensor may" >&2; fail=1
-        fi ;;
-      github.com/nats-io/nats.go*)
-        if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/transport" ]; then
-          echo "lint: $pkg imports $i; only pkg/transport may" >&2; fail=1
-        fi ;;
-      os/exec)
-        if [ "$pkg" != "github.com/vigil-sec/vigil/pkg/simulate" ]; then
-          echo "lint: $pkg imports os/exec; only pkg/simulate may (tests aside)" >&2; fail=1
-        fi ;;
-    esac
-  done
   # Shared wire values are pure: the standard library only.
   if [ "$pkg" = "github.com/vigil-sec/vigil/pkg/wire" ]; then
     for i in $imports; do

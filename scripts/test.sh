@@ -12,9 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "== go vet and architecture lint"
-go vet ./...
-bash scripts/lint.sh
+echo "== go vet, architecture lint, golangci-lint (depguard)"
+make -s --no-print-directory lint
 
 echo "== unit and privileged tests"
 # One package at a time: each privileged package runs its own agent, and

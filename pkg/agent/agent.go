@@ -214,7 +214,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-hup:
-			a.Reload()
+			_ = a.Reload() // logs its errors; the running rules stay
 		case <-ctx.Done():
 			a.log.Info("stopping")
 			a.notifyStopping()

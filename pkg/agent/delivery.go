@@ -81,7 +81,7 @@ func (a *Agent) startDelivery(ctx context.Context, host identity.Host) (*deliver
 	pub, err := transport.Connect(transport.Config{URL: a.cfg.NATS.URL, Env: a.cfg.Env, HostID: host.ID, Options: opts,
 		Stream: a.cfg.NATS.Stream, CreateStream: a.cfg.NATS.CreateStream}, sp, a.log)
 	if err != nil {
-		sp.Close()
+		_ = sp.Close()
 		return nil, err
 	}
 	d := &delivery{a: a, host: host, sp: sp, pub: pub}

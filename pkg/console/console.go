@@ -62,8 +62,8 @@ func (c *Writer) WriteAlert(a *engine.Alert) error {
 		if err := c.enc.Encode(a); err != nil {
 			return err
 		}
-	} else {
-		c.w.WriteString(c.alertLine(a))
+	} else if _, err := c.w.WriteString(c.alertLine(a)); err != nil {
+		return err
 	}
 	return c.w.Flush()
 }

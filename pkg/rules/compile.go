@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"hash"
 	"regexp"
 	"sort"
 	"strconv"
@@ -558,7 +558,7 @@ func (t *Template) Render(env *Env) string {
 // hashRule adds what a rule does to the version hash: its content, never
 // where it was read from (so the embedded and the packaged copies of the
 // same rules have one version).
-func hashRule(h io.Writer, r *Rule) {
+func hashRule(h hash.Hash, r *Rule) {
 	c := *r
 	c.Pos = Pos{}
 	c.Exceptions = append([]Exception(nil), r.Exceptions...)
@@ -572,7 +572,7 @@ func hashRule(h io.Writer, r *Rule) {
 
 // hashMacrosAndLists adds the macros and lists (by name) to the version:
 // a changed macro changes what the rules using it do.
-func hashMacrosAndLists(h io.Writer, set *Set) {
+func hashMacrosAndLists(h hash.Hash, set *Set) {
 	names := make([]string, 0, len(set.Macros))
 	for n := range set.Macros {
 		names = append(names, n)

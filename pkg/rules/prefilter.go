@@ -28,8 +28,6 @@ func (p Prefilter) Pass(e *event.Event) bool {
 	return true
 }
 
-var emptyAncestor event.Ancestor
-
 // fastFields reads string fields without reflection.
 var fastFields = map[string]func(e *event.Event) string{
 	"type":         func(e *event.Event) string { return typeStrings[e.Type] },
@@ -429,7 +427,7 @@ func anyAncestorName(b *ast.BuiltinNode) func(*event.Event) bool {
 	if id, ok := b.Arguments[0].(*ast.IdentifierNode); !ok || id.Value != "ancestors" {
 		return nil
 	}
-	var pred ast.Node = b.Arguments[1]
+	pred := b.Arguments[1]
 	if cl, ok := pred.(*ast.PredicateNode); ok {
 		pred = cl.Node
 	}

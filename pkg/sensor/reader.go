@@ -45,7 +45,7 @@ func newRingReader(fd int) (*ringReader, error) {
 	}
 	rd, err := ringbuf.NewReader(m)
 	if err != nil {
-		m.Close()
+		_ = m.Close()
 		return nil, fmt.Errorf("ring buffer reader: %w", err)
 	}
 	return &ringReader{rd: rd, m: m, done: make(chan struct{})}, nil
@@ -88,7 +88,7 @@ func (r *ringReader) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	r.rd.Close()
+	_ = r.rd.Close() // wakes the reader; the map goes after it stopped
 	<-r.done
-	r.m.Close()
+	_ = r.m.Close()
 }
