@@ -53,6 +53,9 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 				return &exitError{code: 1, msg: "rule errors"}
 			}
 			fmt.Fprintf(stdout, "ok: %d rules enabled, %d disabled, version %s\n", len(rs.Rules), rs.Disabled, rs.Version)
+			for src, n := range rs.OtherSources {
+				fmt.Fprintf(stdout, "note: %d %s rules parsed, not compiled: this build has no %s schema (the backend evaluates them)\n", n, src, src)
+			}
 			return nil
 		},
 	}

@@ -58,6 +58,9 @@ type Ruleset struct {
 	WriteWatchedPrefixes []string
 	// Version identifies the rule content (a hash of every rule's source).
 	Version string
+	// OtherSources counts, by source, the rules of other sources this
+	// (runtime) rule set does not evaluate.
+	OtherSources map[string]int
 	// Disabled counts rules loaded but disabled.
 	Disabled int
 }
@@ -232,6 +235,15 @@ func Compile(set *Set) (*Ruleset, error) {
 	types := map[event.Type]bool{event.TypeExec: true, event.TypeFork: true, event.TypeExit: true}
 	prefixes, writePrefixes := map[string]bool{}, map[string]bool{}
 	for _, r := range set.Rules {
+		if r.Source != SourceRuntime && r.Source != "" {
+			// Another source's rule: compiled by the schema of that source
+			// where its events are (the backend), not here.
+			if rs.OtherSources == nil {
+				rs.OtherSources = map[string]int{}
+			}
+			rs.OtherSources[r.Source]++
+			continue
+		}
 		if p, dup := seen[r.Name]; dup {
 			errs = append(errs, &Error{r.Pos, fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
 			continue

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // allowed keys per item kind; anything else is an error with its line.
 var itemKeys = map[string]map[string]bool{
-	"rule": set("rule", "desc", "events", "condition", "output", "severity", "mitre", "tags", "enabled",
+	"rule": set("rule", "source", "desc", "events", "condition", "output", "severity", "mitre", "tags", "enabled",
 		"action", "remediation", "exceptions", "sequence", "threshold", "override", "watch"),
 	"macro":   set("macro", "condition", "override"),
 	"list":    set("list", "items", "override"),
@@ -319,6 +320,14 @@ func (s *Set) parseRule(f *fields, over map[string]string) Errors {
 	str, e = f.str("remediation")
 	add(e)
 	r.Remediation = str
+	str, e = f.str("source")
+	add(e)
+	switch r.Source = str; {
+	case str == "":
+		r.Source = SourceRuntime
+	case !slices.Contains(KnownSources(), str):
+		add(f.errf("source", "unknown source %q (known: %s)", str, strings.Join(KnownSources(), ", ")))
+	}
 	if sev, e := f.str("severity"); e != nil {
 		add(e)
 	} else if sev != "" {

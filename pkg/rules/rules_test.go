@@ -276,3 +276,24 @@ func TestTooManyPrefixes(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// A rule names its source (default runtime); an unknown one is an error
+// with its line; rules of another source are kept out of the runtime set.
+func TestRuleSources(t *testing.T) {
+	set := NewSet()
+	err := set.Parse("s.yaml", []byte("- rule: Bad source\n  source: syslog\n  desc: d\n  events: [exec]\n  condition: \"true\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n"))
+	if err == nil || !strings.Contains(err.Error(), `s.yaml:2: unknown source "syslog" (known: runtime, cloudtrail, vpcflow, k8saudit)`) {
+		t.Errorf("%v", err)
+	}
+	set = NewSet()
+	if err := set.Parse("c.yaml", []byte(okRule+"- rule: Trail stopped\n  source: cloudtrail\n  desc: d\n  condition: eventName == \"StopLogging\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) != 1 || rs.Rules[0].Source != SourceRuntime || rs.OtherSources["cloudtrail"] != 1 {
+		t.Errorf("%d rules, other sources %v", len(rs.Rules), rs.OtherSources)
+	}
+}

@@ -102,9 +102,21 @@ type Threshold struct {
 	Key    string        `json:"key"`
 }
 
+// SourceRuntime is the source of host rules: events from the agent's
+// sensor (the default when a rule names none).
+const SourceRuntime = "runtime"
+
+// Sources a rule may name: runtime (host events), and the cloud logs the
+// backend ingests (cloudtrail, vpcflow, k8saudit). Rules of a source are
+// evaluated where that source's events are: runtime rules by the agent,
+// cloud rules by the backend; a rule set compiled for one source skips the
+// others' rules.
+func KnownSources() []string { return []string{SourceRuntime, "cloudtrail", "vpcflow", "k8saudit"} }
+
 // Rule is one detection.
 type Rule struct {
 	Name        string       `json:"rule"`
+	Source      string       `json:"source"`
 	Desc        string       `json:"desc"`
 	Events      []event.Type `json:"events"`
 	Condition   string       `json:"condition"`
