@@ -136,7 +136,7 @@ type Rule struct {
 	Watch []string `json:"watch,omitempty"`
 	// WatchSet records that Watch was given.
 	WatchSet bool `json:"-"`
-	Pos      Pos  `json:"source"`
+	Pos      Pos  `json:"position"`
 }
 
 // Macro is a named condition fragment.
