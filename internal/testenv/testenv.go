@@ -2,6 +2,8 @@
 package testenv
 
 import (
+	"bytes"
+	"flag"
 	"os"
 	"testing"
 )
@@ -45,4 +47,25 @@ func RequireObject(t testing.TB, embedded []byte) {
 		t.Fatal("no BPF object embedded in CI: make bpf runs before the tests")
 	}
 	t.Skip("no BPF object embedded (run make bpf, or make test)")
+}
+
+// update rewrites golden files: go test ./pkg/... -update.
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// Golden compares got with the golden file at path (rewriting it with
+// -update); a difference fails the test with the new content.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed; if on purpose (bump the schema version when consumers break), rerun with -update:\n%s", path, got)
+	}
 }

@@ -1,18 +1,14 @@
 package alert
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/testenv"
 	"github.com/vigil-sec/vigil/pkg/event"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func golden(t *testing.T, name string, v any) {
 	t.Helper()
@@ -20,20 +16,7 @@ func golden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./pkg/alert -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed; if on purpose, bump the schema version when consumers break, and run go test ./pkg/alert -update\ngot:\n%s", path, got)
-	}
+	testenv.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 }
 
 func sampleAlert() *Alert {

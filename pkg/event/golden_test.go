@@ -1,15 +1,12 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files")
+	"github.com/vigil-sec/vigil/internal/testenv"
+)
 
 // The event JSON (vigil.event/1, docs/events.md) of decoded records, pinned:
 // go test ./pkg/event -update rewrites the files after a deliberate change.
@@ -26,17 +23,6 @@ func TestEventJSONGolden(t *testing.T) {
 		}
 		e.Derive()
 		got, _ := json.MarshalIndent(e, "", "  ")
-		got = append(got, '\n')
-		path := filepath.Join("testdata", name+".golden.json")
-		if *update {
-			os.WriteFile(path, got, 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (go test ./pkg/event -update writes it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s changed; bump the event schema when consumers break, then -update:\n%s", path, got)
-		}
+		testenv.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 	}
 }
