@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/console"
@@ -108,7 +109,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("process tree seeded", zap.Int("processes", n))
 
-	rs, err := rules.LoadAndCompile(a.ruleSources())
+	rs, err := host.LoadAndCompile(a.ruleSources())
 	if err != nil {
 		return fmt.Errorf("rules:\n%w", err)
 	}
@@ -177,7 +178,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.health = newHealth(a.log.Named("health"), min(10*time.Second, a.cfg.DegradedAlertInterval), a.cfg.DegradedAlertInterval,
 		a.Snapshot, func(al *engine.Alert) { a.engine.Emit(al) })
 	a.engine = engine.New(engine.Config{
-		Host:        rules.Host{Name: info.Hostname, AgentPID: int64(os.Getpid()), AgentExe: agentExe(), ID: info.ID, Env: a.cfg.Env, Info: &info},
+		Host:        host.Host{Name: info.Hostname, AgentPID: int64(os.Getpid()), AgentExe: agentExe(), ID: info.ID, Env: a.cfg.Env, Info: &info},
 		MonitorOnly: a.cfg.Rules.MonitorOnly,
 		Protect:     a.cfg.Rules.Protect,
 		AgentPID:    os.Getpid(),

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"github.com/vigil-sec/vigil/pkg/config"
-	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // kernelFilters are the prefix tries the sensor is given: the configured
@@ -15,7 +15,7 @@ type kernelFilters struct {
 // KernelFilters derives the kernel's prefix sets from the configuration and
 // the rules, and checks they fit the kernel's tries, so `vigil config
 // check`, start and reload refuse a set the kernel would take only in part.
-func KernelFilters(cfg config.Agent, rs *rules.Ruleset) (kernelFilters, error) {
+func KernelFilters(cfg config.Agent, rs *host.Ruleset) (kernelFilters, error) {
 	seen := map[string]bool{}
 	var f kernelFilters
 	for _, p := range append(append([]string(nil), cfg.WatchedPrefixes...), rs.WatchedPrefixes...) {
@@ -25,8 +25,8 @@ func KernelFilters(cfg config.Agent, rs *rules.Ruleset) (kernelFilters, error) {
 		}
 	}
 	f.WriteWatched = rs.WriteWatchedPrefixes
-	if err := rules.CheckPrefixes("watched_prefixes and the rules' read-watched", f.Watched); err != nil {
+	if err := host.CheckPrefixes("watched_prefixes and the rules' read-watched", f.Watched); err != nil {
 		return f, err
 	}
-	return f, rules.CheckPrefixes("the rules' write-watched", f.WriteWatched)
+	return f, host.CheckPrefixes("the rules' write-watched", f.WriteWatched)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 	"github.com/vigil-sec/vigil/pkg/status"
 )
 
@@ -18,7 +19,7 @@ func (a *Agent) ruleSources() rules.Sources {
 // Reload re-reads the rules (SIGHUP). An invalid set is rejected with its
 // errors logged, and the running rules stay. It returns the load error.
 func (a *Agent) Reload() error {
-	rs, err := rules.LoadAndCompile(a.ruleSources())
+	rs, err := host.LoadAndCompile(a.ruleSources())
 	if err != nil {
 		var es rules.Errors
 		if errors.As(err, &es) {

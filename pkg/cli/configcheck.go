@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/agent"
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 	"github.com/vigil-sec/vigil/pkg/transport"
 )
 
@@ -70,7 +71,7 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 					return fmt.Errorf("nats credentials: %w", err)
 				}
 			}
-			rs, err := rules.LoadAndCompile(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: cfg.Rules.VendorDir, Paths: cfg.Rules.Paths})
+			rs, err := host.LoadAndCompile(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: cfg.Rules.VendorDir, Paths: cfg.Rules.Paths})
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}

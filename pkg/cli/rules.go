@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 func newRulesCmd(stdout io.Writer) *cobra.Command {
@@ -47,7 +48,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 			if srcErr != nil {
 				return srcErr
 			}
-			rs, err := rules.LoadAndCompile(src)
+			rs, err := host.LoadAndCompile(src)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}
@@ -81,10 +82,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RULE\tSEVERITY\tTACTIC\tTECHNIQUE\tEVENTS\tACTION\tENABLED")
 			for _, r := range set.Rules {
-				evs := make([]string, 0, len(r.Events))
-				for _, t := range r.Events {
-					evs = append(evs, t.String())
-				}
+				evs := r.Events
 				if r.Sequence != nil {
 					evs = []string{"sequence"}
 				}
@@ -106,7 +104,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 			if srcErr != nil {
 				return srcErr
 			}
-			rs, err := rules.LoadAndCompile(src)
+			rs, err := host.LoadAndCompile(src)
 			if err != nil {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}
@@ -134,7 +132,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 				all = append(all, fx...)
 			}
 			failed := 0
-			results := engine.RunFixtures(rs, all, rules.Host{Name: "fixture-host", AgentPID: 4242})
+			results := engine.RunFixtures(rs, all, host.Host{Name: "fixture-host", AgentPID: 4242})
 			for _, r := range results {
 				if !r.Passed {
 					failed++

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // benchMix is a busy server's event mix: benign events of every common type
@@ -39,12 +40,12 @@ func benchMix() []*event.Event {
 }
 
 func BenchmarkEngineDefaultRules(b *testing.B) {
-	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	rs, err := host.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	sink := &collectSink{}
-	e := New(Config{MonitorOnly: true, DedupWindow: 60e9, Host: rules.Host{Name: "h", AgentPID: 4242}}, rs, nil, sink)
+	e := New(Config{MonitorOnly: true, DedupWindow: 60e9, Host: host.Host{Name: "h", AgentPID: 4242}}, rs, nil, sink)
 	mix := benchMix()
 	b.ReportAllocs()
 	b.ResetTimer()

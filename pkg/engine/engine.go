@@ -12,11 +12,12 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // Config tunes the engine.
 type Config struct {
-	Host rules.Host
+	Host host.Host
 	// MonitorOnly turns every kill into an alert that says so.
 	MonitorOnly bool
 	// Protect lists executables never killed.
@@ -67,11 +68,11 @@ type Stats struct {
 // pipeline's consumer); Swap may be called from any.
 type Engine struct {
 	cfg     Config
-	rs      atomic.Pointer[rules.Ruleset]
+	rs      atomic.Pointer[host.Ruleset]
 	sinks   []*sinkSlot
 	killer  Killer
 	Stats   Stats
-	env     rules.Env
+	env     host.Env
 	machine vm.VM
 
 	mu    sync.Mutex // guards state across Swap
@@ -98,7 +99,7 @@ func newState() *state {
 // New makes an engine over rs that sends alerts to sinks. killer carries
 // out kill actions (the agent's response.ProcKiller); with none, a kill is
 // reported as skipped.
-func New(cfg Config, rs *rules.Ruleset, killer Killer, sinks ...Sink) *Engine {
+func New(cfg Config, rs *host.Ruleset, killer Killer, sinks ...Sink) *Engine {
 	if cfg.MaxState <= 0 {
 		cfg.MaxState = 10000
 	}
@@ -165,7 +166,7 @@ func (e *Engine) deliver(a *Alert) {
 }
 
 // Swap installs a new rule set; sequence and threshold state starts afresh.
-func (e *Engine) Swap(rs *rules.Ruleset) {
+func (e *Engine) Swap(rs *host.Ruleset) {
 	e.mu.Lock()
 	e.rs.Store(rs)
 	e.state = newState()
@@ -173,7 +174,7 @@ func (e *Engine) Swap(rs *rules.Ruleset) {
 }
 
 // Ruleset is the rule set in use.
-func (e *Engine) Ruleset() *rules.Ruleset { return e.rs.Load() }
+func (e *Engine) Ruleset() *host.Ruleset { return e.rs.Load() }
 
 // Flush does nothing: alerts are written as they happen.
 func (e *Engine) Flush() error { return nil }
@@ -238,7 +239,7 @@ func (e *Engine) key(fn func(*event.Event) string, p *vm.Program, ev *event.Even
 
 // sequence advances rule c's steps with ev. Steps are tried last first so an
 // event never chains onto itself.
-func (e *Engine) sequence(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event) {
+func (e *Engine) sequence(rs *host.Ruleset, c *host.Compiled, ev *event.Event) {
 	steps := e.state.seq[c.Index]
 	if steps == nil {
 		steps = make([]map[string]*window, len(c.Steps))
@@ -279,7 +280,7 @@ func (e *Engine) sequence(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event)
 	}
 }
 
-func (e *Engine) threshold(rs *rules.Ruleset, c *rules.Compiled, ev *event.Event) {
+func (e *Engine) threshold(rs *host.Ruleset, c *host.Compiled, ev *event.Event) {
 	k := e.key(c.KeyFn, c.Key, ev)
 	if k == "" {
 		return
@@ -345,7 +346,7 @@ func target(ev *event.Event) string {
 	return ""
 }
 
-func (e *Engine) fire(rs *rules.Ruleset, c *rules.Compiled, evs []*event.Event) {
+func (e *Engine) fire(rs *host.Ruleset, c *host.Compiled, evs []*event.Event) {
 	last := evs[len(evs)-1]
 	now := e.now()
 	if e.cfg.DedupWindow > 0 {

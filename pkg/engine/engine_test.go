@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 const killRule = `
@@ -30,13 +31,13 @@ const killRule = `
   mitre: {tactic: execution, technique: T1204}
 `
 
-func compile(t *testing.T, src string) *rules.Ruleset {
+func compile(t *testing.T, src string) *host.Ruleset {
 	t.Helper()
 	set := rules.NewSet()
 	if err := set.Parse("t.yaml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := rules.Compile(set)
+	rs, err := host.Compile(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,12 +200,12 @@ func TestSinkFailuresCounted(t *testing.T) {
 // The vigil CLI run from the same binary as the agent (a clone under /tmp)
 // is not "Execution from a temporary directory"; any other program there is.
 func TestAgentExeIsNotATempDirPayload(t *testing.T) {
-	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	rs, err := host.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := &collectSink{}
-	e := New(Config{MonitorOnly: true, Host: rules.Host{Name: "h", AgentPID: 1, AgentExe: "/tmp/clone/bin/vigil"}}, rs, nil, sink)
+	e := New(Config{MonitorOnly: true, Host: host.Host{Name: "h", AgentPID: 1, AgentExe: "/tmp/clone/bin/vigil"}}, rs, nil, sink)
 	ev := func(pid uint32, exe string) *event.Event {
 		x := execEv(pid, exe)
 		x.Process.Ancestors = []event.Ancestor{{PID: 1, Exe: "/usr/bin/bash"}}

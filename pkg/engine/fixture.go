@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // Fixture holds test cases for one rule: each case is a list of events (in
@@ -89,7 +90,7 @@ func toEvents(raw []map[string]any, base time.Time) ([]*event.Event, error) {
 
 // RunFixtures runs every case against the rule set, each case in a fresh
 // monitor-only engine (no kills, no deduplication).
-func RunFixtures(rs *rules.Ruleset, fixtures []Fixture, host rules.Host) []FixtureResult {
+func RunFixtures(rs *host.Ruleset, fixtures []Fixture, host host.Host) []FixtureResult {
 	byName := map[string]bool{}
 	for _, c := range rs.Rules {
 		byName[c.Name] = true

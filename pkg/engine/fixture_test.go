@@ -13,14 +13,15 @@ import (
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // FixtureHost is the host the fixtures assume: the agent's pid is 4242.
-var FixtureHost = rules.Host{Name: "fixture-host", AgentPID: 4242}
+var FixtureHost = host.Host{Name: "fixture-host", AgentPID: 4242}
 
 // Every enabled vendor rule has a positive and a negative fixture, and all pass.
 func TestBuiltinFixtures(t *testing.T) {
-	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	rs, err := host.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestBuiltinFixtures(t *testing.T) {
 // what the VM accepts (a prefilter that accepts too much would be an
 // untested false positive).
 func TestNativeAgreesWithVM(t *testing.T) {
-	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	rs, err := host.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestNativeAgreesWithVMOnGeneratedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := rules.Compile(set)
+	rs, err := host.Compile(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +140,10 @@ func fixtureEvents(t *testing.T) []fixtureEvent {
 
 // agree compares the native checks with the VM for every condition that
 // applies to ev, and returns how many it compared.
-func agree(t *testing.T, e *Engine, rs *rules.Ruleset, ev *event.Event, where string) int {
+func agree(t *testing.T, e *Engine, rs *host.Ruleset, ev *event.Event, where string) int {
 	t.Helper()
 	type cond struct {
-		pre  rules.Prefilter
+		pre  host.Prefilter
 		full bool
 		vm   *vm.Program
 	}

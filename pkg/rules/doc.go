@@ -1,7 +1,7 @@
-// Package rules reads Vigil's rule files (rules, macros and lists, with
-// exceptions and overrides), checks them, and compiles their conditions.
-// Parsing and compiling are pure: they take bytes and parsed structs, and
-// every error names the file and line.
-//
-// Conditions are expr-lang expressions over the event schema (docs/rules.md).
+// Package rules is the rule language's core, the same for every source: YAML
+// rule files with lists, macros, exceptions, overrides and disables, every
+// error with its file and line, rule paths and the embedded vendor rules.
+// It knows no event schema: a rule names its source (runtime by default)
+// and its event types by name, and the schema of that source compiles it
+// (pkg/rules/host for runtime rules; the backend's for cloud logs).
 package rules

@@ -128,27 +128,6 @@ func ruleFiles(p string, mayBeMissing bool) ([]string, error) {
 	return out, nil
 }
 
-// LoadAndCompile loads and compiles in one step. Every error is reported:
-// what parsed is still compiled, so a lint run lists the compile errors
-// of one file beside the syntax errors of another.
-func LoadAndCompile(src Sources) (*Ruleset, error) {
-	set, lerr := Load(src)
-	rs, cerr := Compile(set)
-	if lerr == nil {
-		return rs, cerr
-	}
-	var all Errors
-	for _, err := range []error{lerr, cerr} {
-		var es Errors
-		if errors.As(err, &es) {
-			all = append(all, es...)
-		} else if err != nil {
-			all = append(all, &Error{Msg: err.Error()})
-		}
-	}
-	return nil, all
-}
-
 //go:embed fixtures/*.yaml
 var builtinFixtures embed.FS
 

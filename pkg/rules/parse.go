@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/vigil-sec/vigil/pkg/event"
 )
 
 // allowed keys per item kind; anything else is an error with its line.
@@ -267,16 +265,16 @@ func (s *Set) rule(name string) *Rule {
 	return nil
 }
 
-func parseEvents(f *fields, key string, names []string) ([]event.Type, *Error) {
-	var out []event.Type
+// parseEvents keeps the event type names; the source's schema resolves
+// them when it compiles the rule (an unknown name is its error, at this
+// key's line).
+func parseEvents(f *fields, key string, names []string) ([]string, *Error) {
 	for _, n := range names {
-		t, err := event.ParseType(n)
-		if err != nil {
-			return nil, f.errf(key, "%v", err)
+		if strings.TrimSpace(n) == "" {
+			return nil, f.errf(key, "an empty event type name")
 		}
-		out = append(out, t)
 	}
-	return out, nil
+	return names, nil
 }
 
 func (s *Set) parseRule(f *fields, over map[string]string) Errors {
@@ -349,6 +347,7 @@ func (s *Set) parseRule(f *fields, over map[string]string) Errors {
 	names, e = f.strs("events")
 	add(e)
 	r.Events, e = parseEvents(f, "events", names)
+	r.EventsPos = f.pos("events")
 	add(e)
 	r.Tags, e = f.strs("tags")
 	add(e)
@@ -431,7 +430,7 @@ func parseSequence(f *fields) (*Sequence, *Error) {
 		if len(evs) == 0 || st.Condition == "" || st.Key == "" {
 			return nil, f.errf("sequence", "sequence step %d needs events, a condition and a key", i+1)
 		}
-		seq.Steps = append(seq.Steps, Step{Events: evs, Condition: st.Condition, Key: st.Key})
+		seq.Steps = append(seq.Steps, Step{Events: evs, Condition: st.Condition, Key: st.Key, Pos: f.pos("sequence")})
 	}
 	return seq, nil
 }
@@ -476,7 +475,7 @@ func mergeRule(f *fields, old, r *Rule, over map[string]string) Errors {
 			case "enabled":
 				old.Enabled = r.Enabled
 			case "events":
-				old.Events = r.Events
+				old.Events, old.EventsPos = r.Events, r.EventsPos
 			}
 		default:
 			return Errors{f.errf("override", "override of %q is not supported", key)}

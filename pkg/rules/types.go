@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/pkg/alert"
-	"github.com/vigil-sec/vigil/pkg/event"
 )
 
 // Severity of a rule's alerts (alert.Severity, the shared schema's).
@@ -80,11 +79,13 @@ type Exception struct {
 
 // Step is one step of a sequence rule.
 type Step struct {
-	Events    []event.Type `json:"events"`
-	Condition string       `json:"condition"`
+	Events    []string `json:"events"`
+	Condition string   `json:"condition"`
 	// Key is an expression giving the correlation key; consecutive steps
 	// match when their keys are equal.
 	Key string `json:"key"`
+	// Pos is where the step's sequence was given.
+	Pos Pos `json:"-"`
 }
 
 // Sequence makes a rule match when its steps happen in order, with equal
@@ -115,22 +116,26 @@ func KnownSources() []string { return []string{SourceRuntime, "cloudtrail", "vpc
 
 // Rule is one detection.
 type Rule struct {
-	Name        string       `json:"rule"`
-	Source      string       `json:"source"`
-	Desc        string       `json:"desc"`
-	Events      []event.Type `json:"events"`
-	Condition   string       `json:"condition"`
-	Output      string       `json:"output"`
-	Severity    Severity     `json:"severity"`
-	Tactic      string       `json:"mitre_tactic"`
-	Technique   string       `json:"mitre_technique"`
-	Tags        []string     `json:"tags,omitempty"`
-	Enabled     bool         `json:"enabled"`
-	Action      Action       `json:"action"`
-	Remediation string       `json:"remediation,omitempty"`
-	Exceptions  []Exception  `json:"exceptions,omitempty"`
-	Sequence    *Sequence    `json:"sequence,omitempty"`
-	Threshold   *Threshold   `json:"threshold,omitempty"`
+	Name   string `json:"rule"`
+	Source string `json:"source"`
+	Desc   string `json:"desc"`
+	// Events names the event types the rule applies to, in its source's
+	// schema (exec, open... for runtime); the schema resolves them.
+	Events []string `json:"events"`
+	// EventsPos is where events were given (for the schema's errors).
+	EventsPos   Pos         `json:"-"`
+	Condition   string      `json:"condition"`
+	Output      string      `json:"output"`
+	Severity    Severity    `json:"severity"`
+	Tactic      string      `json:"mitre_tactic"`
+	Technique   string      `json:"mitre_technique"`
+	Tags        []string    `json:"tags,omitempty"`
+	Enabled     bool        `json:"enabled"`
+	Action      Action      `json:"action"`
+	Remediation string      `json:"remediation,omitempty"`
+	Exceptions  []Exception `json:"exceptions,omitempty"`
+	Sequence    *Sequence   `json:"sequence,omitempty"`
+	Threshold   *Threshold  `json:"threshold,omitempty"`
 	// Watch, when set, replaces the read-open prefixes derived from the
 	// condition (an empty list: the rule needs none).
 	Watch []string `json:"watch,omitempty"`

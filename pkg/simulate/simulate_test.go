@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
 // Every enabled vendor rule is re-enacted by some scenario, and every
 // scenario names only real rules.
 func TestScenariosCoverEveryRule(t *testing.T) {
-	rs, err := rules.LoadAndCompile(rules.Sources{Builtin: true})
+	rs, err := host.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

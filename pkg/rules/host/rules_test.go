@@ -1,4 +1,4 @@
-package rules
+package host
 
 import (
 	"errors"
@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/rules"
 )
 
 func TestBuiltinRulesCompile(t *testing.T) {
-	rs, err := LoadAndCompile(Sources{Builtin: true})
+	rs, err := LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestBuiltinRulesCompile(t *testing.T) {
 
 func parseErr(t *testing.T, src string) string {
 	t.Helper()
-	set := NewSet()
+	set := rules.NewSet()
 	err := set.Parse("admin.yaml", []byte(src))
 	if err == nil {
 		_, err = Compile(set)
@@ -44,7 +45,7 @@ func parseErr(t *testing.T, src string) string {
 	if err == nil {
 		t.Fatalf("no error for:\n%s", src)
 	}
-	var es Errors
+	var es rules.Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("not positioned errors: %v", err)
 	}
@@ -85,7 +86,7 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 }
 
 func TestOverridesAndDisable(t *testing.T) {
-	set := NewSet()
+	set := rules.NewSet()
 	vendor := okRule + `
 - list: bins
   items: [a]
@@ -124,7 +125,7 @@ func TestOverridesAndDisable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.Rules) != 1 || rs.Disabled != 1 || rs.Rules[0].Severity != Critical {
+	if len(rs.Rules) != 1 || rs.Disabled != 1 || rs.Rules[0].Severity != rules.Critical {
 		t.Fatalf("rules %d disabled %d", len(rs.Rules), rs.Disabled)
 	}
 	if got := set.Lists["bins"].Items; strings.Join(got, ",") != "a,b" {
@@ -145,7 +146,7 @@ func TestOverridesAndDisable(t *testing.T) {
 }
 
 func TestKernelFilterDerivation(t *testing.T) {
-	set := NewSet()
+	set := rules.NewSet()
 	src := `
 - rule: Reads
   desc: d
@@ -190,11 +191,11 @@ func TestVendorDirReplacesEmbeddedRules(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "10-only.yaml"), []byte(okRule), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	rs, err := LoadAndCompile(rules.Sources{Builtin: true, VendorDir: dir})
 	if err != nil || len(rs.Rules) != 1 {
 		t.Fatalf("vendor dir: %v %d rules", err, len(rs.Rules))
 	}
-	rs, err = LoadAndCompile(Sources{Builtin: true, VendorDir: filepath.Join(dir, "missing")})
+	rs, err = LoadAndCompile(rules.Sources{Builtin: true, VendorDir: filepath.Join(dir, "missing")})
 	if err != nil || len(rs.Rules) < 45 {
 		t.Fatalf("embedded fallback: %v", err)
 	}
@@ -206,12 +207,12 @@ func TestVendorDirReplacesEmbeddedRules(t *testing.T) {
 func TestMissingRulePathIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range []string{filepath.Join(dir, "typo.yaml"), filepath.Join(dir, "no-such-dir")} {
-		_, err := LoadAndCompile(Sources{Paths: []string{p}})
+		_, err := LoadAndCompile(rules.Sources{Paths: []string{p}})
 		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	if _, err := Load(Sources{Paths: []string{DefaultLocalDir}}); err != nil && !strings.Contains(err.Error(), DefaultLocalDir+"/") {
+	if _, err := rules.Load(rules.Sources{Paths: []string{rules.DefaultLocalDir}}); err != nil && !strings.Contains(err.Error(), rules.DefaultLocalDir+"/") {
 		t.Errorf("missing default local dir: %v", err)
 	}
 }
@@ -222,7 +223,7 @@ func TestAllErrorsReported(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("- rule: [unclosed\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("- rule: Bad\n  desc: d\n  events: [exec]\n  condition: exec.nosuchfield == 1\n  output: o\n  mitre: {tactic: t, technique: T1}\n"), 0o644)
-	_, err := LoadAndCompile(Sources{Paths: []string{dir}})
+	_, err := LoadAndCompile(rules.Sources{Paths: []string{dir}})
 	if err == nil || !strings.Contains(err.Error(), "a.yaml:") || !strings.Contains(err.Error(), "b.yaml:1") {
 		t.Fatalf("errors: %v", err)
 	}
@@ -232,17 +233,17 @@ func TestAllErrorsReported(t *testing.T) {
 // have one version (the hash used to include the file names).
 func TestVersionIgnoresWhereRulesWereRead(t *testing.T) {
 	dir := t.TempDir()
-	names, content := Builtin()
+	names, content := rules.Builtin()
 	for _, n := range names {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(n)), content[n], 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	embedded, err := LoadAndCompile(Sources{Builtin: true, VendorDir: filepath.Join(dir, "none")})
+	embedded, err := LoadAndCompile(rules.Sources{Builtin: true, VendorDir: filepath.Join(dir, "none")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	packaged, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	packaged, err := LoadAndCompile(rules.Sources{Builtin: true, VendorDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestVersionIgnoresWhereRulesWereRead(t *testing.T) {
 	}
 	// A changed macro changes the version.
 	os.WriteFile(filepath.Join(dir, "99-local.yaml"), []byte("- macro: build_running\n  override: {condition: replace}\n  condition: \"false\"\n"), 0o644)
-	changed, err := LoadAndCompile(Sources{Builtin: true, VendorDir: dir})
+	changed, err := LoadAndCompile(rules.Sources{Builtin: true, VendorDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestTooManyPrefixes(t *testing.T) {
 	for i := 0; i < event.MaxPrefixes+1; i++ {
 		fmt.Fprintf(&b, "    - /srv/p%d/\n", i)
 	}
-	set := NewSet()
+	set := rules.NewSet()
 	if err := set.Parse("many.yaml", []byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
@@ -280,12 +281,12 @@ func TestTooManyPrefixes(t *testing.T) {
 // A rule names its source (default runtime); an unknown one is an error
 // with its line; rules of another source are kept out of the runtime set.
 func TestRuleSources(t *testing.T) {
-	set := NewSet()
+	set := rules.NewSet()
 	err := set.Parse("s.yaml", []byte("- rule: Bad source\n  source: syslog\n  desc: d\n  events: [exec]\n  condition: \"true\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n"))
 	if err == nil || !strings.Contains(err.Error(), `s.yaml:2: unknown source "syslog" (known: runtime, cloudtrail, vpcflow, k8saudit)`) {
 		t.Errorf("%v", err)
 	}
-	set = NewSet()
+	set = rules.NewSet()
 	if err := set.Parse("c.yaml", []byte(okRule+"- rule: Trail stopped\n  source: cloudtrail\n  desc: d\n  condition: eventName == \"StopLogging\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestRuleSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.Rules) != 1 || rs.Rules[0].Source != SourceRuntime || rs.OtherSources["cloudtrail"] != 1 {
+	if len(rs.Rules) != 1 || rs.Rules[0].Source != rules.SourceRuntime || rs.OtherSources["cloudtrail"] != 1 {
 		t.Errorf("%d rules, other sources %v", len(rs.Rules), rs.OtherSources)
 	}
 }

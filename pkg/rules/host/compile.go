@@ -1,9 +1,10 @@
-package rules
+package host
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"regexp"
@@ -17,11 +18,14 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/rules"
 )
 
 // Compiled is an enabled rule ready to evaluate.
 type Compiled struct {
-	*Rule
+	*rules.Rule
+	// Types are the rule's event types, resolved from its names.
+	Types  []event.Type
 	Index  int
 	Pre    Prefilter   // native checks that must pass before Cond runs
 	Full   bool        // Pre is the whole condition: Cond need not run
@@ -82,7 +86,7 @@ var envOptions = []expr.Option{
 
 // expander replaces list and macro identifiers with their content.
 type expander struct {
-	set   *Set
+	set   *rules.Set
 	stack []string
 	err   error
 }
@@ -123,7 +127,7 @@ func (x *expander) Visit(node *ast.Node) {
 }
 
 // listItems flattens a list whose items may name other lists.
-func (x *expander) listItems(l *List, seen map[string]bool) []string {
+func (x *expander) listItems(l *rules.List, seen map[string]bool) []string {
 	if seen == nil {
 		seen = map[string]bool{}
 	}
@@ -147,7 +151,7 @@ func oneLine(err error) string {
 }
 
 // compileExpr compiles a condition (asBool) or a value expression.
-func compileExpr(set *Set, src string, asBool bool) (*vm.Program, *ast.Node, error) {
+func compileExpr(set *rules.Set, src string, asBool bool) (*vm.Program, *ast.Node, error) {
 	x := &expander{set: set}
 	opts := append([]expr.Option{}, envOptions...)
 	opts = append(opts, expr.Patch(x))
@@ -171,7 +175,7 @@ var exceptionComps = map[string]string{
 }
 
 // exceptionsExpr renders a rule's exceptions as "not (row or row ...)".
-func exceptionsExpr(r *Rule) (string, error) {
+func exceptionsExpr(r *rules.Rule) (string, error) {
 	var rows []string
 	for _, ex := range r.Exceptions {
 		if ex.Name == "" || len(ex.Fields) == 0 {
@@ -217,25 +221,25 @@ func exceptionsExpr(r *Rule) (string, error) {
 
 // Compile checks and compiles every enabled rule. Errors name each rule's
 // file and line.
-func Compile(set *Set) (*Ruleset, error) {
+func Compile(set *rules.Set) (*Ruleset, error) {
 	rs := &Ruleset{}
-	var errs Errors
+	var errs rules.Errors
 	for name := range set.Macros {
 		if rootNames[name] {
-			errs = append(errs, &Error{set.Macros[name].Pos, fmt.Sprintf("macro %q shadows an event field", name)})
+			errs = append(errs, &rules.Error{Pos: set.Macros[name].Pos, Msg: fmt.Sprintf("macro %q shadows an event field", name)})
 		}
 	}
 	for name := range set.Lists {
 		if rootNames[name] {
-			errs = append(errs, &Error{set.Lists[name].Pos, fmt.Sprintf("list %q shadows an event field", name)})
+			errs = append(errs, &rules.Error{Pos: set.Lists[name].Pos, Msg: fmt.Sprintf("list %q shadows an event field", name)})
 		}
 	}
-	seen := map[string]Pos{}
+	seen := map[string]rules.Pos{}
 	h := sha256.New()
 	types := map[event.Type]bool{event.TypeExec: true, event.TypeFork: true, event.TypeExit: true}
 	prefixes, writePrefixes := map[string]bool{}, map[string]bool{}
 	for _, r := range set.Rules {
-		if r.Source != SourceRuntime && r.Source != "" {
+		if r.Source != rules.SourceRuntime && r.Source != "" {
 			// Another source's rule: compiled by the schema of that source
 			// where its events are (the backend), not here.
 			if rs.OtherSources == nil {
@@ -245,7 +249,7 @@ func Compile(set *Set) (*Ruleset, error) {
 			continue
 		}
 		if p, dup := seen[r.Name]; dup {
-			errs = append(errs, &Error{r.Pos, fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
+			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
 			continue
 		}
 		seen[r.Name] = r.Pos
@@ -254,14 +258,19 @@ func Compile(set *Set) (*Ruleset, error) {
 			continue
 		}
 		c, err := compileRule(set, r)
+		var te *typeError
+		if errors.As(err, &te) {
+			errs = append(errs, &rules.Error{Pos: te.pos, Msg: te.msg})
+			continue
+		}
 		if err != nil {
-			errs = append(errs, &Error{r.Pos, fmt.Sprintf("rule %q: %v", r.Name, err)})
+			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q: %v", r.Name, err)})
 			continue
 		}
 		c.Index = len(rs.Rules)
 		rs.Rules = append(rs.Rules, c)
 		hashRule(h, r)
-		for _, t := range ruleTypes(r) {
+		for _, t := range c.allTypes() {
 			types[t] = true
 			rs.ByType[t] = appendOnce(rs.ByType[t], c)
 		}
@@ -290,10 +299,10 @@ func Compile(set *Set) (*Ruleset, error) {
 	sort.Strings(rs.WatchedPrefixes)
 	sort.Strings(rs.WriteWatchedPrefixes)
 	if err := CheckPrefixes("rules: read-watched", rs.WatchedPrefixes); err != nil {
-		return nil, Errors{{Msg: err.Error()}}
+		return nil, rules.Errors{{Msg: err.Error()}}
 	}
 	if err := CheckPrefixes("rules: write-watched", rs.WriteWatchedPrefixes); err != nil {
-		return nil, Errors{{Msg: err.Error()}}
+		return nil, rules.Errors{{Msg: err.Error()}}
 	}
 	rs.Version = hex.EncodeToString(h.Sum(nil))[:12]
 	return rs, nil
@@ -326,19 +335,45 @@ func appendOnce(list []*Compiled, c *Compiled) []*Compiled {
 	return append(list, c)
 }
 
-func ruleTypes(r *Rule) []event.Type {
-	if r.Sequence == nil {
-		return r.Events
+// allTypes are the event types of the rule or of its steps.
+func (c *Compiled) allTypes() []event.Type {
+	if c.Sequence == nil {
+		return c.Types
 	}
 	var out []event.Type
-	for _, st := range r.Sequence.Steps {
+	for _, st := range c.Steps {
 		out = append(out, st.Events...)
 	}
 	return out
 }
 
-func compileRule(set *Set, r *Rule) (*Compiled, error) {
+// typeError is an unknown event type name, at the line it was given.
+type typeError struct {
+	pos rules.Pos
+	msg string
+}
+
+func (e *typeError) Error() string { return e.msg }
+
+// resolveTypes turns event type names into the host schema's types.
+func resolveTypes(names []string, pos rules.Pos) ([]event.Type, error) {
+	out := make([]event.Type, 0, len(names))
+	for _, n := range names {
+		t, err := event.ParseType(n)
+		if err != nil {
+			return nil, &typeError{pos, err.Error()}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	c := &Compiled{Rule: r}
+	var err error
+	if c.Types, err = resolveTypes(r.Events, r.EventsPos); err != nil {
+		return nil, err
+	}
 	if r.Output == "" {
 		return nil, fmt.Errorf("no output")
 	}
@@ -375,7 +410,11 @@ func compileRule(set *Set, r *Rule) (*Compiled, error) {
 			if err != nil {
 				return nil, fmt.Errorf("step %d key: %v", i+1, err)
 			}
-			c.Steps = append(c.Steps, CompiledStep{Events: st.Events, Pre: pre, Full: full, Cond: cp, Key: kp, KeyFn: KeyFunc(*knode)})
+			evs, err := resolveTypes(st.Events, st.Pos)
+			if err != nil {
+				return nil, err
+			}
+			c.Steps = append(c.Steps, CompiledStep{Events: evs, Pre: pre, Full: full, Cond: cp, Key: kp, KeyFn: KeyFunc(*knode)})
 		}
 		return c, nil
 	}
@@ -410,15 +449,15 @@ func compileRule(set *Set, r *Rule) (*Compiled, error) {
 // comparisons in its conditions: read prefixes, and for rules that concern
 // only writes, write-watched prefixes. A rule on read-opens that does not
 // constrain file.path needs "/". A rule's watch list replaces the read part.
-func (c *Compiled) openPrefixes(set *Set) (reads, writes []string) {
+func (c *Compiled) openPrefixes(set *rules.Set) (reads, writes []string) {
 	var conds []string
 	if c.Sequence != nil {
-		for _, st := range c.Sequence.Steps {
-			if hasType(st.Events, event.TypeOpen) {
+		for i, st := range c.Sequence.Steps {
+			if i < len(c.Steps) && hasType(c.Steps[i].Events, event.TypeOpen) {
 				conds = append(conds, st.Condition)
 			}
 		}
-	} else if hasType(c.Events, event.TypeOpen) {
+	} else if hasType(c.Types, event.TypeOpen) {
 		conds = append(conds, c.Condition)
 	}
 	for _, cond := range conds {
@@ -530,7 +569,7 @@ type Template struct {
 var tokenRE = regexp.MustCompile(`%[a-z_][a-zA-Z0-9_.\[\]]*[a-zA-Z0-9_\]]`)
 
 // CompileTemplate compiles an output template.
-func CompileTemplate(set *Set, s string) (*Template, error) {
+func CompileTemplate(set *rules.Set, s string) (*Template, error) {
 	t := &Template{}
 	last := 0
 	for _, loc := range tokenRE.FindAllStringIndex(s, -1) {
@@ -570,12 +609,12 @@ func (t *Template) Render(env *Env) string {
 // hashRule adds what a rule does to the version hash: its content, never
 // where it was read from (so the embedded and the packaged copies of the
 // same rules have one version).
-func hashRule(h hash.Hash, r *Rule) {
+func hashRule(h hash.Hash, r *rules.Rule) {
 	c := *r
-	c.Pos = Pos{}
-	c.Exceptions = append([]Exception(nil), r.Exceptions...)
+	c.Pos = rules.Pos{}
+	c.Exceptions = append([]rules.Exception(nil), r.Exceptions...)
 	for i := range c.Exceptions {
-		c.Exceptions[i].Pos = Pos{}
+		c.Exceptions[i].Pos = rules.Pos{}
 	}
 	b, _ := json.Marshal(&c)
 	h.Write(b)
@@ -584,7 +623,7 @@ func hashRule(h hash.Hash, r *Rule) {
 
 // hashMacrosAndLists adds the macros and lists (by name) to the version:
 // a changed macro changes what the rules using it do.
-func hashMacrosAndLists(h hash.Hash, set *Set) {
+func hashMacrosAndLists(h hash.Hash, set *rules.Set) {
 	names := make([]string, 0, len(set.Macros))
 	for n := range set.Macros {
 		names = append(names, n)
@@ -601,4 +640,25 @@ func hashMacrosAndLists(h hash.Hash, set *Set) {
 	for _, n := range names {
 		fmt.Fprintf(h, "list\x00%s\x00%s\x00", n, strings.Join(set.Lists[n].Items, "\x00"))
 	}
+}
+
+// LoadAndCompile loads and compiles in one step. Every error is reported:
+// what parsed is still compiled, so a lint run lists the compile errors
+// of one file beside the syntax errors of another.
+func LoadAndCompile(src rules.Sources) (*Ruleset, error) {
+	set, lerr := rules.Load(src)
+	rs, cerr := Compile(set)
+	if lerr == nil {
+		return rs, cerr
+	}
+	var all rules.Errors
+	for _, err := range []error{lerr, cerr} {
+		var es rules.Errors
+		if errors.As(err, &es) {
+			all = append(all, es...)
+		} else if err != nil {
+			all = append(all, &rules.Error{Msg: err.Error()})
+		}
+	}
+	return nil, all
 }

@@ -1,6 +1,10 @@
-package rules
+package host
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vigil-sec/vigil/pkg/rules"
+)
 
 // Rule files come from admins and from whoever can write /etc/vigil/rules.d.
 func FuzzParseRules(f *testing.F) {
@@ -8,7 +12,7 @@ func FuzzParseRules(f *testing.F) {
 	f.Add([]byte("- list: l\n  items: [a]\n- macro: m\n  condition: basename(exec.exe) in l\n"))
 	f.Add([]byte("- disable: {tags: [x]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		set := NewSet()
+		set := rules.NewSet()
 		_ = set.Parse("f.yaml", b)
 		_, _ = Compile(set)
 	})
@@ -20,10 +24,10 @@ func FuzzCompileCondition(f *testing.F) {
 	f.Add(`any(exec.args, # in ["-e"]) or m`)
 	f.Add(`cidr(net.dst_addr, "10.0.0.0/8") and not glob(file.path, "/tmp/*")`)
 	f.Fuzz(func(t *testing.T, cond string) {
-		set := NewSet()
-		set.Lists["shells"] = &List{Name: "shells", Items: []string{"sh", "shells"}}
-		set.Macros["m"] = &Macro{Name: "m", Condition: "m2 or true"}
-		set.Macros["m2"] = &Macro{Name: "m2", Condition: "m"}
+		set := rules.NewSet()
+		set.Lists["shells"] = &rules.List{Name: "shells", Items: []string{"sh", "shells"}}
+		set.Macros["m"] = &rules.Macro{Name: "m", Condition: "m2 or true"}
+		set.Macros["m2"] = &rules.Macro{Name: "m2", Condition: "m"}
 		p, _, err := compileExpr(set, cond, true)
 		if err != nil {
 			return

@@ -1,14 +1,15 @@
-package rules
+package host
 
 import (
 	"testing"
 
 	"github.com/vigil-sec/vigil/pkg/event"
+	"github.com/vigil-sec/vigil/pkg/rules"
 )
 
 // The prefilter must never reject an event the full condition accepts.
 func TestPrefilterAgreesWithCondition(t *testing.T) {
-	rs, err := LoadAndCompile(Sources{Builtin: true})
+	rs, err := LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package rules
+package host
 
 import (
 	"github.com/expr-lang/expr/vm"
