@@ -32,3 +32,39 @@ func FuzzParse(f *testing.F) {
 		_ = NewSet().Parse("f.yaml", b)
 	})
 }
+
+type fakeSchema struct{ checked int }
+
+func (f *fakeSchema) Source() string { return "cloudtrail" }
+func (f *fakeSchema) Check(set *Set) error {
+	for _, r := range set.Rules {
+		if r.Source == "cloudtrail" {
+			f.checked++
+			if r.Events[0] != "AwsApiCall" {
+				return Errors{{Pos: r.EventsPos, Msg: "unknown"}}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckAll hands each source's rules to its registered schema and counts
+// those of sources no schema knows here.
+func TestCheckAllUsesRegisteredSchemas(t *testing.T) {
+	set := NewSet()
+	if err := set.Parse("trail.yaml", []byte(trailRule+
+		"- rule: Pod exec\n  source: k8saudit\n  desc: d\n  events: [Event]\n  condition: verb == \"create\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	unchecked, err := CheckAll(set)
+	if err != nil || unchecked["cloudtrail"] != 1 || unchecked["k8saudit"] != 1 {
+		t.Fatalf("before registering: %v %v", unchecked, err)
+	}
+	f := &fakeSchema{}
+	Register(f)
+	defer func() { schemaMu.Lock(); delete(schemas, "cloudtrail"); schemaMu.Unlock() }()
+	unchecked, err = CheckAll(set)
+	if err != nil || f.checked != 1 || unchecked["cloudtrail"] != 0 || unchecked["k8saudit"] != 1 {
+		t.Errorf("after: %v %v checked %d", unchecked, err, f.checked)
+	}
+}

@@ -662,3 +662,15 @@ func LoadAndCompile(src rules.Sources) (*Ruleset, error) {
 	}
 	return nil, all
 }
+
+// runtime is the host schema in the core's registry.
+type runtime struct{}
+
+func (runtime) Source() string { return rules.SourceRuntime }
+
+func (runtime) Check(set *rules.Set) error {
+	_, err := Compile(set)
+	return err
+}
+
+func init() { rules.Register(runtime{}) }
