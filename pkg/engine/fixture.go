@@ -6,52 +6,20 @@ import (
 	"strconv"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
-// Fixture holds test cases for one rule: each case is a list of events (in
-// the event JSON schema, written as YAML); in a match case the rule must
-// fire, in a nomatch case it must not.
-type Fixture struct {
-	Rule    string             `yaml:"rule"`
-	Match   [][]map[string]any `yaml:"match"`
-	NoMatch [][]map[string]any `yaml:"nomatch"`
-	Pos     rules.Pos          `yaml:"-"`
-}
+// Fixture, ParseFixtures and FixtureResult are the core's
+// (source-agnostic) fixture format; RunFixtures runs runtime fixtures.
+type (
+	Fixture       = rules.Fixture
+	FixtureResult = rules.FixtureResult
+)
 
 // ParseFixtures reads a fixture file.
-func ParseFixtures(file string, b []byte) ([]Fixture, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, nil
-	}
-	var out []Fixture
-	for _, n := range doc.Content[0].Content {
-		var f Fixture
-		if err := n.Decode(&f); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", file, n.Line, err)
-		}
-		f.Pos = rules.Pos{File: file, Line: n.Line}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// FixtureResult is the outcome of one case.
-type FixtureResult struct {
-	Rule   string    `json:"rule"`
-	Pos    rules.Pos `json:"source"`
-	Case   string    `json:"case"` // match[i] or nomatch[i]
-	Passed bool      `json:"passed"`
-	Detail string    `json:"detail,omitempty"`
-}
+func ParseFixtures(file string, b []byte) ([]Fixture, error) { return rules.ParseFixtures(file, b) }
 
 type collectSink struct{ alerts []*Alert }
 
@@ -90,7 +58,7 @@ func toEvents(raw []map[string]any, base time.Time) ([]*event.Event, error) {
 
 // RunFixtures runs every case against the rule set, each case in a fresh
 // monitor-only engine (no kills, no deduplication).
-func RunFixtures(rs *host.Ruleset, fixtures []Fixture, host host.Host) []FixtureResult {
+func RunFixtures(rs *host.Ruleset, fixtures []Fixture, h host.Host) []FixtureResult {
 	byName := map[string]bool{}
 	for _, c := range rs.Rules {
 		byName[c.Name] = true
@@ -110,7 +78,7 @@ func RunFixtures(rs *host.Ruleset, fixtures []Fixture, host host.Host) []Fixture
 				return
 			}
 			sink := &collectSink{}
-			e := New(Config{Host: host, MonitorOnly: true}, rs, nil, sink)
+			e := New(Config{Host: h, MonitorOnly: true}, rs, nil, sink)
 			clock := evs[0].Time
 			e.now = func() time.Time { return clock }
 			for _, ev := range evs {

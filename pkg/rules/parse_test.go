@@ -68,3 +68,38 @@ func TestCheckAllUsesRegisteredSchemas(t *testing.T) {
 		t.Errorf("after: %v %v checked %d", unchecked, err, f.checked)
 	}
 }
+
+type fixtureSchema struct{ fakeSchema }
+
+func (fixtureSchema) RunFixtures(set *Set, fx []Fixture) []FixtureResult {
+	var out []FixtureResult
+	for _, f := range fx {
+		out = append(out, FixtureResult{Rule: f.Rule, Pos: f.Pos, Case: "match[0]", Passed: len(f.Match) == 1})
+	}
+	return out
+}
+
+// Fixtures go to the schema of their rule's source; those of a source
+// without a schema here are counted, not failed.
+func TestFixturesBySource(t *testing.T) {
+	set := NewSet()
+	if err := set.Parse("trail.yaml", []byte(trailRule+"- rule: Local\n  desc: d\n  events: [exec]\n  condition: \"true\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	fx, err := ParseFixtures("f.yaml", []byte("- rule: Trail stopped\n  match:\n    - - {eventName: StopLogging}\n- rule: Local\n  match:\n    - - {type: exec}\n"))
+	if err != nil || len(fx) != 2 || fx[1].Pos.Line != 4 {
+		t.Fatalf("%v %+v", err, fx)
+	}
+	runtime, other := SplitFixtures(set, fx)
+	if len(runtime) != 1 || runtime[0].Rule != "Local" || len(other) != 1 {
+		t.Fatalf("split %v %v", runtime, other)
+	}
+	if res, notRun := RunOtherFixtures(set, other); len(res) != 0 || notRun["cloudtrail"] != 1 {
+		t.Errorf("without a schema: %v %v", res, notRun)
+	}
+	Register(&fixtureSchema{})
+	defer func() { schemaMu.Lock(); delete(schemas, "cloudtrail"); schemaMu.Unlock() }()
+	if res, notRun := RunOtherFixtures(set, other); len(res) != 1 || !res[0].Passed || len(notRun) != 0 {
+		t.Errorf("with a schema: %v %v", res, notRun)
+	}
+}
