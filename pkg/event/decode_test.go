@@ -305,3 +305,16 @@ func TestTypeNames(t *testing.T) {
 		t.Error("bogus type parsed")
 	}
 }
+
+// Flag names come from a cache: decoding an open allocates nothing for them
+// after the first time, and the names stay right.
+func TestOpenFlagNamesCached(t *testing.T) {
+	f := uint64(unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC)
+	first := OpenFlagNames(f)
+	if n := testing.AllocsPerRun(100, func() { OpenFlagNames(f) }); n != 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+	if !reflect.DeepEqual(first, []string{"O_WRONLY", "O_CREAT", "O_TRUNC"}) || !reflect.DeepEqual(OpenFlagNames(0), []string{"O_RDONLY"}) {
+		t.Errorf("%v %v", first, OpenFlagNames(0))
+	}
+}

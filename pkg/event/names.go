@@ -2,6 +2,8 @@ package event
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,8 +22,30 @@ var openFlags = []flagName{
 	{unix.O_PATH, "O_PATH"}, {unix.O_TMPFILE &^ unix.O_DIRECTORY, "O_TMPFILE"},
 }
 
-// OpenFlagNames names the bits of open(2) flags; O_RDONLY when no access bit is set.
+// OpenFlagNames names the bits of open(2) flags; O_RDONLY when no access
+// bit is set. The lists are made once per distinct flag value and shared
+// (callers must not modify them): no allocation per event.
 func OpenFlagNames(f uint64) []string {
+	if v, ok := openFlagCache.Load(f); ok {
+		return v.([]string)
+	}
+	out := openFlagNames(f)
+	if openFlagCount.Add(1) <= maxCachedFlags {
+		openFlagCache.Store(f, out)
+	}
+	return out
+}
+
+// Flag values seen in practice are few; past this many distinct ones (a
+// fuzzer, a hostile process) lists are made per call instead of cached.
+const maxCachedFlags = 4096
+
+var (
+	openFlagCache sync.Map // uint64 -> []string
+	openFlagCount atomic.Int64
+)
+
+func openFlagNames(f uint64) []string {
 	var out []string
 	if f&(unix.O_WRONLY|unix.O_RDWR) == 0 {
 		out = append(out, "O_RDONLY")
