@@ -10,6 +10,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/rules/host"
@@ -36,7 +37,7 @@ type Config struct {
 }
 
 // NumSeverities is the number of alert severities.
-const NumSeverities = int(rules.Critical) + 1
+const NumSeverities = alert.NumSeverities
 
 // SinkFailures are one alert sink's failed writes by severity.
 type SinkFailures struct {
