@@ -114,12 +114,13 @@ func TestFullDiskShedsLowestFirstAndResumes(t *testing.T) {
 	defer syscall.Unmount(spoolDir, syscall.MNT_DETACH)
 	// Most of the filesystem is taken by something else, as a full /var is.
 	filler := filepath.Join(spoolDir, "filler")
-	if err := os.WriteFile(filler, bytes.Repeat([]byte{1}, 1<<20), 0o600); err != nil {
+	if err := os.WriteFile(filler, bytes.Repeat([]byte{1}, 5<<19), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
 	cfg := filepath.Join(dir, "agent.yaml")
 	conf := fmt.Sprintf("output: none\nalerts: none\nenv: full\nstate_dir: %s\ndegraded_alert_interval: 1s\nimds:\n  enabled: false\n"+
+		"process_tree:\n  max_ancestors: 1\n"+
 		"rules:\n  builtin: false\n  paths: [%s]\n  dedup_window: 0s\n"+
 		"nats:\n  url: nats://vigil:s3cret@127.0.0.1:%d\n  create_stream: true\nspool:\n  dir: %s\n",
 		dir, markerRules(t, dir), port, spoolDir)

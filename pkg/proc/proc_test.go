@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-sec/vigil/pkg/event"
 )
@@ -238,5 +239,47 @@ func TestAncestryCacheRefreshedOnlyBelowAnExec(t *testing.T) {
 	tr.Apply(&event.Event{Type: event.TypeExec, Process: event.Process{PID: 600, PPID: 500}, Exec: &event.ExecInfo{Exe: "/usr/bin/zsh", Args: []string{"zsh"}}})
 	if after := open(700); after[0].Exe != "/usr/bin/zsh" || after[1].Exe != "/usr/sbin/sshd" {
 		t.Errorf("after the parent's exec: %+v", after)
+	}
+}
+
+// A process seeded from /proc with a huge command line (a CI runner's
+// "bash -c <script>") keeps at most MaxArgBytes of it, as the sensor does
+// at exec: it used to be copied whole into every event and alert below it.
+func TestSeededArgsBoundedInBytes(t *testing.T) {
+	procs := baseProcs()
+	procs[3].args = []string{"bash", "-c", strings.Repeat("é", 40000)}
+	root := writeProcRoot(t, procs...)
+	tr := NewTree(TreeConfig{Root: root, MaxAncestors: 8})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	e := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: 700}}
+	tr.Apply(e)
+	a := e.Process.Ancestors[0].Args
+	n := 0
+	for _, s := range a {
+		n += len(s)
+	}
+	if len(a) != 3 || a[0] != "bash" || n > 2048 || n < 2040 || !utf8.ValidString(a[2]) {
+		t.Errorf("ancestor args: %d of them, %d bytes, valid %v", len(a), n, utf8.ValidString(a[len(a)-1]))
+	}
+}
+
+func TestBoundArgBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		max  int
+		want string
+	}{
+		{[]string{"ab", "cd"}, 4, "[ab cd]"},
+		{[]string{"ab", "cd"}, 3, "[ab c]"},
+		{[]string{"ab", "cd"}, 2, "[ab]"},
+		{[]string{"ab", "éé"}, 3, "[ab]"},
+		{[]string{"ab", "éé"}, 5, "[ab é]"},
+		{nil, 5, "[]"},
+	} {
+		if got := fmt.Sprint(BoundArgBytes(c.in, c.max)); got != c.want {
+			t.Errorf("BoundArgBytes(%q, %d) = %s, want %s", c.in, c.max, got, c.want)
+		}
 	}
 }

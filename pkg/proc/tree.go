@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +27,11 @@ type TreeConfig struct {
 	MaxAncestors int
 	// MaxArgs bounds the arguments kept per process.
 	MaxArgs int
+	// MaxArgBytes bounds their total length, as the sensor bounds the argv
+	// it copies at exec (2048 bytes): a process seeded from /proc with a
+	// huge command line (a CI runner's "bash -c <script>") must not make
+	// every alert below it tens of kilobytes.
+	MaxArgBytes int
 }
 
 func (c *TreeConfig) defaults() {
@@ -43,6 +49,9 @@ func (c *TreeConfig) defaults() {
 	}
 	if c.MaxArgs <= 0 {
 		c.MaxArgs = 64
+	}
+	if c.MaxArgBytes <= 0 {
+		c.MaxArgBytes = 2048
 	}
 }
 
@@ -147,6 +156,28 @@ func (t *Tree) readProc(pid uint32) *Process {
 func (t *Tree) boundArgs(a []string) []string {
 	if len(a) > t.cfg.MaxArgs {
 		a = a[:t.cfg.MaxArgs]
+	}
+	return BoundArgBytes(a, t.cfg.MaxArgBytes)
+}
+
+// BoundArgBytes cuts args to at most max bytes in all (the last one kept
+// is cut at a UTF-8 boundary). It returns a without copying when it fits.
+func BoundArgBytes(a []string, max int) []string {
+	n := 0
+	for i, s := range a {
+		if n+len(s) <= max {
+			n += len(s)
+			continue
+		}
+		out := append([]string(nil), a[:i]...)
+		cut := max - n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		if cut > 0 {
+			out = append(out, s[:cut])
+		}
+		return out
 	}
 	return a
 }
