@@ -3,22 +3,16 @@ package host
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"regexp"
 	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/vigil-sec/vigil/pkg/event"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/lang"
 )
 
 // Compiled is an enabled rule ready to evaluate.
@@ -69,171 +63,27 @@ type Ruleset struct {
 	Disabled int
 }
 
-var envOptions = []expr.Option{
-	expr.Env(Env{}),
-	expr.Function("basename", func(p ...any) (any, error) { return fnBasename(p[0].(string)), nil }, fnBasename),
-	expr.Function("dirname", func(p ...any) (any, error) { return fnDirname(p[0].(string)), nil }, fnDirname),
-	expr.Function("glob", func(p ...any) (any, error) { return fnGlob(p[0].(string), p[1].(string)), nil }, fnGlob),
-	expr.Function("cidr", func(p ...any) (any, error) { return fnCIDR(p[0].(string), p[1].(string)), nil }, fnCIDR),
-	expr.Function("icontains", func(p ...any) (any, error) { return fnIContains(p[0].(string), p[1].(string)), nil }, fnIContains),
-	expr.Function("istartsWith", func(p ...any) (any, error) { return fnIStarts(p[0].(string), p[1].(string)), nil }, fnIStarts),
-	expr.Function("iendsWith", func(p ...any) (any, error) { return fnIEnds(p[0].(string), p[1].(string)), nil }, fnIEnds),
-	expr.Function("iequals", func(p ...any) (any, error) { return fnIEquals(p[0].(string), p[1].(string)), nil }, fnIEquals),
-	expr.Function("exists", func(p ...any) (any, error) { return fnExists(p[0].(string)), nil }, fnExists),
-	expr.Function("join", func(p ...any) (any, error) { return fnShellQuote(p[0].([]string)), nil }, fnShellQuote),
-	expr.Function("bit", func(p ...any) (any, error) { return fnBit(p[0].(uint64), p[1].(int)), nil }, fnBit),
-}
-
-// expander replaces list and macro identifiers with their content.
-type expander struct {
-	set   *rules.Set
-	stack []string
-	err   error
-}
-
-func (x *expander) Visit(node *ast.Node) {
-	id, ok := (*node).(*ast.IdentifierNode)
-	if !ok || x.err != nil {
-		return
-	}
-	if l, ok := x.set.Lists[id.Value]; ok {
-		items := x.listItems(l, nil)
-		arr := &ast.ArrayNode{}
-		for _, it := range items {
-			arr.Nodes = append(arr.Nodes, &ast.StringNode{Value: it})
-		}
-		ast.Patch(node, arr)
-		return
-	}
-	m, ok := x.set.Macros[id.Value]
-	if !ok {
-		return
-	}
-	for _, s := range x.stack {
-		if s == m.Name {
-			x.err = fmt.Errorf("macro %q refers to itself (%s)", m.Name, strings.Join(append(x.stack, m.Name), " -> "))
-			return
-		}
-	}
-	tree, err := parser.Parse(m.Condition)
-	if err != nil {
-		x.err = fmt.Errorf("macro %q (%s): %v", m.Name, m.Pos, oneLine(err))
-		return
-	}
-	x.stack = append(x.stack, m.Name)
-	ast.Walk(&tree.Node, x)
-	x.stack = x.stack[:len(x.stack)-1]
-	ast.Patch(node, tree.Node)
-}
-
-// listItems flattens a list whose items may name other lists.
-func (x *expander) listItems(l *rules.List, seen map[string]bool) []string {
-	if seen == nil {
-		seen = map[string]bool{}
-	}
-	if seen[l.Name] {
-		return nil
-	}
-	seen[l.Name] = true
-	var out []string
-	for _, it := range l.Items {
-		if sub, ok := x.set.Lists[it]; ok {
-			out = append(out, x.listItems(sub, seen)...)
-			continue
-		}
-		out = append(out, it)
-	}
-	return out
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.SplitN(err.Error(), "\n", 2)[0]), " ")
-}
+// language is the rule language over the host schema's environment.
+var language = lang.New(Env{})
 
 // compileExpr compiles a condition (asBool) or a value expression.
 func compileExpr(set *rules.Set, src string, asBool bool) (*vm.Program, *ast.Node, error) {
-	x := &expander{set: set}
-	opts := append([]expr.Option{}, envOptions...)
-	opts = append(opts, expr.Patch(x))
-	if asBool {
-		opts = append(opts, expr.AsBool())
-	}
-	prog, err := expr.Compile(src, opts...)
-	if x.err != nil {
-		return nil, nil, x.err
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s", oneLine(err))
-	}
-	node := prog.Node()
-	return prog, &node, nil
+	return language.Compile(set, src, asBool)
 }
 
-var exceptionComps = map[string]string{
-	"=": "==", "==": "==", "!=": "!=", "startswith": "startsWith", "endswith": "endsWith",
-	"contains": "contains", "glob": "glob", "in": "in",
-}
+// Template renders a rule's output (the language's).
+type Template = lang.Template
 
-// exceptionsExpr renders a rule's exceptions as "not (row or row ...)".
-func exceptionsExpr(r *rules.Rule) (string, error) {
-	var rows []string
-	for _, ex := range r.Exceptions {
-		if ex.Name == "" || len(ex.Fields) == 0 {
-			return "", fmt.Errorf("exception needs a name and fields")
-		}
-		comps := ex.Comps
-		if len(comps) == 0 {
-			comps = make([]string, len(ex.Fields))
-			for i := range comps {
-				comps[i] = "="
-			}
-		}
-		if len(comps) != len(ex.Fields) {
-			return "", fmt.Errorf("exception %q: %d comps for %d fields", ex.Name, len(comps), len(ex.Fields))
-		}
-		for _, vals := range ex.Values {
-			if len(vals) != len(ex.Fields) {
-				return "", fmt.Errorf("exception %q: a row has %d values for %d fields", ex.Name, len(vals), len(ex.Fields))
-			}
-			var terms []string
-			for i, f := range ex.Fields {
-				op, ok := exceptionComps[strings.ToLower(comps[i])]
-				if !ok {
-					return "", fmt.Errorf("exception %q: unknown comparison %q", ex.Name, comps[i])
-				}
-				switch op {
-				case "glob":
-					terms = append(terms, fmt.Sprintf("glob(%s, %s)", f, strconv.Quote(vals[i])))
-				case "in":
-					terms = append(terms, fmt.Sprintf("%s in %s", f, vals[i])) // a list name
-				default:
-					terms = append(terms, fmt.Sprintf("%s %s %s", f, op, strconv.Quote(vals[i])))
-				}
-			}
-			rows = append(rows, "("+strings.Join(terms, " and ")+")")
-		}
-	}
-	if len(rows) == 0 {
-		return "", nil
-	}
-	return "not (" + strings.Join(rows, " or ") + ")", nil
+// CompileTemplate compiles an output template over the host schema.
+func CompileTemplate(set *rules.Set, s string) (*Template, error) {
+	return language.CompileTemplate(set, s)
 }
 
 // Compile checks and compiles every enabled rule. Errors name each rule's
 // file and line.
 func Compile(set *rules.Set) (*Ruleset, error) {
 	rs := &Ruleset{}
-	var errs rules.Errors
-	for name := range set.Macros {
-		if rootNames[name] {
-			errs = append(errs, &rules.Error{Pos: set.Macros[name].Pos, Msg: fmt.Sprintf("macro %q shadows an event field", name)})
-		}
-	}
-	for name := range set.Lists {
-		if rootNames[name] {
-			errs = append(errs, &rules.Error{Pos: set.Lists[name].Pos, Msg: fmt.Sprintf("list %q shadows an event field", name)})
-		}
-	}
+	errs := lang.ShadowErrors(set, rootNames)
 	seen := map[string]rules.Pos{}
 	h := sha256.New()
 	types := map[event.Type]bool{event.TypeExec: true, event.TypeFork: true, event.TypeExit: true}
@@ -269,7 +119,7 @@ func Compile(set *rules.Set) (*Ruleset, error) {
 		}
 		c.Index = len(rs.Rules)
 		rs.Rules = append(rs.Rules, c)
-		hashRule(h, r)
+		lang.HashRule(h, r)
 		for _, t := range c.allTypes() {
 			types[t] = true
 			rs.ByType[t] = appendOnce(rs.ByType[t], c)
@@ -282,7 +132,7 @@ func Compile(set *rules.Set) (*Ruleset, error) {
 			writePrefixes[p] = true
 		}
 	}
-	hashMacrosAndLists(h, set)
+	lang.HashMacrosAndLists(h, set)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -374,21 +224,15 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if c.Types, err = resolveTypes(r.Events, r.EventsPos); err != nil {
 		return nil, err
 	}
-	if r.Output == "" {
-		return nil, fmt.Errorf("no output")
-	}
-	if r.Desc == "" {
-		return nil, fmt.Errorf("no desc")
-	}
-	if r.Tactic == "" || r.Technique == "" {
-		return nil, fmt.Errorf("no MITRE tactic and technique")
+	if err := lang.CheckRule(r); err != nil {
+		return nil, err
 	}
 	tmpl, err := CompileTemplate(set, r.Output)
 	if err != nil {
 		return nil, fmt.Errorf("output: %v", err)
 	}
 	c.Output = tmpl
-	exc, err := exceptionsExpr(r)
+	exc, err := lang.ExceptionsExpr(r)
 	if err != nil {
 		return nil, err
 	}
@@ -398,8 +242,8 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 		}
 		for i, st := range r.Sequence.Steps {
 			cond := st.Condition
-			if i == len(r.Sequence.Steps)-1 && exc != "" {
-				cond = "(" + cond + ") and " + exc
+			if i == len(r.Sequence.Steps)-1 {
+				cond = lang.WithExceptions(cond, exc)
 			}
 			cp, node, err := compileExpr(set, cond, true)
 			if err != nil {
@@ -424,10 +268,7 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if r.Condition == "" {
 		return nil, fmt.Errorf("no condition")
 	}
-	cond := r.Condition
-	if exc != "" {
-		cond = "(" + cond + ") and " + exc
-	}
+	cond := lang.WithExceptions(r.Condition, exc)
 	var node *ast.Node
 	c.Cond, node, err = compileExpr(set, cond, true)
 	if err != nil {
@@ -559,89 +400,6 @@ func prefix64(s string) string {
 	return s
 }
 
-// Template renders a rule's output: %field.path tokens are replaced by the
-// event's values.
-type Template struct {
-	parts  []string
-	fields []*vm.Program
-}
-
-var tokenRE = regexp.MustCompile(`%[a-z_][a-zA-Z0-9_.\[\]]*[a-zA-Z0-9_\]]`)
-
-// CompileTemplate compiles an output template.
-func CompileTemplate(set *rules.Set, s string) (*Template, error) {
-	t := &Template{}
-	last := 0
-	for _, loc := range tokenRE.FindAllStringIndex(s, -1) {
-		t.parts = append(t.parts, s[last:loc[0]])
-		p, _, err := compileExpr(set, s[loc[0]+1:loc[1]], false)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", s[loc[0]:loc[1]], err)
-		}
-		t.fields = append(t.fields, p)
-		last = loc[1]
-	}
-	t.parts = append(t.parts, s[last:])
-	return t, nil
-}
-
-// Render fills the template from env.
-func (t *Template) Render(env *Env) string {
-	var b strings.Builder
-	for i, f := range t.fields {
-		b.WriteString(t.parts[i])
-		v, err := vm.Run(f, env)
-		switch x := v.(type) {
-		case nil:
-			if err != nil {
-				b.WriteString("<?>")
-			}
-		case []string:
-			b.WriteString(strings.Join(x, " "))
-		default:
-			fmt.Fprint(&b, x)
-		}
-	}
-	b.WriteString(t.parts[len(t.parts)-1])
-	return b.String()
-}
-
-// hashRule adds what a rule does to the version hash: its content, never
-// where it was read from (so the embedded and the packaged copies of the
-// same rules have one version).
-func hashRule(h hash.Hash, r *rules.Rule) {
-	c := *r
-	c.Pos = rules.Pos{}
-	c.Exceptions = append([]rules.Exception(nil), r.Exceptions...)
-	for i := range c.Exceptions {
-		c.Exceptions[i].Pos = rules.Pos{}
-	}
-	b, _ := json.Marshal(&c)
-	h.Write(b)
-	h.Write([]byte{0})
-}
-
-// hashMacrosAndLists adds the macros and lists (by name) to the version:
-// a changed macro changes what the rules using it do.
-func hashMacrosAndLists(h hash.Hash, set *rules.Set) {
-	names := make([]string, 0, len(set.Macros))
-	for n := range set.Macros {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(h, "macro\x00%s\x00%s\x00", n, set.Macros[n].Condition)
-	}
-	names = names[:0]
-	for n := range set.Lists {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(h, "list\x00%s\x00%s\x00", n, strings.Join(set.Lists[n].Items, "\x00"))
-	}
-}
-
 // LoadAndCompile loads and compiles in one step. Every error is reported:
 // what parsed is still compiled, so a lint run lists the compile errors
 // of one file beside the syntax errors of another.
@@ -651,16 +409,7 @@ func LoadAndCompile(src rules.Sources) (*Ruleset, error) {
 	if lerr == nil {
 		return rs, cerr
 	}
-	var all rules.Errors
-	for _, err := range []error{lerr, cerr} {
-		var es rules.Errors
-		if errors.As(err, &es) {
-			all = append(all, es...)
-		} else if err != nil {
-			all = append(all, &rules.Error{Msg: err.Error()})
-		}
-	}
-	return nil, all
+	return nil, lang.Merge(lerr, cerr)
 }
 
 // runtime is the host schema in the core's registry.

@@ -1,9 +1,6 @@
 package host
 
 import (
-	"net/netip"
-	"path"
-	"strings"
 
 	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/event"
@@ -101,29 +98,3 @@ func (env *Env) Reset(e *event.Event, host *Host) {
 	}
 }
 
-// Functions available to conditions besides expr's built-ins.
-var (
-	fnBasename   = func(s string) string { return path.Base(s) }
-	fnDirname    = func(s string) string { return path.Dir(s) }
-	fnGlob       = func(s, pattern string) bool { ok, _ := path.Match(pattern, s); return ok }
-	fnIContains  = func(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
-	fnIStarts    = func(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
-	fnIEnds      = func(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[len(s)-len(p):], p) }
-	fnIEquals    = strings.EqualFold
-	fnExists     = func(s string) bool { return s != "" }
-	fnShellQuote = func(a []string) string { return strings.Join(a, " ") }
-	fnBit        = func(mask uint64, n int) bool { return n >= 0 && n < 64 && mask&(1<<uint(n)) != 0 }
-)
-
-// fnCIDR reports whether ip is inside the prefix (IPv4 or IPv6).
-func fnCIDR(ip, prefix string) bool {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	p, err := netip.ParsePrefix(prefix)
-	if err != nil {
-		return false
-	}
-	return p.Contains(a.Unmap())
-}
