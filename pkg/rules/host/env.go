@@ -1,7 +1,6 @@
 package host
 
 import (
-
 	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/event"
 )
@@ -97,4 +96,3 @@ func (env *Env) Reset(e *event.Event, host *Host) {
 		env.Host = host
 	}
 }
-
