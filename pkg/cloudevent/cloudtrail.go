@@ -1,0 +1,240 @@
+package cloudevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// CloudTrailEvent is one CloudTrail record. Field names in rules are the
+// `expr` tags (ct.event_name, ct.user.arn...).
+type CloudTrailEvent struct {
+	EventVersion        Str            `json:"eventVersion" expr:"event_version"`
+	EventTime           Str            `json:"eventTime" expr:"event_time"`
+	EventSource         Str            `json:"eventSource" expr:"event_source"`
+	EventName           Str            `json:"eventName" expr:"event_name"`
+	EventID             Str            `json:"eventID" expr:"event_id"`
+	EventType           Str            `json:"eventType" expr:"event_type"`
+	EventCategory       Str            `json:"eventCategory" expr:"event_category"`
+	RequestID           Str            `json:"requestID" expr:"request_id"`
+	ReadOnly            Bool           `json:"readOnly" expr:"read_only"`
+	ManagementEvent     Bool           `json:"managementEvent" expr:"management_event"`
+	AWSRegion           Str            `json:"awsRegion" expr:"region"`
+	RecipientAccountID  Str            `json:"recipientAccountId" expr:"account"`
+	SourceIPAddress     Str            `json:"sourceIPAddress" expr:"source_ip"`
+	UserAgent           Str            `json:"userAgent" expr:"user_agent"`
+	ErrorCode           Str            `json:"errorCode" expr:"error_code"`
+	ErrorMessage        Str            `json:"errorMessage" expr:"error_message"`
+	VPCEndpointID       Str            `json:"vpcEndpointId" expr:"vpc_endpoint"`
+	UserIdentity        UserIdentity   `json:"userIdentity" expr:"user"`
+	RequestParameters   map[string]any `json:"requestParameters" expr:"request"`
+	ResponseElements    map[string]any `json:"responseElements" expr:"response"`
+	AdditionalEventData map[string]any `json:"additionalEventData" expr:"additional"`
+	Resources           []CTResource   `json:"resources" expr:"resources"`
+
+	// Derived at parse time, for rules.
+	MFA         bool   `json:"-" expr:"mfa"`          // the caller authenticated with MFA
+	FromService bool   `json:"-" expr:"from_service"` // an AWS service made the call for someone
+	Actor       string `json:"-" expr:"actor"`        // the principal: its ARN (the role's for a role session)
+	RequestJSON string `json:"-" expr:"request_json"` // requestParameters as JSON, for substring tests
+}
+
+// UserIdentity is who made a CloudTrail call.
+type UserIdentity struct {
+	Type           Str            `json:"type" expr:"type"`
+	PrincipalID    Str            `json:"principalId" expr:"principal_id"`
+	ARN            Str            `json:"arn" expr:"arn"`
+	AccountID      Str            `json:"accountId" expr:"account"`
+	AccessKeyID    Str            `json:"accessKeyId" expr:"access_key"`
+	UserName       Str            `json:"userName" expr:"name"`
+	InvokedBy      Str            `json:"invokedBy" expr:"invoked_by"`
+	SessionContext SessionContext `json:"sessionContext" expr:"session"`
+}
+
+// SessionContext describes temporary credentials.
+type SessionContext struct {
+	SessionIssuer struct {
+		Type      Str `json:"type" expr:"type"`
+		ARN       Str `json:"arn" expr:"arn"`
+		UserName  Str `json:"userName" expr:"name"`
+		AccountID Str `json:"accountId" expr:"account"`
+	} `json:"sessionIssuer" expr:"issuer"`
+	Attributes struct {
+		CreationDate     Str  `json:"creationDate" expr:"creation_date"`
+		MFAAuthenticated Bool `json:"mfaAuthenticated" expr:"mfa"`
+	} `json:"attributes" expr:"attributes"`
+	SourceIdentity  Str `json:"sourceIdentity" expr:"source_identity"`
+	EC2RoleDelivery Str `json:"ec2RoleDelivery" expr:"ec2_role_delivery"`
+}
+
+// CTResource is an entry of a record's resources list.
+type CTResource struct {
+	ARN       Str `json:"ARN" expr:"arn"`
+	AccountID Str `json:"accountId" expr:"account"`
+	Type      Str `json:"type" expr:"type"`
+}
+
+// ParseCloudTrail reads CloudTrail records from data: the S3 file envelope
+// {"Records":[...]}, a bare array, single records, or JSON lines of either.
+// Records that cannot be used are returned as errors naming file and line.
+func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
+	var out []Record
+	var errs []*RecordError
+	idx := 0
+	add := func(off int64, raw json.RawMessage) {
+		r, reason := parseCTRecord(raw)
+		if reason != "" {
+			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: reason})
+		} else {
+			out = append(out, r)
+		}
+		idx++
+	}
+	bad := jsonValues(data, func(off int64, v json.RawMessage) {
+		t := bytes.TrimLeft(v, " \t\r\n")
+		if len(t) == 0 {
+			return
+		}
+		switch t[0] {
+		case '[':
+			elems, eoffs, err := arrayElems(v)
+			if err != nil {
+				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "array: " + err.Error()})
+				return
+			}
+			for i, e := range elems {
+				add(off+eoffs[i], e)
+			}
+		case '{':
+			var env struct {
+				Records json.RawMessage `json:"Records"`
+			}
+			if json.Unmarshal(v, &env) == nil && len(env.Records) > 0 && !bytes.Equal(env.Records, []byte("null")) {
+				base := off + int64(bytes.Index(v, env.Records))
+				elems, eoffs, err := arrayElems(env.Records)
+				if err != nil {
+					errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "Records: " + err.Error()})
+					return
+				}
+				for i, e := range elems {
+					add(base+eoffs[i], e)
+				}
+				return
+			}
+			add(off, v)
+		default:
+			add(off, v)
+		}
+	})
+	for _, off := range bad {
+		errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "not JSON"})
+		idx++
+	}
+	return out, errs
+}
+
+// arrayElems splits a JSON array into its elements and their offsets.
+func arrayElems(v json.RawMessage) ([]json.RawMessage, []int64, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, err
+	}
+	var elems []json.RawMessage
+	var offs []int64
+	for dec.More() {
+		start := dec.InputOffset()
+		var e json.RawMessage
+		if err := dec.Decode(&e); err != nil {
+			return elems, offs, err
+		}
+		// InputOffset before Decode points at the separator: skip it.
+		for start < int64(len(v)) && (v[start] == ',' || v[start] == ' ' || v[start] == '\n' || v[start] == '\r' || v[start] == '\t') {
+			start++
+		}
+		elems = append(elems, e)
+		offs = append(offs, start)
+	}
+	return elems, offs, nil
+}
+
+// parseCTRecord normalizes one record; reason is why it cannot be used.
+func parseCTRecord(raw json.RawMessage) (Record, string) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return Record{}, "not a JSON object"
+	}
+	ev := &CloudTrailEvent{}
+	if err := json.Unmarshal(raw, ev); err != nil {
+		// A field of an unexpected type: keep what parses leniently.
+		ev = lenientCT(raw)
+		if ev == nil {
+			return Record{}, "invalid record: " + err.Error()
+		}
+	}
+	if ev.EventName == "" || ev.EventSource == "" {
+		return Record{}, "no eventName or eventSource (not a CloudTrail record)"
+	}
+	tm, ok := parseTime(string(ev.EventTime))
+	if !ok {
+		return Record{}, "eventTime " + quoteShort(string(ev.EventTime)) + " is not an RFC 3339 time"
+	}
+	derive(ev)
+	id := string(ev.EventID)
+	if id == "" {
+		id = hashID(raw)
+	}
+	key := string(ev.RecipientAccountID)
+	if key == "" {
+		key = string(ev.UserIdentity.AccountID)
+	}
+	return Record{Schema: Schema, Source: CloudTrail, ID: id, Time: tm, Key: Token(key), CloudTrail: ev, Raw: compact(raw)}, ""
+}
+
+// lenientCT decodes field by field, dropping the ones of a wrong type.
+func lenientCT(raw json.RawMessage) *CloudTrailEvent {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	ev := &CloudTrailEvent{}
+	for k, v := range m {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
+		_ = json.Unmarshal(one, ev) // a field of the wrong type stays empty
+	}
+	return ev
+}
+
+func derive(ev *CloudTrailEvent) {
+	u := &ev.UserIdentity
+	ev.MFA = bool(u.SessionContext.Attributes.MFAAuthenticated)
+	if v, ok := ev.AdditionalEventData["MFAUsed"].(string); ok && strings.EqualFold(v, "yes") {
+		ev.MFA = true
+	}
+	ev.FromService = u.InvokedBy != "" || u.Type == "AWSService" || strings.HasSuffix(string(ev.SourceIPAddress), ".amazonaws.com")
+	ev.Actor = string(u.ARN)
+	if u.Type == "AssumedRole" && u.SessionContext.SessionIssuer.ARN != "" {
+		ev.Actor = string(u.SessionContext.SessionIssuer.ARN)
+	}
+	if ev.Actor == "" {
+		ev.Actor = string(u.PrincipalID)
+	}
+	if ev.RequestParameters != nil {
+		b, _ := json.Marshal(ev.RequestParameters)
+		ev.RequestJSON = string(b)
+	}
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return `"` + s + `"`
+}

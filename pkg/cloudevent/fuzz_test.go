@@ -1,0 +1,55 @@
+package cloudevent
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func seed(f *testing.F, glob string) {
+	paths, _ := filepath.Glob(glob)
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 64<<10 {
+			f.Add(b)
+		}
+	}
+}
+
+// The parsers take untrusted bytes: they never panic, and every record
+// they return is complete.
+func FuzzCloudTrail(f *testing.F) {
+	seed(f, "testdata/cloudtrail/*.json")
+	f.Add([]byte(`{"Records":[{"eventTime":1,"eventName":{},"eventSource":"a"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, _ := ParseCloudTrail("f", b)
+		for _, r := range recs {
+			if r.ID == "" || r.CloudTrail == nil || r.Key == "" {
+				t.Fatalf("incomplete record %+v", r)
+			}
+		}
+	})
+}
+
+func FuzzFlow(f *testing.F) {
+	seed(f, "testdata/vpcflow/*.log")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, _ := ParseFlow("f", b, nil)
+		for _, r := range recs {
+			if r.ID == "" || r.Flow == nil {
+				t.Fatalf("incomplete record %+v", r)
+			}
+		}
+	})
+}
+
+func FuzzK8sAudit(f *testing.F) {
+	seed(f, "testdata/k8saudit/falco-trace-files/*.json")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, _ := ParseK8sAudit("f", b, "c")
+		for _, r := range recs {
+			if r.ID == "" || r.K8s == nil {
+				t.Fatalf("incomplete record %+v", r)
+			}
+		}
+	})
+}

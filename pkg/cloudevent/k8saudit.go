@@ -1,0 +1,255 @@
+package cloudevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// AuditEvent is one Kubernetes audit event (audit.k8s.io/v1, and the
+// v1beta1 fields older clusters log).
+type AuditEvent struct {
+	Kind                     Str               `json:"kind" expr:"kind"`
+	APIVersion               Str               `json:"apiVersion" expr:"api_version"`
+	Level                    Str               `json:"level" expr:"level"`
+	AuditID                  Str               `json:"auditID" expr:"audit_id"`
+	Stage                    Str               `json:"stage" expr:"stage"`
+	RequestURI               Str               `json:"requestURI" expr:"uri"`
+	Verb                     Str               `json:"verb" expr:"verb"`
+	User                     K8sUser           `json:"user" expr:"user"`
+	ImpersonatedUser         K8sUser           `json:"impersonatedUser" expr:"impersonated_user"`
+	SourceIPs                []Str             `json:"sourceIPs" expr:"source_ips"`
+	UserAgent                Str               `json:"userAgent" expr:"user_agent"`
+	ObjectRef                ObjectRef         `json:"objectRef" expr:"target"`
+	ResponseStatus           ResponseStatus    `json:"responseStatus" expr:"response_status"`
+	RequestObject            map[string]any    `json:"requestObject" expr:"request"`
+	ResponseObject           map[string]any    `json:"responseObject" expr:"response"`
+	Annotations              map[string]string `json:"annotations" expr:"annotations"`
+	RequestReceivedTimestamp Str               `json:"requestReceivedTimestamp" expr:"received_time"`
+	StageTimestamp           Str               `json:"stageTimestamp" expr:"stage_time"`
+	Timestamp                Str               `json:"timestamp" expr:"-"` // v1beta1
+
+	// Derived, for rules.
+	SourceIP       string   `json:"-" expr:"source_ip"`       // the last source IP (the one the API server saw)
+	Decision       string   `json:"-" expr:"decision"`        // authorization decision: allow, forbid or ""
+	Anonymous      bool     `json:"-" expr:"anonymous"`       // system:anonymous or the system:unauthenticated group
+	ServiceAccount bool     `json:"-" expr:"service_account"` // the user is a service account
+	Privileged     bool     `json:"-" expr:"privileged"`      // a container of the pod (template) is privileged
+	HostPID        bool     `json:"-" expr:"host_pid"`
+	HostNetwork    bool     `json:"-" expr:"host_network"`
+	HostIPC        bool     `json:"-" expr:"host_ipc"`
+	HostPaths      []string `json:"-" expr:"host_paths"` // hostPath volumes of the pod (template)
+	Images         []string `json:"-" expr:"images"`     // container images of the pod (template)
+	RoleRef        string   `json:"-" expr:"role_ref"`   // a binding's roleRef name
+	Subjects       []string `json:"-" expr:"subjects"`   // a binding's subjects, kind:namespace/name
+	RuleVerbs      []string `json:"-" expr:"rule_verbs"` // a role's rules: every verb
+	RuleResources  []string `json:"-" expr:"rule_resources"`
+}
+
+// K8sUser is an authenticated user.
+type K8sUser struct {
+	Username Str                 `json:"username" expr:"name"`
+	UID      Str                 `json:"uid" expr:"uid"`
+	Groups   []string            `json:"groups" expr:"groups"`
+	Extra    map[string][]string `json:"extra" expr:"extra"`
+}
+
+// ObjectRef is what a request was about.
+type ObjectRef struct {
+	Resource    Str `json:"resource" expr:"resource"`
+	Namespace   Str `json:"namespace" expr:"namespace"`
+	Name        Str `json:"name" expr:"name"`
+	UID         Str `json:"uid" expr:"uid"`
+	APIGroup    Str `json:"apiGroup" expr:"api_group"`
+	APIVersion  Str `json:"apiVersion" expr:"api_version"`
+	Subresource Str `json:"subresource" expr:"subresource"`
+}
+
+// ResponseStatus is the API server's answer.
+type ResponseStatus struct {
+	Code    int `json:"code" expr:"code"`
+	Status  Str `json:"status" expr:"status"`
+	Reason  Str `json:"reason" expr:"reason"`
+	Message Str `json:"message" expr:"message"`
+}
+
+// ParseK8sAudit reads audit events: JSON lines (the API server's log
+// backend), an EventList, a bare array or single events. cluster is the
+// join key (audit events do not name their cluster).
+func ParseK8sAudit(file string, data []byte, cluster string) ([]Record, []*RecordError) {
+	var out []Record
+	var errs []*RecordError
+	idx := 0
+	add := func(off int64, raw json.RawMessage) {
+		r, reason := parseAuditRecord(raw, cluster)
+		if reason != "" {
+			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: reason})
+		} else {
+			out = append(out, r)
+		}
+		idx++
+	}
+	bad := jsonValues(data, func(off int64, v json.RawMessage) {
+		t := bytes.TrimLeft(v, " \t\r\n")
+		if len(t) > 0 && t[0] == '[' {
+			elems, eoffs, err := arrayElems(v)
+			if err != nil {
+				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "array: " + err.Error()})
+				return
+			}
+			for i, e := range elems {
+				add(off+eoffs[i], e)
+			}
+			return
+		}
+		var list struct {
+			Kind  string          `json:"kind"`
+			Items json.RawMessage `json:"items"`
+		}
+		if json.Unmarshal(v, &list) == nil && list.Kind == "EventList" {
+			base := off + int64(bytes.Index(v, list.Items))
+			elems, eoffs, err := arrayElems(list.Items)
+			if err != nil {
+				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "items: " + err.Error()})
+				return
+			}
+			for i, e := range elems {
+				add(base+eoffs[i], e)
+			}
+			return
+		}
+		add(off, v)
+	})
+	for _, off := range bad {
+		errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "not JSON"})
+		idx++
+	}
+	return out, errs
+}
+
+func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return Record{}, "not a JSON object"
+	}
+	ev := &AuditEvent{}
+	if err := json.Unmarshal(raw, ev); err != nil {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return Record{}, "invalid event: " + err.Error()
+		}
+		ev = &AuditEvent{}
+		for k, v := range m {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: v})
+			_ = json.Unmarshal(one, ev)
+		}
+	}
+	if ev.AuditID == "" || ev.Verb == "" {
+		return Record{}, "no auditID or verb (not a Kubernetes audit event)"
+	}
+	ts := string(ev.StageTimestamp)
+	if ts == "" {
+		ts = string(ev.RequestReceivedTimestamp)
+	}
+	if ts == "" {
+		ts = string(ev.Timestamp)
+	}
+	tm, ok := parseTime(ts)
+	if !ok {
+		return Record{}, "no valid stageTimestamp or requestReceivedTimestamp"
+	}
+	deriveAudit(ev)
+	id := string(ev.AuditID) + "/" + string(ev.Stage)
+	return Record{Schema: Schema, Source: K8sAudit, ID: id, Time: tm, Key: Token(cluster), K8s: ev, Raw: compact(raw)}, ""
+}
+
+func deriveAudit(ev *AuditEvent) {
+	if n := len(ev.SourceIPs); n > 0 {
+		ev.SourceIP = string(ev.SourceIPs[n-1])
+	}
+	ev.Decision = ev.Annotations["authorization.k8s.io/decision"]
+	name := string(ev.User.Username)
+	ev.Anonymous = name == "system:anonymous"
+	for _, g := range ev.User.Groups {
+		if g == "system:unauthenticated" {
+			ev.Anonymous = true
+		}
+	}
+	ev.ServiceAccount = strings.HasPrefix(name, "system:serviceaccount:")
+	obj := ev.RequestObject
+	if obj == nil {
+		return
+	}
+	if spec := podSpec(obj); spec != nil {
+		ev.HostPID, _ = spec["hostPID"].(bool)
+		ev.HostNetwork, _ = spec["hostNetwork"].(bool)
+		ev.HostIPC, _ = spec["hostIPC"].(bool)
+		for _, key := range []string{"containers", "initContainers", "ephemeralContainers"} {
+			cs, _ := spec[key].([]any)
+			for _, c := range cs {
+				cm, _ := c.(map[string]any)
+				if img, ok := cm["image"].(string); ok {
+					ev.Images = append(ev.Images, img)
+				}
+				sc, _ := cm["securityContext"].(map[string]any)
+				if p, _ := sc["privileged"].(bool); p {
+					ev.Privileged = true
+				}
+			}
+		}
+		vols, _ := spec["volumes"].([]any)
+		for _, v := range vols {
+			vm, _ := v.(map[string]any)
+			if hp, ok := vm["hostPath"].(map[string]any); ok {
+				p, _ := hp["path"].(string)
+				ev.HostPaths = append(ev.HostPaths, p)
+			}
+		}
+	}
+	if rr, ok := obj["roleRef"].(map[string]any); ok {
+		ev.RoleRef, _ = rr["name"].(string)
+	}
+	subs, _ := obj["subjects"].([]any)
+	for _, s := range subs {
+		sm, _ := s.(map[string]any)
+		kind, _ := sm["kind"].(string)
+		ns, _ := sm["namespace"].(string)
+		n, _ := sm["name"].(string)
+		ev.Subjects = append(ev.Subjects, kind+":"+ns+"/"+n)
+	}
+	rules, _ := obj["rules"].([]any)
+	for _, r := range rules {
+		rm, _ := r.(map[string]any)
+		for _, key := range []string{"verbs", "resources"} {
+			vs, _ := rm[key].([]any)
+			for _, v := range vs {
+				if s, ok := v.(string); ok {
+					if key == "verbs" {
+						ev.RuleVerbs = append(ev.RuleVerbs, s)
+					} else {
+						ev.RuleResources = append(ev.RuleResources, s)
+					}
+				}
+			}
+		}
+	}
+}
+
+// podSpec finds the pod spec of a pod or of a workload's pod template.
+func podSpec(obj map[string]any) map[string]any {
+	spec, _ := obj["spec"].(map[string]any)
+	if spec == nil {
+		return nil
+	}
+	if _, ok := spec["containers"]; ok {
+		return spec
+	}
+	if jt, ok := spec["jobTemplate"].(map[string]any); ok { // CronJob
+		spec, _ = jt["spec"].(map[string]any)
+	}
+	if tpl, ok := spec["template"].(map[string]any); ok {
+		s, _ := tpl["spec"].(map[string]any)
+		return s
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package cloudevent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schema versions the normalized record as it travels over NATS.
+const Schema = "vigil.cloud/1"
+
+// Sources.
+const (
+	CloudTrail = "cloudtrail"
+	VPCFlow    = "vpcflow"
+	K8sAudit   = "k8saudit"
+)
+
+// Sources lists what can be ingested.
+func Sources() []string { return []string{CloudTrail, VPCFlow, K8sAudit} }
+
+// Record is one cloud log record, normalized, with the original kept.
+type Record struct {
+	Schema string    `json:"schema"`
+	Source string    `json:"source"`
+	ID     string    `json:"id"`   // the source's own id: eventID, auditID/stage, a hash of the flow line
+	Time   time.Time `json:"time"` // event time (not arrival)
+	// Key is the join key the subject carries: the AWS account, or the
+	// Kubernetes cluster.
+	Key        string           `json:"key"`
+	Env        string           `json:"env,omitempty"`
+	CloudTrail *CloudTrailEvent `json:"cloudtrail,omitempty"`
+	Flow       *FlowRecord      `json:"vpcflow,omitempty"`
+	K8s        *AuditEvent      `json:"k8saudit,omitempty"`
+	// Raw is the record as it was read (a flow log line as a JSON string).
+	Raw json.RawMessage `json:"raw"`
+}
+
+// RecordError is a record that could not be used: where it was, and why.
+type RecordError struct {
+	File   string
+	Line   int // 1-based line where the record starts (0: unknown)
+	Index  int // 0-based record index in the file
+	Reason string
+}
+
+func (e *RecordError) Error() string {
+	where := e.File
+	if where == "" {
+		where = "<input>"
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: record %d: %s", where, e.Line, e.Index, e.Reason)
+	}
+	return fmt.Sprintf("%s: record %d: %s", where, e.Index, e.Reason)
+}
+
+// hashID is the id of a record that has none of its own.
+func hashID(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// Token makes s a NATS subject token: letters, digits, '-' and '_' kept,
+// anything else '_' ("unknown" when empty).
+func Token(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// Str is a string field that also accepts numbers, booleans and null, as
+// anonymized and hand-written logs have them.
+type Str string
+
+// UnmarshalJSON accepts any scalar.
+func (s *Str) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*s = ""
+	case b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = Str(v)
+	case b[0] == '{' || b[0] == '[':
+		*s = Str(b) // an object where a string was expected: kept as its JSON
+	default:
+		*s = Str(b)
+	}
+	return nil
+}
+
+// Bool is a boolean field that also accepts "true"/"false" strings.
+type Bool bool
+
+// UnmarshalJSON accepts true, false, "true", "false" (any case) and null.
+func (v *Bool) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
+	r, err := strconv.ParseBool(strings.ToLower(s))
+	if err != nil {
+		*v = false
+		return nil
+	}
+	*v = Bool(r)
+	return nil
+}
+
+// parseTime reads the timestamps the sources use (RFC 3339 with or without
+// fractions).
+func parseTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// lineOf is the 1-based line of offset off in data.
+func lineOf(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	return bytes.Count(data[:off], []byte{'\n'}) + 1
+}
+
+// jsonValues calls fn for every top-level JSON value of data (one
+// document, concatenated documents or JSON lines), with the offset where
+// it starts. A value that does not parse ends the scan (what follows it
+// cannot be framed) unless the input is line-delimited: then the scan goes
+// on at the next line.
+func jsonValues(data []byte, fn func(off int64, v json.RawMessage)) (bad []int64) {
+	off := int64(0)
+	for off < int64(len(data)) {
+		rest := data[off:]
+		trimmed := bytes.TrimLeft(rest, " \t\r\n")
+		if len(trimmed) == 0 {
+			return bad
+		}
+		off += int64(len(rest) - len(trimmed))
+		dec := json.NewDecoder(bytes.NewReader(data[off:]))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			bad = append(bad, off)
+			nl := bytes.IndexByte(data[off:], '\n')
+			if nl < 0 {
+				return bad
+			}
+			off += int64(nl) + 1
+			continue
+		}
+		fn(off, v)
+		off += dec.InputOffset()
+	}
+	return bad
+}
