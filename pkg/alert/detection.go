@@ -64,6 +64,25 @@ const (
 	KindUser      = "user"
 )
 
+// Entity kinds of cloud detections.
+const (
+	KindPrincipal = "principal"  // an IAM principal ARN (a role session's role)
+	KindAccessKey = "access_key" // AKIA... (long-term) or ASIA... (temporary)
+	KindIP        = "ip"
+	KindUserAgent = "user_agent"
+	KindRole      = "role"
+	KindIAMUser   = "iam_user"
+	KindBucket    = "bucket"
+	KindARN       = "arn" // any other resource, by its ARN
+	KindInterface = "interface"
+	KindVPC       = "vpc"
+	KindCluster   = "cluster"
+	KindNamespace = "namespace"
+	KindPod       = "pod"        // namespace/name
+	KindK8sUser   = "k8s_user"   // a Kubernetes user or service account
+	KindK8sObject = "k8s_object" // resource/namespace/name
+)
+
 // Evidence is what triggered a detection, as it came.
 type Evidence struct {
 	// Alert is the agent's alert (source runtime), unchanged.

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
+	_ "github.com/vigil-sec/vigil/pkg/rules/cloud" // registers the cloud schemas for lint and test
 	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 

@@ -9,23 +9,23 @@ import (
 // CloudTrailEvent is one CloudTrail record. Field names in rules are the
 // `expr` tags (ct.event_name, ct.user.arn...).
 type CloudTrailEvent struct {
-	EventVersion        Str            `json:"eventVersion" expr:"event_version"`
-	EventTime           Str            `json:"eventTime" expr:"event_time"`
-	EventSource         Str            `json:"eventSource" expr:"event_source"`
-	EventName           Str            `json:"eventName" expr:"event_name"`
-	EventID             Str            `json:"eventID" expr:"event_id"`
-	EventType           Str            `json:"eventType" expr:"event_type"`
-	EventCategory       Str            `json:"eventCategory" expr:"event_category"`
-	RequestID           Str            `json:"requestID" expr:"request_id"`
-	ReadOnly            Bool           `json:"readOnly" expr:"read_only"`
-	ManagementEvent     Bool           `json:"managementEvent" expr:"management_event"`
-	AWSRegion           Str            `json:"awsRegion" expr:"region"`
-	RecipientAccountID  Str            `json:"recipientAccountId" expr:"account"`
-	SourceIPAddress     Str            `json:"sourceIPAddress" expr:"source_ip"`
-	UserAgent           Str            `json:"userAgent" expr:"user_agent"`
-	ErrorCode           Str            `json:"errorCode" expr:"error_code"`
-	ErrorMessage        Str            `json:"errorMessage" expr:"error_message"`
-	VPCEndpointID       Str            `json:"vpcEndpointId" expr:"vpc_endpoint"`
+	EventVersion        string         `json:"eventVersion" expr:"event_version"`
+	EventTime           string         `json:"eventTime" expr:"event_time"`
+	EventSource         string         `json:"eventSource" expr:"event_source"`
+	EventName           string         `json:"eventName" expr:"event_name"`
+	EventID             string         `json:"eventID" expr:"event_id"`
+	EventType           string         `json:"eventType" expr:"event_type"`
+	EventCategory       string         `json:"eventCategory" expr:"event_category"`
+	RequestID           string         `json:"requestID" expr:"request_id"`
+	ReadOnly            bool           `json:"readOnly" expr:"read_only"`
+	ManagementEvent     bool           `json:"managementEvent" expr:"management_event"`
+	AWSRegion           string         `json:"awsRegion" expr:"region"`
+	RecipientAccountID  string         `json:"recipientAccountId" expr:"account"`
+	SourceIPAddress     string         `json:"sourceIPAddress" expr:"source_ip"`
+	UserAgent           string         `json:"userAgent" expr:"user_agent"`
+	ErrorCode           string         `json:"errorCode" expr:"error_code"`
+	ErrorMessage        string         `json:"errorMessage" expr:"error_message"`
+	VPCEndpointID       string         `json:"vpcEndpointId" expr:"vpc_endpoint"`
 	UserIdentity        UserIdentity   `json:"userIdentity" expr:"user"`
 	RequestParameters   map[string]any `json:"requestParameters" expr:"request"`
 	ResponseElements    map[string]any `json:"responseElements" expr:"response"`
@@ -41,37 +41,37 @@ type CloudTrailEvent struct {
 
 // UserIdentity is who made a CloudTrail call.
 type UserIdentity struct {
-	Type           Str            `json:"type" expr:"type"`
-	PrincipalID    Str            `json:"principalId" expr:"principal_id"`
-	ARN            Str            `json:"arn" expr:"arn"`
-	AccountID      Str            `json:"accountId" expr:"account"`
-	AccessKeyID    Str            `json:"accessKeyId" expr:"access_key"`
-	UserName       Str            `json:"userName" expr:"name"`
-	InvokedBy      Str            `json:"invokedBy" expr:"invoked_by"`
+	Type           string         `json:"type" expr:"type"`
+	PrincipalID    string         `json:"principalId" expr:"principal_id"`
+	ARN            string         `json:"arn" expr:"arn"`
+	AccountID      string         `json:"accountId" expr:"account"`
+	AccessKeyID    string         `json:"accessKeyId" expr:"access_key"`
+	UserName       string         `json:"userName" expr:"name"`
+	InvokedBy      string         `json:"invokedBy" expr:"invoked_by"`
 	SessionContext SessionContext `json:"sessionContext" expr:"session"`
 }
 
 // SessionContext describes temporary credentials.
 type SessionContext struct {
 	SessionIssuer struct {
-		Type      Str `json:"type" expr:"type"`
-		ARN       Str `json:"arn" expr:"arn"`
-		UserName  Str `json:"userName" expr:"name"`
-		AccountID Str `json:"accountId" expr:"account"`
+		Type      string `json:"type" expr:"type"`
+		ARN       string `json:"arn" expr:"arn"`
+		UserName  string `json:"userName" expr:"name"`
+		AccountID string `json:"accountId" expr:"account"`
 	} `json:"sessionIssuer" expr:"issuer"`
 	Attributes struct {
-		CreationDate     Str  `json:"creationDate" expr:"creation_date"`
-		MFAAuthenticated Bool `json:"mfaAuthenticated" expr:"mfa"`
+		CreationDate     string `json:"creationDate" expr:"creation_date"`
+		MFAAuthenticated bool   `json:"mfaAuthenticated" expr:"mfa"`
 	} `json:"attributes" expr:"attributes"`
-	SourceIdentity  Str `json:"sourceIdentity" expr:"source_identity"`
-	EC2RoleDelivery Str `json:"ec2RoleDelivery" expr:"ec2_role_delivery"`
+	SourceIdentity  string `json:"sourceIdentity" expr:"source_identity"`
+	EC2RoleDelivery string `json:"ec2RoleDelivery" expr:"ec2_role_delivery"`
 }
 
 // CTResource is an entry of a record's resources list.
 type CTResource struct {
-	ARN       Str `json:"ARN" expr:"arn"`
-	AccountID Str `json:"accountId" expr:"account"`
-	Type      Str `json:"type" expr:"type"`
+	ARN       string `json:"ARN" expr:"arn"`
+	AccountID string `json:"accountId" expr:"account"`
+	Type      string `json:"type" expr:"type"`
 }
 
 // ParseCloudTrail reads CloudTrail records from data: the S3 file envelope

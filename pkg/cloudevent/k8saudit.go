@@ -9,25 +9,25 @@ import (
 // AuditEvent is one Kubernetes audit event (audit.k8s.io/v1, and the
 // v1beta1 fields older clusters log).
 type AuditEvent struct {
-	Kind                     Str               `json:"kind" expr:"kind"`
-	APIVersion               Str               `json:"apiVersion" expr:"api_version"`
-	Level                    Str               `json:"level" expr:"level"`
-	AuditID                  Str               `json:"auditID" expr:"audit_id"`
-	Stage                    Str               `json:"stage" expr:"stage"`
-	RequestURI               Str               `json:"requestURI" expr:"uri"`
-	Verb                     Str               `json:"verb" expr:"verb"`
+	Kind                     string            `json:"kind" expr:"kind"`
+	APIVersion               string            `json:"apiVersion" expr:"api_version"`
+	Level                    string            `json:"level" expr:"level"`
+	AuditID                  string            `json:"auditID" expr:"audit_id"`
+	Stage                    string            `json:"stage" expr:"stage"`
+	RequestURI               string            `json:"requestURI" expr:"uri"`
+	Verb                     string            `json:"verb" expr:"verb"`
 	User                     K8sUser           `json:"user" expr:"user"`
 	ImpersonatedUser         K8sUser           `json:"impersonatedUser" expr:"impersonated_user"`
-	SourceIPs                []Str             `json:"sourceIPs" expr:"source_ips"`
-	UserAgent                Str               `json:"userAgent" expr:"user_agent"`
+	SourceIPs                []string          `json:"sourceIPs" expr:"source_ips"`
+	UserAgent                string            `json:"userAgent" expr:"user_agent"`
 	ObjectRef                ObjectRef         `json:"objectRef" expr:"target"`
 	ResponseStatus           ResponseStatus    `json:"responseStatus" expr:"response_status"`
 	RequestObject            map[string]any    `json:"requestObject" expr:"request"`
 	ResponseObject           map[string]any    `json:"responseObject" expr:"response"`
 	Annotations              map[string]string `json:"annotations" expr:"annotations"`
-	RequestReceivedTimestamp Str               `json:"requestReceivedTimestamp" expr:"received_time"`
-	StageTimestamp           Str               `json:"stageTimestamp" expr:"stage_time"`
-	Timestamp                Str               `json:"timestamp" expr:"-"` // v1beta1
+	RequestReceivedTimestamp string            `json:"requestReceivedTimestamp" expr:"received_time"`
+	StageTimestamp           string            `json:"stageTimestamp" expr:"stage_time"`
+	Timestamp                string            `json:"timestamp" expr:"-"` // v1beta1
 
 	// Derived, for rules.
 	SourceIP       string   `json:"-" expr:"source_ip"`       // the last source IP (the one the API server saw)
@@ -48,29 +48,29 @@ type AuditEvent struct {
 
 // K8sUser is an authenticated user.
 type K8sUser struct {
-	Username Str                 `json:"username" expr:"name"`
-	UID      Str                 `json:"uid" expr:"uid"`
+	Username string              `json:"username" expr:"name"`
+	UID      string              `json:"uid" expr:"uid"`
 	Groups   []string            `json:"groups" expr:"groups"`
 	Extra    map[string][]string `json:"extra" expr:"extra"`
 }
 
 // ObjectRef is what a request was about.
 type ObjectRef struct {
-	Resource    Str `json:"resource" expr:"resource"`
-	Namespace   Str `json:"namespace" expr:"namespace"`
-	Name        Str `json:"name" expr:"name"`
-	UID         Str `json:"uid" expr:"uid"`
-	APIGroup    Str `json:"apiGroup" expr:"api_group"`
-	APIVersion  Str `json:"apiVersion" expr:"api_version"`
-	Subresource Str `json:"subresource" expr:"subresource"`
+	Resource    string `json:"resource" expr:"resource"`
+	Namespace   string `json:"namespace" expr:"namespace"`
+	Name        string `json:"name" expr:"name"`
+	UID         string `json:"uid" expr:"uid"`
+	APIGroup    string `json:"apiGroup" expr:"api_group"`
+	APIVersion  string `json:"apiVersion" expr:"api_version"`
+	Subresource string `json:"subresource" expr:"subresource"`
 }
 
 // ResponseStatus is the API server's answer.
 type ResponseStatus struct {
-	Code    int `json:"code" expr:"code"`
-	Status  Str `json:"status" expr:"status"`
-	Reason  Str `json:"reason" expr:"reason"`
-	Message Str `json:"message" expr:"message"`
+	Code    int    `json:"code" expr:"code"`
+	Status  string `json:"status" expr:"status"`
+	Reason  string `json:"reason" expr:"reason"`
+	Message string `json:"message" expr:"message"`
 }
 
 // ParseK8sAudit reads audit events: JSON lines (the API server's log

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -82,45 +80,6 @@ func Token(s string) string {
 		b = b[:64]
 	}
 	return string(b)
-}
-
-// Str is a string field that also accepts numbers, booleans and null, as
-// anonymized and hand-written logs have them.
-type Str string
-
-// UnmarshalJSON accepts any scalar.
-func (s *Str) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*s = ""
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = Str(v)
-	case b[0] == '{' || b[0] == '[':
-		*s = Str(b) // an object where a string was expected: kept as its JSON
-	default:
-		*s = Str(b)
-	}
-	return nil
-}
-
-// Bool is a boolean field that also accepts "true"/"false" strings.
-type Bool bool
-
-// UnmarshalJSON accepts true, false, "true", "false" (any case) and null.
-func (v *Bool) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
-	r, err := strconv.ParseBool(strings.ToLower(s))
-	if err != nil {
-		*v = false
-		return nil
-	}
-	*v = Bool(r)
-	return nil
 }
 
 // parseTime reads the timestamps the sources use (RFC 3339 with or without

@@ -257,3 +257,10 @@ func IsPublic(s string) bool {
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// IsIP tells whether s is an IP address (CloudTrail's sourceIPAddress may
+// be a service name).
+func IsIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
