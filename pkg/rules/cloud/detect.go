@@ -283,9 +283,7 @@ func instanceIDs(m map[string]any) []string {
 	if v, ok := m["instanceId"].(string); ok {
 		out = append(out, v)
 	}
-	for _, v := range list(m["instanceIds"]) {
-		out = append(out, v)
-	}
+	out = append(out, list(m["instanceIds"])...)
 	if set, ok := m["instancesSet"].(map[string]any); ok {
 		items, _ := set["items"].([]any)
 		for _, it := range items {
