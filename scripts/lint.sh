@@ -33,6 +33,14 @@ done < <(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
 while read -r f; do
   case "$f" in pkg/response/*|pkg/simulate/*|*_test.go) ;; *) echo "lint: $f sends signals; only pkg/response may" >&2; fail=1 ;; esac
 done < <(grep -lE '(syscall|unix)\.Kill\(' $(git ls-files '*.go') 2>/dev/null || true)
+# The backend builds without cgo (it ships and runs anywhere): no package
+# under pkg/backend may need C, directly or through a dependency.
+if grep -lE '^import "C"' $(git ls-files 'pkg/backend/*.go') /dev/null 2>/dev/null | grep -q .; then
+  echo "lint: cgo in pkg/backend" >&2; fail=1
+fi
+if ! CGO_ENABLED=0 go build ./pkg/backend/... 2>/tmp/vigil-lint-cgo.log; then
+  echo "lint: pkg/backend does not build without cgo:" >&2; cat /tmp/vigil-lint-cgo.log >&2; fail=1
+fi
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "lint: gofmt needed: $unformatted" >&2; fail=1; fi
 [ "$fail" = 0 ] && echo "lint: ok"

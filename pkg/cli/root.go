@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -41,7 +42,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout),
 		newSimulateCmd(stdout), newSimulateChildCmd(), newEnrollCmd(stdout), newConfigCmd(stdout), newTailCmd(stdout),
-		newVersionCmd(stdout), newGenDocsCmd(stdout))
+		newVersionCmd(stdout), newGenDocsCmd(stdout), newBackendCmd(stdout, stderr), newIngestCmd(stdout, stderr, os.Stdin),
+		newDetectionsCmd(stdout))
 	strict(root)
 	return root
 }

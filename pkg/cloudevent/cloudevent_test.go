@@ -2,6 +2,7 @@ package cloudevent
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -211,6 +212,33 @@ func TestIsPublic(t *testing.T) {
 		"169.254.169.254": false, "::1": false, "2001:4860::8888": true, "255.090.254.5": false, "-": false, "fd00::1": false} {
 		if IsPublic(ip) != want {
 			t.Errorf("IsPublic(%s) = %v", ip, !want)
+		}
+	}
+}
+
+// A record read back from the stream (its JSON) derives the same fields
+// rules use: they are not serialized.
+func TestRecordRoundTripDerives(t *testing.T) {
+	var recs []Record
+	r1, _ := ParseCloudTrail("x", readData(t, "testdata/cloudtrail/aws.persistence.iam-backdoor-role.json"))
+	r2, _ := ParseK8sAudit("x", readData(t, "testdata/k8saudit/falco-trace-files/create_nginx_pod_privileged.json"), "c")
+	recs = append(append(recs, r1...), r2...)
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Record
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		back.Derive()
+		back.Derive() // idempotent
+		if r.CloudTrail != nil && (back.CloudTrail.Actor != r.CloudTrail.Actor || back.CloudTrail.RequestJSON != r.CloudTrail.RequestJSON || back.CloudTrail.Actor == "") {
+			t.Errorf("cloudtrail derived fields lost: %q", back.CloudTrail.Actor)
+		}
+		if r.K8s != nil && (back.K8s.Privileged != r.K8s.Privileged || !back.K8s.Privileged || len(back.K8s.Images) != len(r.K8s.Images)) {
+			t.Errorf("audit derived fields lost: %+v", back.K8s)
 		}
 	}
 }

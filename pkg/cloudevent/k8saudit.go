@@ -164,6 +164,8 @@ func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {
 }
 
 func deriveAudit(ev *AuditEvent) {
+	ev.Privileged, ev.HostPID, ev.HostNetwork, ev.HostIPC = false, false, false, false
+	ev.HostPaths, ev.Images, ev.RoleRef, ev.Subjects, ev.RuleVerbs, ev.RuleResources = nil, nil, "", nil, nil, nil
 	if n := len(ev.SourceIPs); n > 0 {
 		ev.SourceIP = string(ev.SourceIPs[n-1])
 	}

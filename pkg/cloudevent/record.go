@@ -133,3 +133,15 @@ func jsonValues(data []byte, fn func(off int64, v json.RawMessage)) (bad []int64
 	}
 	return bad
 }
+
+// Derive recomputes the derived fields (those not serialized: ct.actor,
+// ct.mfa, ka.privileged...) of a record decoded from its JSON, as the
+// backend's detection stage reads records from the stream.
+func (r *Record) Derive() {
+	if r.CloudTrail != nil {
+		derive(r.CloudTrail)
+	}
+	if r.K8s != nil {
+		deriveAudit(r.K8s)
+	}
+}

@@ -303,32 +303,39 @@ func (c *Agent) SpoolDir() string {
 // Errors name the file and line. name is used in messages only.
 func Parse(name string, b []byte) (Agent, error) {
 	cfg := Default()
+	err := decode(name, b, &cfg, cfg.Validate)
+	return cfg, err
+}
+
+// decode reads YAML b over cfg (unknown keys are errors) and validates it;
+// every error names the file and, where it can, the line.
+func decode(name string, b []byte, cfg any, validate func() error) error {
 	if len(b) > MaxFileBytes {
-		return cfg, &Error{File: name, Msg: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
+		return &Error{File: name, Msg: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return cfg, yamlError(name, err)
+		return yamlError(name, err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 || root.Kind == 0 {
-		return cfg, nil
+		return nil
 	}
 	if n := bigMapping(&root); n != nil {
-		return cfg, &Error{File: name, Line: n.Line, Msg: fmt.Sprintf("a mapping of more than %d keys", MaxMappingKeys)}
+		return &Error{File: name, Line: n.Line, Msg: fmt.Sprintf("a mapping of more than %d keys", MaxMappingKeys)}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, yamlError(name, err)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return yamlError(name, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validate(); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
-			return cfg, &Error{File: name, Line: lineOf(&root, fe.path), Msg: fe.Error()}
+			return &Error{File: name, Line: lineOf(&root, fe.path), Msg: fe.Error()}
 		}
-		return cfg, &Error{File: name, Msg: err.Error()}
+		return &Error{File: name, Msg: err.Error()}
 	}
-	return cfg, nil
+	return nil
 }
 
 // bigMapping finds a mapping node with more than MaxMappingKeys keys.

@@ -93,3 +93,43 @@ func ParseSubject(s string) (env string, kind Kind, key string, ok bool) {
 	}
 	return parts[1], Kind(parts[2]), parts[3], true
 }
+
+// Kinds of backend messages: vigil.<env>.cloud.<source>.<account or
+// cluster> and vigil.<env>.detection.<source>.<key>.
+const (
+	KindCloud     Kind = "cloud"
+	KindDetection Kind = "detection"
+)
+
+// SourceSubject builds vigil.<env>.<kind>.<source>.<key> for cloud records
+// and detections: the source and its join key (account, cluster, host) are
+// subject tokens, so consumers filter and partition without decoding.
+func SourceSubject(env string, kind Kind, source, key string) string {
+	return Prefix + "." + env + "." + string(kind) + "." + source + "." + key
+}
+
+// Streams and buckets of the backend.
+const (
+	CloudStream      = "VIGIL_CLOUD"
+	DetectionStream  = "VIGIL_DETECTIONS"
+	TokenBucket      = "vigil_tokens"
+	IngestBucket     = "vigil_ingest_offsets"
+	CloudConsumer    = "detect-cloud"
+	RuntimeConsumer  = "detect-runtime"
+	HeartbeatSubject = "vigil.*.hb.*"
+)
+
+// CloudStreamSpec stores ingested cloud records, deduplicated on their
+// source ids (eventID, auditID/stage, a flow line's hash) for a day, so a
+// file ingested again within that window stores nothing twice.
+func CloudStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
+	return StreamSpec{Name: CloudStream, Subjects: []string{Prefix + ".*." + string(KindCloud) + ".>"}, Storage: FileStorage,
+		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
+}
+
+// DetectionStreamSpec stores detections of every source, deduplicated on
+// the detection id.
+func DetectionStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
+	return StreamSpec{Name: DetectionStream, Subjects: []string{Prefix + ".*." + string(KindDetection) + ".>"}, Storage: FileStorage,
+		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
+}

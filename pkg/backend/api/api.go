@@ -1,0 +1,286 @@
+// Package api is the backend's HTTP API (JSON, bearer tokens): detections,
+// health and status, log push, tokens; /metrics for Prometheus. Handlers
+// are plain net/http, tested with httptest.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
+	"github.com/vigil-sec/vigil/pkg/backend/index"
+	"github.com/vigil-sec/vigil/pkg/backend/ingest"
+	"github.com/vigil-sec/vigil/pkg/cloudevent"
+)
+
+// Ingester takes pushed logs (the backend publishes them).
+type Ingester interface {
+	Ingest(ctx context.Context, source, name string, body []byte, o ingest.Options) (ingest.Summary, []string, error)
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	Index   *index.Index
+	Tokens  *Tokens
+	Ingest  Ingester
+	Status  func(ctx context.Context) any // the status document
+	Healthy func() (bool, string)         // ready to serve, or why not
+	Metrics http.Handler
+	MaxBody int64
+	Log     *zap.Logger
+}
+
+// Handler routes the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/health", s.health)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	mux.Handle("GET /api/v1/detections", s.auth(RoleViewer, http.HandlerFunc(s.detections)))
+	mux.Handle("GET /api/v1/status", s.auth(RoleViewer, http.HandlerFunc(s.status)))
+	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
+	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// apiError is every error's shape.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, apiError{Error: msg, Field: field})
+}
+
+// allowed tells whether a token's role may use an endpoint of role need:
+// admin everything, viewer reads, ingest only pushes.
+func allowed(have, need string) bool {
+	switch have {
+	case RoleAdmin:
+		return true
+	case RoleViewer:
+		return need == RoleViewer
+	case RoleIngest:
+		return need == RoleIngest
+	}
+	return false
+}
+
+func (s *Server) auth(need string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			writeError(w, http.StatusUnauthorized, "Authorization", "a bearer token is required (vigil backend token create)")
+			return
+		}
+		info, err := s.Tokens.Check(r.Context(), strings.TrimSpace(tok))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "Authorization", "invalid token")
+			return
+		}
+		if !allowed(info.Role, need) {
+			writeError(w, http.StatusForbidden, "", fmt.Sprintf("a %s token may not do this (needs %s)", info.Role, need))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	ok, why := true, ""
+	if s.Healthy != nil {
+		ok, why = s.Healthy()
+	}
+	if !ok {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": why})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status(r.Context()))
+}
+
+// MaxLimit bounds one page of detections.
+const MaxLimit = 10000
+
+// ParseQuery reads the detections query parameters; errors name the field.
+func ParseQuery(v map[string][]string) (index.Query, *apiError) {
+	q := index.Query{Limit: 100}
+	get := func(k string) string {
+		if l := v[k]; len(l) > 0 {
+			return l[0]
+		}
+		return ""
+	}
+	for k := range v {
+		switch k {
+		case "source", "severity", "since", "until", "limit", "rule":
+		default:
+			return q, &apiError{Field: k, Error: fmt.Sprintf("unknown parameter %q (source, severity, since, until, rule, limit)", k)}
+		}
+	}
+	if src := get("source"); src != "" {
+		ok := src == string(alert.SourceRuntime)
+		for _, s := range cloudevent.Sources() {
+			ok = ok || src == s
+		}
+		if !ok {
+			return q, &apiError{Field: "source", Error: fmt.Sprintf("%q: runtime, cloudtrail, vpcflow or k8saudit", src)}
+		}
+		q.Source = src
+	}
+	if sev := get("severity"); sev != "" {
+		s, err := alert.ParseSeverity(sev)
+		if err != nil {
+			return q, &apiError{Field: "severity", Error: err.Error()}
+		}
+		q.MinSeverity = s
+	}
+	for _, k := range []string{"since", "until"} {
+		val := get(k)
+		if val == "" {
+			continue
+		}
+		t, err := parseTime(val)
+		if err != nil {
+			return q, &apiError{Field: k, Error: err.Error()}
+		}
+		if k == "since" {
+			q.Since = t
+		} else {
+			q.Until = t
+		}
+	}
+	if l := get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxLimit {
+			return q, &apiError{Field: "limit", Error: fmt.Sprintf("%q: a number from 1 to %d", l, MaxLimit)}
+		}
+		q.Limit = n
+	}
+	q.Rule = get("rule")
+	return q, nil
+}
+
+// parseTime reads RFC 3339 or a duration back from now ("1h", "7d").
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+			return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: an RFC 3339 time or a duration back from now (30m, 24h, 7d)", s)
+}
+
+func (s *Server) detections(w http.ResponseWriter, r *http.Request) {
+	q, perr := ParseQuery(r.URL.Query())
+	if perr != nil {
+		writeJSON(w, http.StatusBadRequest, perr)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"detections": s.Index.Find(q)})
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	src := r.PathValue("source")
+	ok := false
+	for _, x := range cloudevent.Sources() {
+		ok = ok || x == src
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "source", fmt.Sprintf("%q: cloudtrail, vpcflow or k8saudit", src))
+		return
+	}
+	o := ingest.Options{Cluster: r.URL.Query().Get("cluster")}
+	if f := r.URL.Query().Get("format"); f != "" {
+		format, err := cloudevent.ParseFlowFormat(f)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "format", err.Error())
+			return
+		}
+		o.Format = format
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "", "reading the body: "+err.Error())
+		return
+	}
+	if r.Header.Get("Content-Encoding") == "gzip" || len(body) > 1 && body[0] == 0x1f && body[1] == 0x8b {
+		if body, err = ingest.Gunzip(body); err != nil {
+			writeError(w, http.StatusBadRequest, "", err.Error())
+			return
+		}
+	}
+	sum, bad, err := s.Ingest.Ingest(r.Context(), src, "request", body, o)
+	resp := map[string]any{"summary": sum}
+	if len(bad) > 0 {
+		if len(bad) > 100 {
+			bad = bad[:100]
+		}
+		resp["malformed"] = bad
+	}
+	if err != nil {
+		resp["error"] = err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Role string `json:"role"`
+		Name string `json:"name"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "", "body: "+err.Error())
+		return
+	}
+	if !ValidRole(req.Role) {
+		writeError(w, http.StatusBadRequest, "role", fmt.Sprintf("%q: admin, viewer or ingest", req.Role))
+		return
+	}
+	tok, err := s.Tokens.Create(r.Context(), req.Role, req.Name)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"token": tok, "role": req.Role, "name": req.Name})
+}

@@ -1,0 +1,301 @@
+// Package backend wires the backend service: the bus (embedded NATS or an
+// external cluster), the streams and buckets (pkg/backend/store), the
+// detection stage over cloud records and agents' alerts, the drop-directory
+// watcher, the detection index and the HTTP API.
+package backend
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/backend/api"
+	"github.com/vigil-sec/vigil/pkg/backend/bus"
+	"github.com/vigil-sec/vigil/pkg/backend/detect"
+	"github.com/vigil-sec/vigil/pkg/backend/index"
+	"github.com/vigil-sec/vigil/pkg/backend/ingest"
+	"github.com/vigil-sec/vigil/pkg/backend/store"
+	"github.com/vigil-sec/vigil/pkg/cloudevent"
+	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/rules"
+	"github.com/vigil-sec/vigil/pkg/rules/cloud"
+	"github.com/vigil-sec/vigil/pkg/version"
+	"github.com/vigil-sec/vigil/pkg/wire"
+)
+
+// AdminTokenFile is where the first admin token is written, in the data
+// directory.
+const AdminTokenFile = "admin.token"
+
+// Backend is a running backend.
+type Backend struct {
+	cfg     config.Backend
+	log     *zap.Logger
+	bus     *bus.Bus
+	conn    *store.Conn
+	rules   *cloud.Ruleset
+	stage   *detect.Stage
+	index   *index.Index
+	watcher *ingest.Watcher
+	pushed  ingest.Summary
+	pushMu  sync.Mutex
+	started time.Time
+	httpLn  net.Listener
+	natsURL string
+}
+
+// LoadRules compiles the backend's cloud rules.
+func LoadRules(cfg config.Backend) (*cloud.Ruleset, error) {
+	paths := cfg.Rules.Paths
+	var present []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil || p != rules.DefaultLocalDir {
+			present = append(present, p)
+		}
+	}
+	return cloud.LoadAndCompile(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: rules.DefaultVendorDir, Paths: present})
+}
+
+// Start brings the backend up: when it returns, the bus, the streams, the
+// consumers and the API are serving.
+func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, error) {
+	b := &Backend{cfg: cfg, log: log, index: index.New(0), started: time.Now()}
+	rs, err := LoadRules(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	b.rules = rs
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	so := store.Options{Name: "vigil backend", URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKeySeed,
+		CAFile: cfg.NATS.CAFile, Wait: 30 * time.Second}
+	if cfg.Embedded() {
+		tlsCfg, err := serverTLS(cfg.NATS.TLS)
+		if err != nil {
+			return nil, err
+		}
+		var users []bus.User
+		for _, u := range cfg.NATS.Users {
+			users = append(users, bus.User{NKey: u.NKey, Publish: u.Publish, Subscribe: u.Subscribe})
+		}
+		b.bus, err = bus.Start(bus.Options{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATS.Listen, TLS: tlsCfg,
+			Users: users, Anonymous: cfg.Anonymous()}, log.Named("nats"))
+		if err != nil {
+			return nil, err
+		}
+		so.URL, so.InProcess = b.bus.ClientURL(), b.bus
+		so.User, so.Password = b.bus.Credentials()
+		b.natsURL = b.bus.ClientURL()
+		log.Info("embedded nats listening", zap.String("addr", b.bus.Addr().String()), zap.Bool("anonymous", cfg.Anonymous()),
+			zap.Int("nkey_users", len(users)), zap.Bool("tls", tlsCfg != nil))
+	} else {
+		b.natsURL = store.RedactURL(cfg.NATS.URL)
+	}
+	if b.conn, err = store.Connect(ctx, so, log.Named("store")); err != nil {
+		b.stopBus()
+		return nil, err
+	}
+	if err := b.ensure(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func serverTLS(t config.BackendTLS) (*tls.Config, error) {
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("nats.tls: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nats.tls.ca_file %s: no certificates", t.CAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// Streams are the streams the backend uses, with the configured limits.
+func Streams(cfg config.Backend) []wire.StreamSpec {
+	r := cfg.Replicas()
+	agent := wire.AgentStream("")
+	agent.MaxAge, agent.MaxBytes, agent.Replicas = cfg.Retention.Agent.MaxAge, cfg.Retention.Agent.MaxBytes, r
+	return []wire.StreamSpec{agent,
+		wire.CloudStreamSpec(cfg.Retention.Cloud.MaxAge, cfg.Retention.Cloud.MaxBytes, r),
+		wire.DetectionStreamSpec(cfg.Retention.Detections.MaxAge, cfg.Retention.Detections.MaxBytes, r)}
+}
+
+// ensure creates or updates every stream, consumer and bucket.
+func (b *Backend) ensure(ctx context.Context) error {
+	for _, s := range Streams(b.cfg) {
+		if err := b.conn.EnsureStream(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then stops gracefully: the HTTP server drains,
+// consumers finish and ack their batch (or leave it for redelivery), the
+// bus flushes to disk. ready is called once everything serves.
+func (b *Backend) Run(ctx context.Context, ready func()) error {
+	tokKV, err := b.conn.EnsureKV(ctx, wire.TokenBucket, b.cfg.Replicas())
+	if err != nil {
+		return err
+	}
+	offKV, err := b.conn.EnsureKV(ctx, wire.IngestBucket, b.cfg.Replicas())
+	if err != nil {
+		return err
+	}
+	tokens := api.NewTokens(tokKV)
+	tokPath := filepath.Join(b.cfg.DataDir, AdminTokenFile)
+	created, err := tokens.EnsureAdmin(ctx, tokPath)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if created {
+		b.log.Info("admin token written", zap.String("file", tokPath))
+	}
+	b.stage = detect.New(b.rules, b.conn, b.log.Named("detect"))
+	var wg sync.WaitGroup
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(work); err != nil && work.Err() == nil {
+				b.log.Error("stage stopped", zap.String("stage", name), zap.Error(err))
+			}
+		}()
+	}
+	run("index", func(c context.Context) error {
+		return b.conn.Follow(c, wire.DetectionStream, "", time.Time{}, func(m store.Msg) { b.index.Add(m.Data) })
+	})
+	run("detect-cloud", func(c context.Context) error {
+		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CloudConsumer}, b.stage.CloudBatch)
+	})
+	run("detect-runtime", func(c context.Context) error {
+		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DefaultAgentStream, Durable: wire.RuntimeConsumer,
+			Filter: wire.AnyHost(wire.KindAlert)}, b.stage.AlertBatch)
+	})
+	if len(b.cfg.Ingest.Dirs) > 0 {
+		b.watcher = &ingest.Watcher{Pub: b.conn, Journal: offKV, Env: b.cfg.Env, Interval: b.cfg.Ingest.PollInterval, Log: b.log.Named("ingest")}
+		for _, d := range b.cfg.Ingest.Dirs {
+			dir := ingest.Dir{Path: d.Path, Source: d.Source, Cluster: d.Cluster}
+			if d.Format != "" {
+				dir.Format, _ = cloudevent.ParseFlowFormat(d.Format)
+			}
+			b.watcher.Dirs = append(b.watcher.Dirs, dir)
+		}
+		run("ingest-dirs", func(c context.Context) error { b.watcher.Run(c); return nil })
+	}
+	srv := &api.Server{Index: b.index, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
+		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Log: b.log.Named("api")}
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		stopWork()
+		wg.Wait()
+		return fmt.Errorf("listen %s: %w", b.cfg.Listen, err)
+	}
+	b.httpLn = ln
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		ErrorLog: zap.NewStdLog(b.log.Named("http"))}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- hs.Serve(ln) }()
+	b.log.Info("backend serving", zap.String("api", "http://"+ln.Addr().String()), zap.String("nats", b.natsURL),
+		zap.Int("cloud_rules", len(b.rules.Rules)), zap.String("rules_version", b.rules.Version), zap.String("version", version.Version))
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		b.log.Error("http server failed", zap.Error(err))
+	}
+	b.log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	stopWork()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		b.log.Warn("stages still busy at the shutdown timeout: unacked messages will be redelivered")
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Addr is the API's address once Run serves.
+func (b *Backend) Addr() net.Addr {
+	if b.httpLn == nil {
+		return nil
+	}
+	return b.httpLn.Addr()
+}
+
+// NATSAddr is the embedded server's listener (nil when external).
+func (b *Backend) NATSAddr() net.Addr {
+	if b.bus == nil {
+		return nil
+	}
+	return b.bus.Addr()
+}
+
+// Close releases the connection and the bus.
+func (b *Backend) Close() {
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	b.stopBus()
+}
+
+func (b *Backend) stopBus() {
+	if b.bus != nil {
+		b.bus.Shutdown()
+	}
+}
+
+// Ingest publishes pushed logs (api.Ingester).
+func (b *Backend) Ingest(ctx context.Context, source, name string, body []byte, o ingest.Options) (ingest.Summary, []string, error) {
+	o.Env = b.cfg.Env
+	var bad []string
+	sum, err := ingest.Data(ctx, b.conn, source, name, body, o, func(e error) { bad = append(bad, e.Error()) })
+	b.pushMu.Lock()
+	b.pushed.Add(sum)
+	b.pushMu.Unlock()
+	return sum, bad, err
+}
+
+func (b *Backend) healthy() (bool, string) {
+	if !b.conn.Connected() {
+		return false, "nats disconnected"
+	}
+	return true, ""
+}

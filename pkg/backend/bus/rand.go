@@ -1,0 +1,5 @@
+package bus
+
+import "crypto/rand"
+
+var randRead = rand.Read

@@ -1,0 +1,171 @@
+// Package detect is the backend's detection stage: cloud records from the
+// cloud stream through the cloud rules (pkg/rules/cloud), and agents'
+// alerts from the agent stream unchanged as runtime detections
+// (alert.FromAlert), all published to the detection stream. Input that
+// cannot be decoded is counted and acked, never redelivered forever; a
+// publish failure leaves the batch for redelivery, so nothing is lost.
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
+	"github.com/vigil-sec/vigil/pkg/backend/store"
+	"github.com/vigil-sec/vigil/pkg/cloudevent"
+	"github.com/vigil-sec/vigil/pkg/rules/cloud"
+	"github.com/vigil-sec/vigil/pkg/wire"
+)
+
+// Publisher stores detections (store.Conn).
+type Publisher interface {
+	Publish(ctx context.Context, msgs []store.Msg) (store.PublishResult, error)
+}
+
+// Stats are the stage's counters.
+type Stats struct {
+	Records       atomic.Uint64 // cloud records evaluated
+	Alerts        atomic.Uint64 // agent alerts turned into detections
+	Detections    atomic.Uint64 // detections published (new)
+	Duplicates    atomic.Uint64 // detections already stored
+	Malformed     atomic.Uint64 // messages that could not be decoded (acked, counted)
+	PublishErrors atomic.Uint64 // batches left for redelivery
+	Redelivered   atomic.Uint64 // messages seen more than once
+	BySource      [4]atomic.Uint64
+}
+
+// Stage evaluates records and alerts.
+type Stage struct {
+	det   *cloud.Detector
+	pub   Publisher
+	log   *zap.Logger
+	Stats Stats
+}
+
+// New makes the stage.
+func New(rs *cloud.Ruleset, pub Publisher, log *zap.Logger) *Stage {
+	return &Stage{det: cloud.NewDetector(rs), pub: pub, log: log}
+}
+
+// Detector is the stage's cloud detector (its counters).
+func (s *Stage) Detector() *cloud.Detector { return s.det }
+
+func sourceIndex(src alert.Source) int {
+	switch src {
+	case alert.SourceRuntime:
+		return 0
+	case alert.SourceCloudTrail:
+		return 1
+	case alert.SourceVPCFlow:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// Message is a detection as a detection-stream message.
+func Message(d *alert.Detection) (store.Msg, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return store.Msg{}, err
+	}
+	key := "unknown"
+	for _, r := range d.Resources {
+		if r.Kind == alert.KindHost || r.Kind == alert.KindAccount || r.Kind == alert.KindCluster {
+			key = cloudevent.Token(r.ID)
+			break
+		}
+	}
+	env := d.Env
+	if env == "" {
+		env = "default"
+	}
+	return store.Msg{Subject: wire.SourceSubject(cloudevent.Token(env), wire.KindDetection, string(d.Source), key), ID: d.ID, Data: b}, nil
+}
+
+// CloudBatch handles a batch of cloud records (a store.Handler).
+func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
+	var out []store.Msg
+	for _, m := range msgs {
+		if m.Delivered > 1 {
+			s.Stats.Redelivered.Add(1)
+		}
+		var r cloudevent.Record
+		if err := json.Unmarshal(m.Data, &r); err != nil || r.Source == "" {
+			s.Stats.Malformed.Add(1)
+			continue
+		}
+		r.Derive()
+		s.Stats.Records.Add(1)
+		for _, d := range s.det.Detect(&r) {
+			dm, err := Message(&d)
+			if err != nil {
+				s.Stats.Malformed.Add(1)
+				continue
+			}
+			out = append(out, dm)
+		}
+	}
+	return s.publish(ctx, msgs, out)
+}
+
+// AlertBatch handles a batch of agent alerts (a store.Handler).
+func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
+	var out []store.Msg
+	for _, m := range msgs {
+		if m.Delivered > 1 {
+			s.Stats.Redelivered.Add(1)
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(m.Data, &a); err != nil || a.ID == "" {
+			s.Stats.Malformed.Add(1)
+			continue
+		}
+		if a.Host.Env == "" {
+			if env, _, _, ok := wire.ParseSubject(m.Subject); ok {
+				a.Host.Env = env
+			}
+		}
+		s.Stats.Alerts.Add(1)
+		d := alert.FromAlert(&a)
+		dm, err := Message(&d)
+		if err != nil {
+			s.Stats.Malformed.Add(1)
+			continue
+		}
+		out = append(out, dm)
+	}
+	return s.publish(ctx, msgs, out)
+}
+
+// publish stores a batch's detections; on failure every message of the
+// batch is redelivered (the detection ids make the retry idempotent).
+func (s *Stage) publish(ctx context.Context, in, out []store.Msg) []error {
+	if len(out) == 0 {
+		return nil
+	}
+	res, err := s.pub.Publish(ctx, out)
+	s.Stats.Detections.Add(uint64(res.Published))
+	s.Stats.Duplicates.Add(uint64(res.Duplicates))
+	for _, m := range out[:res.Published+res.Duplicates] {
+		var d struct {
+			Source alert.Source `json:"source"`
+		}
+		_ = json.Unmarshal(m.Data, &d)
+		s.Stats.BySource[sourceIndex(d.Source)].Add(1)
+	}
+	if err == nil {
+		return nil
+	}
+	s.Stats.PublishErrors.Add(1)
+	s.log.Warn("detections not stored: the batch will be redelivered", zap.Error(err), zap.Int("detections", len(out)))
+	errs := make([]error, len(in))
+	for i := range errs {
+		errs[i] = errors.Join(err)
+	}
+	return errs
+}

@@ -1,0 +1,137 @@
+package backend
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-sec/vigil/pkg/backend/store"
+	"github.com/vigil-sec/vigil/pkg/version"
+	"github.com/vigil-sec/vigil/pkg/wire"
+)
+
+// Status is GET /api/v1/status: every counter, so nothing is lost unseen.
+type Status struct {
+	Version string        `json:"version"`
+	Uptime  time.Duration `json:"uptime_ns"`
+	NATS    struct {
+		URL       string `json:"url"`
+		Embedded  bool   `json:"embedded"`
+		Connected bool   `json:"connected"`
+	} `json:"nats"`
+	Streams []store.StreamState `json:"streams"`
+	Rules   struct {
+		Cloud   int    `json:"cloud"`
+		Version string `json:"version"`
+	} `json:"rules"`
+	Detect struct {
+		Records       uint64 `json:"cloud_records"`
+		Alerts        uint64 `json:"agent_alerts"`
+		Detections    uint64 `json:"detections"`
+		Duplicates    uint64 `json:"duplicates"`
+		Malformed     uint64 `json:"malformed"`
+		PublishErrors uint64 `json:"publish_errors"`
+		Redelivered   uint64 `json:"redelivered"`
+		EvalErrors    uint64 `json:"eval_errors"`
+		Evicted       uint64 `json:"threshold_keys_evicted"`
+	} `json:"detect"`
+	Index struct {
+		Detections int    `json:"detections"`
+		Dropped    uint64 `json:"dropped"`
+		Malformed  uint64 `json:"malformed"`
+	} `json:"index"`
+	Ingest struct {
+		Push struct {
+			Read, Published, Duplicates, Malformed, Failed int
+		} `json:"push"`
+		Dirs struct {
+			Records, Published, Duplicates, Malformed, Errors uint64
+		} `json:"dirs"`
+	} `json:"ingest"`
+}
+
+func (b *Backend) statusDoc(ctx context.Context) Status {
+	var s Status
+	s.Version, s.Uptime = version.Version, time.Since(b.started)
+	s.NATS.URL, s.NATS.Embedded, s.NATS.Connected = b.natsURL, b.bus != nil, b.conn.Connected()
+	for _, name := range []string{wire.DefaultAgentStream, wire.CloudStream, wire.DetectionStream} {
+		st, _ := b.conn.Stream(ctx, name)
+		s.Streams = append(s.Streams, st)
+	}
+	s.Rules.Cloud, s.Rules.Version = len(b.rules.Rules), b.rules.Version
+	if st := b.stage; st != nil {
+		d := &s.Detect
+		d.Records, d.Alerts, d.Detections = st.Stats.Records.Load(), st.Stats.Alerts.Load(), st.Stats.Detections.Load()
+		d.Duplicates, d.Malformed, d.PublishErrors = st.Stats.Duplicates.Load(), st.Stats.Malformed.Load(), st.Stats.PublishErrors.Load()
+		d.Redelivered = st.Stats.Redelivered.Load()
+		d.EvalErrors, d.Evicted = st.Detector().Stats.EvalErrors.Load(), st.Detector().Stats.Evicted.Load()
+	}
+	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()
+	b.pushMu.Lock()
+	p := b.pushed
+	b.pushMu.Unlock()
+	s.Ingest.Push.Read, s.Ingest.Push.Published, s.Ingest.Push.Duplicates, s.Ingest.Push.Malformed, s.Ingest.Push.Failed =
+		p.Read, p.Published, p.Duplicates, p.Malformed, p.Failed
+	if w := b.watcher; w != nil {
+		d := &s.Ingest.Dirs
+		d.Records, d.Published, d.Duplicates = w.Stats.Records.Load(), w.Stats.Published.Load(), w.Stats.Duplicates.Load()
+		d.Malformed, d.Errors = w.Stats.Malformed.Load(), w.Stats.Errors.Load()
+	}
+	return s
+}
+
+func (b *Backend) status(ctx context.Context) any { return b.statusDoc(ctx) }
+
+// metrics exports the status counters for Prometheus (vigil_backend_*).
+func (b *Backend) metrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_backend_" + name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_backend_" + name, Help: help}, f))
+	}
+	stat := func(f func(*Backend) uint64) func() float64 {
+		return func() float64 {
+			if b.stage == nil {
+				return 0
+			}
+			return float64(f(b))
+		}
+	}
+	counter("cloud_records_total", "Cloud records evaluated.", stat(func(b *Backend) uint64 { return b.stage.Stats.Records.Load() }))
+	counter("agent_alerts_total", "Agent alerts turned into runtime detections.", stat(func(b *Backend) uint64 { return b.stage.Stats.Alerts.Load() }))
+	counter("detections_total", "Detections stored.", stat(func(b *Backend) uint64 { return b.stage.Stats.Detections.Load() }))
+	counter("detection_duplicates_total", "Detections already stored (redelivery, re-ingestion).", stat(func(b *Backend) uint64 { return b.stage.Stats.Duplicates.Load() }))
+	counter("malformed_messages_total", "Messages that could not be decoded (acked and counted).", stat(func(b *Backend) uint64 { return b.stage.Stats.Malformed.Load() }))
+	counter("publish_errors_total", "Detection batches left for redelivery after a publish failure.", stat(func(b *Backend) uint64 { return b.stage.Stats.PublishErrors.Load() }))
+	counter("rule_eval_errors_total", "Rule conditions that failed to evaluate.", stat(func(b *Backend) uint64 { return b.stage.Detector().Stats.EvalErrors.Load() }))
+	counter("threshold_keys_evicted_total", "Threshold keys forgotten to stay within bounds.", stat(func(b *Backend) uint64 { return b.stage.Detector().Stats.Evicted.Load() }))
+	gauge("index_detections", "Detections in the query index.", func() float64 { return float64(b.index.Len()) })
+	counter("index_dropped_total", "Detections dropped from the in-memory index (still in the stream).", func() float64 { return float64(b.index.Dropped.Load()) })
+	gauge("nats_connected", "1 when connected to NATS.", func() float64 {
+		if b.conn.Connected() {
+			return 1
+		}
+		return 0
+	})
+	counter("ingest_dir_errors_total", "Drop-directory files that failed (retried).", func() float64 {
+		if b.watcher == nil {
+			return 0
+		}
+		return float64(b.watcher.Stats.Errors.Load())
+	})
+	counter("ingest_malformed_total", "Malformed cloud records skipped at ingestion (drop directories and push).", func() float64 {
+		b.pushMu.Lock()
+		n := b.pushed.Malformed
+		b.pushMu.Unlock()
+		if b.watcher != nil {
+			n += int(b.watcher.Stats.Malformed.Load())
+		}
+		return float64(n)
+	})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

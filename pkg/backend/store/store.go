@@ -1,0 +1,355 @@
+// Package store is the backend's persistence on NATS JetStream, the system
+// of record: it creates (idempotently) the streams, consumers and KV
+// buckets the backend uses, publishes with dedup ids and acks, and runs
+// durable and ordered consumers. It is the backend's only importer of
+// nats.go; the agent's is pkg/transport.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/wire"
+)
+
+// InProcess dials the embedded server without TCP (pkg/backend/bus).
+type InProcess interface {
+	InProcessConn() (net.Conn, error)
+}
+
+// Options say how to reach NATS.
+type Options struct {
+	URL       string
+	Name      string
+	Creds     string // .creds file
+	NKeySeed  string // file with an NKey user seed
+	CAFile    string
+	User      string
+	Password  string
+	InProcess InProcess // the embedded server: URL is then informative
+	// Wait is how long Connect keeps trying before failing (0: once).
+	Wait time.Duration
+}
+
+// Conn is a connection with JetStream.
+type Conn struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *zap.Logger
+}
+
+// Connect connects, retrying until opts.Wait has passed.
+func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
+	opts := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.NKeySeed != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("nkey seed %s: %w", o.NKeySeed, err)
+		}
+		opts = append(opts, opt)
+	}
+	if o.CAFile != "" {
+		opts = append(opts, nats.RootCAs(o.CAFile))
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(o.InProcess))
+	}
+	if log != nil {
+		opts = append(opts,
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("nats disconnected", zap.Error(err))
+				}
+			}),
+			nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
+	}
+	deadline := time.Now().Add(o.Wait)
+	for {
+		nc, err := nats.Connect(o.URL, opts...)
+		if err == nil {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				nc.Close()
+				return nil, err
+			}
+			return &Conn{nc: nc, js: js, log: log}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("nats connect %s: %w", RedactURL(o.URL), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// RedactURL hides a password in a URL.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+// Close drains and closes the connection.
+func (c *Conn) Close() { _ = c.nc.Drain() }
+
+// Connected reports whether the connection is up.
+func (c *Conn) Connected() bool { return c.nc.IsConnected() }
+
+// URL is the server connected to.
+func (c *Conn) URL() string { return RedactURL(c.nc.ConnectedUrl()) }
+
+func streamConfig(s wire.StreamSpec) jetstream.StreamConfig {
+	c := jetstream.StreamConfig{Name: s.Name, Subjects: s.Subjects, Storage: jetstream.FileStorage, Duplicates: s.Duplicates,
+		MaxAge: s.MaxAge, Replicas: s.Replicas, MaxBytes: -1, Discard: jetstream.DiscardOld}
+	if s.MaxBytes > 0 {
+		c.MaxBytes = s.MaxBytes
+	}
+	if s.Storage == wire.MemoryStorage {
+		c.Storage = jetstream.MemoryStorage
+	}
+	return c
+}
+
+// EnsureStream creates the stream or updates it to spec.
+func (c *Conn) EnsureStream(ctx context.Context, spec wire.StreamSpec) error {
+	if _, err := c.js.CreateOrUpdateStream(ctx, streamConfig(spec)); err != nil {
+		return fmt.Errorf("stream %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// StreamState is a stream's size, for health and metrics.
+type StreamState struct {
+	Name     string `json:"name"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+// Stream reports a stream's state.
+func (c *Conn) Stream(ctx context.Context, name string) (StreamState, error) {
+	s, err := c.js.Stream(ctx, name)
+	if err != nil {
+		return StreamState{Name: name}, err
+	}
+	st := s.CachedInfo().State
+	return StreamState{Name: name, Messages: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}, nil
+}
+
+// HasStream tells whether a stream exists (false, nil when it does not).
+func (c *Conn) HasStream(ctx context.Context, name string) (bool, error) {
+	_, err := c.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Msg is a message to publish, or one consumed.
+type Msg struct {
+	Subject string
+	ID      string // Nats-Msg-Id: the dedup key
+	Data    []byte
+	Time    time.Time // when it was stored (consumed messages)
+	// Delivered counts deliveries of a consumed message (1 the first time).
+	Delivered uint64
+}
+
+// PublishResult counts what a batch did.
+type PublishResult struct {
+	Published  int // stored
+	Duplicates int // already stored under the same id
+}
+
+// Publish stores msgs with their ids, waiting for every ack. It stops at
+// the first failure (what was acked before it is counted).
+func (c *Conn) Publish(ctx context.Context, msgs []Msg) (PublishResult, error) {
+	var res PublishResult
+	const window = 512
+	futs := make([]jetstream.PubAckFuture, 0, window)
+	flush := func() error {
+		for _, f := range futs {
+			select {
+			case ack := <-f.Ok():
+				if ack.Duplicate {
+					res.Duplicates++
+				} else {
+					res.Published++
+				}
+			case err := <-f.Err():
+				futs = futs[:0]
+				return err
+			case <-ctx.Done():
+				futs = futs[:0]
+				return ctx.Err()
+			}
+		}
+		futs = futs[:0]
+		return nil
+	}
+	for _, m := range msgs {
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
+		if m.ID != "" {
+			nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+		}
+		f, err := c.js.PublishMsgAsync(nm)
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			return res, fmt.Errorf("publish %s: %w", m.Subject, err)
+		}
+		futs = append(futs, f)
+		if len(futs) == window {
+			if err := flush(); err != nil {
+				return res, fmt.Errorf("publish: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, fmt.Errorf("publish: %w", err)
+	}
+	return res, nil
+}
+
+// Handler processes a consumed batch. It returns, per message, nil to ack
+// it or an error to have it redelivered later (a transient failure: bad
+// input is acked and counted by the handler, never redelivered forever).
+type Handler func(ctx context.Context, msgs []Msg) []error
+
+// ConsumerSpec is a durable pull consumer.
+type ConsumerSpec struct {
+	Stream  string
+	Durable string
+	Filter  string
+	// Batch is the most messages handed to the handler at once.
+	Batch int
+}
+
+// Consume runs a durable consumer (created or updated idempotently) until
+// ctx ends: messages are acked after the handler succeeds, so a crash or
+// a stop mid-batch leaves them for redelivery and nothing is lost. Several
+// backends share one durable: each message goes to one of them.
+func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
+	cfg := jetstream.ConsumerConfig{Durable: spec.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 60 * time.Second,
+		MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy,
+		BackOff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}, MaxDeliver: -1}
+	if spec.Filter != "" {
+		cfg.FilterSubject = spec.Filter
+	}
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	batch := spec.Batch
+	if batch <= 0 {
+		batch = 256
+	}
+	for ctx.Err() == nil {
+		mb, err := cons.Fetch(batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		var raw []jetstream.Msg
+		var msgs []Msg
+		for m := range mb.Messages() {
+			raw = append(raw, m)
+			msgs = append(msgs, toMsg(m))
+		}
+		if len(raw) == 0 {
+			continue
+		}
+		errs := h(context.WithoutCancel(ctx), msgs) // a started batch is finished and acked
+		for i, m := range raw {
+			if i < len(errs) && errs[i] != nil {
+				_ = m.NakWithDelay(2 * time.Second)
+				continue
+			}
+			if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil && c.log != nil {
+				c.log.Warn("ack failed: the message will be redelivered", zap.Error(err))
+			}
+		}
+	}
+	return nil
+}
+
+func toMsg(m jetstream.Msg) Msg {
+	out := Msg{Subject: m.Subject(), Data: m.Data(), ID: m.Headers().Get(jetstream.MsgIDHeader)}
+	if md, err := m.Metadata(); err == nil {
+		out.Time, out.Delivered = md.Timestamp, md.NumDelivered
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// Follow reads a stream from its start (or since) in order and then
+// follows it live, until ctx ends: every backend instance builds its own
+// view (the detection index) this way.
+func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Time, fn func(Msg)) error {
+	s, err := c.js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if !since.IsZero() {
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	if filter != "" {
+		cc.FilterSubjects = []string{filter}
+	}
+	cons, err := s.OrderedConsumer(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("consumer on %s: %w", stream, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			continue
+		}
+		fn(toMsg(m))
+	}
+}

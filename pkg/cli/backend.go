@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/backend"
+	"github.com/vigil-sec/vigil/pkg/config"
+)
+
+// backendFlags are the flags that override backend.yaml.
+type backendFlags struct {
+	config, dataDir, natsListen, natsURL, listen, env, logLevel string
+	creds, nkeySeed, caFile                                      string
+}
+
+func (f *backendFlags) load(cmd *cobra.Command) (config.Backend, error) {
+	cfg, err := config.LoadBackend(f.config)
+	if err != nil {
+		return cfg, err
+	}
+	set := func(name string, dst *string, v string) {
+		if cmd.Flags().Changed(name) {
+			*dst = v
+		}
+	}
+	set("data-dir", &cfg.DataDir, f.dataDir)
+	set("nats-listen", &cfg.NATS.Listen, f.natsListen)
+	set("nats-url", &cfg.NATS.URL, f.natsURL)
+	set("listen", &cfg.Listen, f.listen)
+	set("env", &cfg.Env, f.env)
+	set("nats-creds", &cfg.NATS.Creds, f.creds)
+	set("nats-nkey", &cfg.NATS.NKeySeed, f.nkeySeed)
+	set("nats-ca", &cfg.NATS.CAFile, f.caFile)
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("flags: %w", err)
+	}
+	return cfg, nil
+}
+
+func newBackendCmd(stdout, stderr io.Writer) *cobra.Command {
+	f := &backendFlags{}
+	cmd := &cobra.Command{
+		Use:   "backend",
+		Short: "Run the backend: NATS JetStream, cloud-log ingestion and detections, the API",
+		Long: "Run the backend. With no configuration it runs an embedded NATS server with JetStream under\n" +
+			"--data-dir, listening on --nats-listen for agents, and serves the API on --listen. On first\n" +
+			"start it writes an admin API token to <data-dir>/admin.token (0600).",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(f.logLevel, stderr)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			log = log.Named("backend")
+			ctx := cmd.Context()
+			b, err := backend.Start(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return b.Run(ctx, func() {
+				if ok, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil && ok {
+					log.Warn("sd_notify failed", zap.Error(err))
+				}
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", config.DefaultBackendPath, "backend configuration file")
+	fl.StringVar(&f.dataDir, "data-dir", config.DefaultBackendDataDir, "JetStream store, admin token and journal")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
+	fl.StringVar(&f.natsURL, "nats-url", "", "use this external NATS server or cluster instead of the embedded one")
+	fl.StringVar(&f.creds, "nats-creds", "", "credentials (.creds) file for --nats-url")
+	fl.StringVar(&f.nkeySeed, "nats-nkey", "", "NKey seed file for --nats-url")
+	fl.StringVar(&f.caFile, "nats-ca", "", "CA file to verify --nats-url's TLS")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and /metrics")
+	fl.StringVar(&f.env, "env", "default", "deployment environment (the subjects' second token)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newTokenCmd(stdout))
+	return cmd
+}
+
+// apiClient talks to the backend's API with a bearer token.
+type apiClient struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func newAPIClient(base, tokenFile string) (*apiClient, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--api %q: want http(s)://host:port", base)
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w (give --token-file, or run as a user who can read it)", err)
+	}
+	return &apiClient{base: strings.TrimSuffix(base, "/"), token: strings.TrimSpace(string(b)), hc: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+func (c *apiClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("api %s: %w (is the backend running?)", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+			Field string `json:"field"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			if e.Field != "" {
+				return fmt.Errorf("api: %s: %s", e.Field, e.Error)
+			}
+			return fmt.Errorf("api: %s", e.Error)
+		}
+		return fmt.Errorf("api: %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+func apiFlags(cmd *cobra.Command, api, tokenFile *string) {
+	cmd.Flags().StringVar(api, "api", "http://127.0.0.1:8080", "the backend's API")
+	cmd.Flags().StringVar(tokenFile, "token-file", filepath.Join(config.DefaultBackendDataDir, backend.AdminTokenFile), "file holding an API token")
+}
+
+func newTokenCmd(stdout io.Writer) *cobra.Command {
+	tok := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	var api, tokenFile, role, name string
+	create := &cobra.Command{
+		Use:   "create --role admin|viewer|ingest [--name NAME]",
+		Short: "Create an API token (printed once; only its hash is stored)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]string{"role": role, "name": name})
+			var out struct {
+				Token string `json:"token"`
+			}
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/tokens", body, &out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(stdout, out.Token)
+			return err
+		},
+	}
+	create.Flags().StringVar(&role, "role", "viewer", "admin, viewer or ingest")
+	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	apiFlags(create, &api, &tokenFile)
+	tok.AddCommand(create)
+	return tok
+}

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultBackendPath is the backend's configuration file.
+const DefaultBackendPath = "/etc/vigil/backend.yaml"
+
+// DefaultBackendDataDir holds the embedded server's JetStream store, the
+// admin token and the ingest journal.
+const DefaultBackendDataDir = "/var/lib/vigil/backend"
+
+// Backend is the backend's configuration (backend.yaml).
+type Backend struct {
+	// Env names the deployment; it is the second token of every subject
+	// the backend publishes (cloud records, detections).
+	Env     string `yaml:"env"`
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTP address of the API and /metrics.
+	Listen    string           `yaml:"listen"`
+	NATS      BackendNATS      `yaml:"nats"`
+	Retention BackendRetention `yaml:"retention"`
+	Rules     BackendRules     `yaml:"rules"`
+	Ingest    BackendIngest    `yaml:"ingest"`
+	// ShutdownTimeout bounds a graceful stop (in-flight work is acked or
+	// left for redelivery).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// BackendNATS is the bus: the embedded server (default) or an external one.
+type BackendNATS struct {
+	// URL of an external server or cluster; empty runs the embedded one.
+	URL      string `yaml:"url"`
+	Creds    string `yaml:"creds"`     // a .creds file (JWT auth)
+	NKeySeed string `yaml:"nkey_seed"` // a file holding an NKey user seed
+	CAFile   string `yaml:"ca_file"`
+	// Listen is where the embedded server accepts agents.
+	Listen string     `yaml:"listen"`
+	TLS    BackendTLS `yaml:"tls"`
+	// Users are NKey users (as `vigil enroll` prints them) allowed on the
+	// embedded server's listener.
+	Users []NKeyUser `yaml:"users"`
+	// AllowAnonymous lets clients without credentials in; by default only
+	// when the listener is on loopback and no users are configured.
+	AllowAnonymous *bool `yaml:"allow_anonymous"`
+	// Replicas of every stream and bucket: 1 embedded, 3 on a cluster.
+	Replicas int `yaml:"replicas"`
+}
+
+// BackendTLS is the embedded listener's TLS (mutual when CAFile is set).
+type BackendTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"`
+}
+
+// NKeyUser is one NKey identity and what it may use.
+type NKeyUser struct {
+	NKey      string   `yaml:"nkey" json:"nkey"`
+	Publish   []string `yaml:"publish_allow" json:"publish_allow"`
+	Subscribe []string `yaml:"subscribe_allow" json:"subscribe_allow"`
+	// HostID and Env are what `vigil enroll` prints; they are informative.
+	HostID   string `yaml:"host_id" json:"host_id"`
+	Env      string `yaml:"env" json:"env"`
+	SeedFile string `yaml:"seed_file" json:"seed_file"`
+}
+
+// Limit is a stream's retention.
+type Limit struct {
+	MaxAge   time.Duration `yaml:"max_age"`
+	MaxBytes int64         `yaml:"max_bytes"` // 0: unbounded
+}
+
+// BackendRetention bounds each stream.
+type BackendRetention struct {
+	Agent      Limit `yaml:"agent"`      // the agents' stream (alerts, events, heartbeats)
+	Cloud      Limit `yaml:"cloud"`      // ingested cloud records
+	Detections Limit `yaml:"detections"` // detections of every source
+}
+
+// BackendRules says where cloud rules come from (host rules there are
+// ignored by the backend).
+type BackendRules struct {
+	Builtin bool     `yaml:"builtin"`
+	Paths   []string `yaml:"paths"`
+}
+
+// BackendIngest configures the drop directories the backend watches.
+type BackendIngest struct {
+	Dirs         []DropDir     `yaml:"dirs"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxBodyBytes bounds one POST /api/v1/ingest request.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// DropDir is a directory of log files of one source.
+type DropDir struct {
+	Path    string `yaml:"path"`
+	Source  string `yaml:"source"`  // cloudtrail, vpcflow or k8saudit
+	Format  string `yaml:"format"`  // vpcflow: the field order, when files have no header
+	Cluster string `yaml:"cluster"` // k8saudit: the cluster's name (the join key)
+}
+
+// DefaultBackend is the configuration with no file.
+func DefaultBackend() Backend {
+	return Backend{
+		Env: "default", DataDir: DefaultBackendDataDir, Listen: "127.0.0.1:8080",
+		NATS: BackendNATS{Listen: "127.0.0.1:4222"},
+		Retention: BackendRetention{
+			Agent:      Limit{MaxAge: 7 * 24 * time.Hour},
+			Cloud:      Limit{MaxAge: 7 * 24 * time.Hour},
+			Detections: Limit{MaxAge: 90 * 24 * time.Hour},
+		},
+		Rules:           BackendRules{Builtin: true, Paths: []string{"/etc/vigil/rules.d"}},
+		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// LoadBackend reads a backend configuration over the defaults; a missing
+// file at the default path gives the defaults.
+func LoadBackend(path string) (Backend, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && path == DefaultBackendPath {
+			return DefaultBackend(), nil
+		}
+		return Backend{}, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return Backend{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseBackend(path, b)
+}
+
+// ParseBackend decodes backend configuration bytes over the defaults and
+// validates them; errors name the file and line.
+func ParseBackend(name string, b []byte) (Backend, error) {
+	cfg := DefaultBackend()
+	err := decode(name, b, &cfg, cfg.Validate)
+	return cfg, err
+}
+
+// Embedded tells whether the backend runs its own NATS server.
+func (c *Backend) Embedded() bool { return c.NATS.URL == "" }
+
+// Anonymous tells whether the embedded listener accepts clients without
+// credentials.
+func (c *Backend) Anonymous() bool {
+	if c.NATS.AllowAnonymous != nil {
+		return *c.NATS.AllowAnonymous
+	}
+	return len(c.NATS.Users) == 0 && checkLoopback(c.NATS.Listen) == nil
+}
+
+// Validate checks every field.
+func (c *Backend) Validate() error {
+	if !validToken(c.Env) {
+		return bad("env", "%q must be a subject token: letters, digits, '-' and '_'", c.Env)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must be set")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q: %v", c.Listen, err)
+	}
+	if c.NATS.URL != "" {
+		if !strings.Contains(c.NATS.URL, "://") {
+			return bad("nats.url", "%q: want nats://host:port (or tls://)", c.NATS.URL)
+		}
+		if c.NATS.Creds != "" && c.NATS.NKeySeed != "" {
+			return bad("nats.creds", "set creds or nkey_seed, not both")
+		}
+	} else {
+		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			return bad("nats.listen", "%q: %v", c.NATS.Listen, err)
+		}
+		if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
+			return bad("nats.tls", "cert_file and key_file go together")
+		}
+		for i, u := range c.NATS.Users {
+			if !strings.HasPrefix(u.NKey, "U") || len(u.NKey) != 56 {
+				return bad(fmt.Sprintf("nats.users.%d.nkey", i), "%q is not an NKey user public key (U..., 56 characters)", u.NKey)
+			}
+		}
+		if c.Anonymous() && checkLoopback(c.NATS.Listen) != nil && c.NATS.AllowAnonymous == nil {
+			return bad("nats.listen", "%q is not loopback: configure nats.users (vigil enroll) or set allow_anonymous: true", c.NATS.Listen)
+		}
+	}
+	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
+		return bad("nats.replicas", "%d: 0 (1 embedded, 3 external) to 5", c.NATS.Replicas)
+	}
+	for name, l := range map[string]Limit{"agent": c.Retention.Agent, "cloud": c.Retention.Cloud, "detections": c.Retention.Detections} {
+		if l.MaxAge < time.Hour {
+			return bad("retention."+name+".max_age", "%s: at least 1h", l.MaxAge)
+		}
+		if l.MaxBytes < 0 {
+			return bad("retention."+name+".max_bytes", "must not be negative")
+		}
+	}
+	for i, d := range c.Ingest.Dirs {
+		p := fmt.Sprintf("ingest.dirs.%d", i)
+		if d.Path == "" {
+			return bad(p+".path", "must be set")
+		}
+		switch d.Source {
+		case "cloudtrail", "vpcflow", "k8saudit":
+		default:
+			return bad(p+".source", "%q: cloudtrail, vpcflow or k8saudit", d.Source)
+		}
+	}
+	if c.Ingest.PollInterval < 100*time.Millisecond {
+		return bad("ingest.poll_interval", "%s: at least 100ms", c.Ingest.PollInterval)
+	}
+	if c.Ingest.MaxBodyBytes < 1<<10 {
+		return bad("ingest.max_body_bytes", "at least 1024")
+	}
+	if c.ShutdownTimeout < time.Second {
+		return bad("shutdown_timeout", "%s: at least 1s", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// Replicas is the stream replica count to use.
+func (c *Backend) Replicas() int {
+	if c.NATS.Replicas > 0 {
+		return c.NATS.Replicas
+	}
+	if c.Embedded() {
+		return 1
+	}
+	return 3
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
