@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// backendBin is the built binary; the backend needs no privileges.
+func backendBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("VIGIL_BIN")
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("VIGIL_BIN must name bin/vigil in CI")
+		}
+		t.Skip("VIGIL_BIN not set: run through `make test`")
+	}
+	return bin
+}
+
+const stratusDir = "../../pkg/cloudevent/testdata/cloudtrail"
+
+type backendProc struct {
+	cmd     *exec.Cmd
+	api     string
+	nats    string
+	token   string
+	dataDir string
+	stderr  *syncBuffer
+}
+
+// startBackend runs `vigil backend` on free loopback ports with an empty
+// configuration file (the defaults) and waits until it is healthy.
+func startBackend(t *testing.T, bin, dataDir string, natsPort int, conf string, env ...string) *backendProc {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "backend.yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpPort := freePort(t)
+	b := &backendProc{api: fmt.Sprintf("http://127.0.0.1:%d", httpPort), nats: fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
+		token: filepath.Join(dataDir, "admin.token"), dataDir: dataDir, stderr: &syncBuffer{}}
+	b.cmd = exec.Command(bin, "backend", "--config", cfg, "--data-dir", dataDir, "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort))
+	b.cmd.Env = append(os.Environ(), env...)
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(b.api + "/api/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return b
+			}
+		}
+		if time.Now().After(deadline) || b.cmd.ProcessState != nil {
+			t.Fatalf("backend not healthy: %v\n%s", err, tail(b.stderr.String(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *backendProc) stop() {
+	if b.cmd.Process != nil && b.cmd.ProcessState == nil {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		_ = b.cmd.Wait()
+	}
+}
+
+// detections lists detections through the CLI (vigil detections --json).
+func (b *backendProc) detections(t *testing.T, bin string, args ...string) []map[string]any {
+	t.Helper()
+	out, err := exec.Command(bin, append([]string{"detections", "--json", "--limit", "10000", "--api", b.api, "--token-file", b.token}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("vigil detections: %v", err)
+	}
+	var resp struct{ Detections []map[string]any }
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return resp.Detections
+}
+
+// stable waits until the number of detections stops changing.
+func (b *backendProc) stable(t *testing.T, bin string, min int, args ...string) []map[string]any {
+	t.Helper()
+	var last []map[string]any
+	deadline := time.Now().Add(60 * time.Second)
+	same := 0
+	for time.Now().Before(deadline) {
+		d := b.detections(t, bin, args...)
+		if len(d) >= min && len(d) == len(last) {
+			same++
+			if same >= 3 {
+				return d
+			}
+		} else {
+			same = 0
+		}
+		last = d
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("detections did not settle at >= %d: %d\n%s", min, len(last), tail(b.stderr.String(), 20))
+	return nil
+}
+
+func (b *backendProc) call(t *testing.T, method, path, token string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, b.api+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+func readToken(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s is %v, want 0600", path, st.Mode().Perm())
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func ingestCmd(t *testing.T, bin, natsURL string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"ingest"}, append(args[:1:1], append([]string{"--nats-url", natsURL}, args[1:]...)...)...)...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// `vigil backend` with no configuration: the Stratus Red Team files
+// ingested through the embedded NATS raise their tactics' detections, listed
+// by the API and the CLI; ingesting them again stores and detects nothing
+// new; the API authenticates, authorizes and names bad fields; logs pushed
+// over HTTP are detected too.
+func TestBackendIngestDetectDedup(t *testing.T) {
+	bin := backendBin(t)
+	dir := t.TempDir()
+	notify := filepath.Join(dir, "notify.sock")
+	nconn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nconn.Close()
+	b := startBackend(t, bin, filepath.Join(dir, "data"), freePort(t), "", "NOTIFY_SOCKET="+notify)
+	buf := make([]byte, 64)
+	nconn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nconn.Read(buf); err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("no READY=1 notification: %q %v", buf[:n], err)
+	}
+	admin := readToken(t, b.token)
+
+	out, errOut, code := ingestCmd(t, bin, b.nats, "cloudtrail", stratusDir)
+	if code != 0 || !strings.Contains(out, "137 records read from 18 files: 137 published, 0 duplicates, 0 malformed") {
+		t.Fatalf("ingest: %d %q %q", code, out, errOut)
+	}
+	dets := b.stable(t, bin, 18, "--source", "cloudtrail")
+	tactics := map[string]bool{}
+	for _, d := range dets {
+		tactics[d["mitre_tactic"].(string)] = true
+		if d["schema"] != "vigil.detection/1" || d["id"] == "" || len(d["actors"].([]any)) == 0 {
+			t.Errorf("detection %v", d)
+		}
+		if strings.Contains(d["message"].(string), "by  from") {
+			t.Errorf("message lost the actor: %v", d["message"])
+		}
+	}
+	for _, want := range []string{"credential-access", "defense-evasion", "execution", "exfiltration", "impact", "lateral-movement", "persistence", "privilege-escalation"} {
+		if !tactics[want] {
+			t.Errorf("no %s detection among %d", want, len(dets))
+		}
+	}
+	// Again: nothing new is stored or detected.
+	out, _, code = ingestCmd(t, bin, b.nats, "cloudtrail", stratusDir)
+	if code != 0 || !strings.Contains(out, "0 published, 137 duplicates") {
+		t.Errorf("re-ingest: %d %q", code, out)
+	}
+	time.Sleep(2 * time.Second)
+	if again := b.detections(t, bin, "--source", "cloudtrail"); len(again) != len(dets) {
+		t.Errorf("re-ingesting added detections: %d then %d", len(dets), len(again))
+	}
+	// Filters: severity and limit.
+	high := b.detections(t, bin, "--severity", "high")
+	for _, d := range high {
+		if d["severity"] != "high" && d["severity"] != "critical" {
+			t.Errorf("severity filter let %v through", d["severity"])
+		}
+	}
+	if len(high) == 0 || len(high) >= len(dets) {
+		t.Errorf("%d high of %d", len(high), len(dets))
+	}
+	// A malformed record is named with file and line; the rest is read.
+	bad := filepath.Join(dir, "bad.jsonl")
+	good, _ := os.ReadFile(filepath.Join(stratusDir, "aws.persistence.iam-backdoor-role.json"))
+	var recs []json.RawMessage
+	_ = json.Unmarshal(good, &recs)
+	if err := os.WriteFile(bad, []byte(string(compactJSON(t, recs[0]))+"\n{oops\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = ingestCmd(t, bin, b.nats, "cloudtrail", bad)
+	if code != 0 || !strings.Contains(errOut, "bad.jsonl:2: record 1: not JSON") || !strings.Contains(out, "1 duplicates, 1 malformed") {
+		t.Errorf("malformed: %d %q %q", code, out, errOut)
+	}
+	// Nothing readable: a non-zero exit.
+	empty := filepath.Join(dir, "empty.log")
+	_ = os.WriteFile(empty, []byte("garbage\n"), 0o644)
+	if _, _, code = ingestCmd(t, bin, b.nats, "cloudtrail", empty); code == 0 {
+		t.Error("ingesting only garbage exited 0")
+	}
+
+	// The API: authentication, roles, fields named in errors.
+	if code, m := b.call(t, "GET", "/api/v1/detections", "", nil); code != 401 || m["error"] == nil {
+		t.Errorf("no token: %d %v", code, m)
+	}
+	if code, _ := b.call(t, "GET", "/api/v1/detections", "vgl_wrong", nil); code != 401 {
+		t.Errorf("bad token: %d", code)
+	}
+	if code, m := b.call(t, "GET", "/api/v1/detections?severity=urgent", admin, nil); code != 400 || m["field"] != "severity" {
+		t.Errorf("bad severity: %d %v", code, m)
+	}
+	if code, m := b.call(t, "GET", "/api/v1/detections?limit=0", admin, nil); code != 400 || m["field"] != "limit" {
+		t.Errorf("bad limit: %d %v", code, m)
+	}
+	viewerOut, err := exec.Command(bin, "backend", "token", "create", "--role", "viewer", "--api", b.api, "--token-file", b.token).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := strings.TrimSpace(string(viewerOut))
+	if code, _ := b.call(t, "GET", "/api/v1/detections?source=cloudtrail", viewer, nil); code != 200 {
+		t.Errorf("viewer read: %d", code)
+	}
+	if code, _ := b.call(t, "POST", "/api/v1/tokens", viewer, []byte(`{"role":"admin"}`)); code != 403 {
+		t.Errorf("viewer made a token: %d", code)
+	}
+	if code, _ := b.call(t, "POST", "/api/v1/ingest/cloudtrail", viewer, []byte(`{}`)); code != 403 {
+		t.Errorf("viewer pushed logs: %d", code)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
+	if bytes.Contains([]byte(b.stderr.String()), bytes.TrimSpace(raw)) {
+		t.Error("the admin token is in the log")
+	}
+	// Push: Kubernetes audit over HTTP.
+	attach, _ := os.ReadFile("../../pkg/cloudevent/testdata/k8saudit/falco-trace-files/attach_pod.json")
+	if code, m := b.call(t, "POST", "/api/v1/ingest/k8saudit?cluster=prod", admin, attach); code != 200 {
+		t.Fatalf("push: %d %v", code, m)
+	}
+	if code, m := b.call(t, "POST", "/api/v1/ingest/nosuch", admin, attach); code != 404 || m["field"] != "source" {
+		t.Errorf("push to an unknown source: %d %v", code, m)
+	}
+	k8s := b.stable(t, bin, 1, "--source", "k8saudit")
+	if k8s[0]["rule"] != "Exec or attach into a pod" {
+		t.Errorf("k8s detections %v", k8s)
+	}
+	// Status counts what happened.
+	code, st := b.call(t, "GET", "/api/v1/status", viewer, nil)
+	if code != 200 || st["detect"].(map[string]any)["cloud_records"].(float64) < 137 {
+		t.Errorf("status %d %v", code, st)
+	}
+	resp, err := http.Get(b.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(metrics, []byte("vigil_backend_detections_total")) {
+		t.Error("no detections metric")
+	}
+	// SIGTERM: a clean stop.
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	if err := b.cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, tail(b.stderr.String(), 10))
+	}
+}
+
+func compactJSON(t *testing.T, raw json.RawMessage) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
