@@ -315,3 +315,142 @@ func compactJSON(t *testing.T, raw json.RawMessage) []byte {
 	}
 	return buf.Bytes()
 }
+
+// writeTrail writes n CloudTrail records in the envelope; every hundredth is a
+// CreateLoginProfile (a detection each), the others ordinary reads.
+func writeTrail(t *testing.T, path string, first, n int) (logins int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"Records":[`)
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for i := first; i < first+n; i++ {
+		if i > first {
+			b.WriteByte(',')
+		}
+		name, req := "DescribeInstances", `{}`
+		if i%100 == 0 {
+			name, req = "CreateLoginProfile", fmt.Sprintf(`{"userName":"u%d"}`, i)
+			logins++
+		}
+		fmt.Fprintf(&b, `{"eventVersion":"1.09","eventTime":%q,"eventSource":"iam.amazonaws.com","eventName":%q,"eventID":"ev-%07d",`+
+			`"awsRegion":"eu-west-1","recipientAccountId":"111122223333","sourceIPAddress":"198.51.100.9","userAgent":"aws-cli/2",`+
+			`"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/ops","userName":"ops","accessKeyId":"AKIAOPS"},"requestParameters":%s}`,
+			t0.Add(time.Duration(i)*time.Second).Format(time.RFC3339), name, i, req)
+	}
+	b.WriteString("]}")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return logins
+}
+
+func streamMessages(t *testing.T, b *backendProc, token, stream string) float64 {
+	t.Helper()
+	_, st := b.call(t, "GET", "/api/v1/status", token, nil)
+	streams, _ := st["streams"].([]any)
+	for _, s := range streams {
+		m := s.(map[string]any)
+		if m["name"] == stream {
+			return m["messages"].(float64)
+		}
+	}
+	return -1
+}
+
+// The backend killed in the middle of an ingestion and started again on
+// the same data directory: ingesting the file again completes it, and in
+// the end every record is stored once and every detection made once.
+func TestBackendRestartMidIngestion(t *testing.T) {
+	bin := backendBin(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	port := freePort(t)
+	b := startBackend(t, bin, data, port, "")
+	file := filepath.Join(dir, "trails")
+	if err := os.MkdirAll(file, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logins := 0
+	for i := 0; i < 20; i++ {
+		logins += writeTrail(t, filepath.Join(file, fmt.Sprintf("trail-%02d.json", i)), i*5000, 5000)
+	}
+	ing := exec.Command(bin, "ingest", "cloudtrail", "--nats-url", b.nats, file)
+	var ingOut bytes.Buffer
+	ing.Stdout, ing.Stderr = &ingOut, &ingOut
+	if err := ing.Start(); err != nil {
+		t.Fatal(err)
+	}
+	admin := readToken(t, b.token)
+	waitFor(t, 60*time.Second, func() bool { return streamMessages(t, b, admin, "VIGIL_CLOUD") > 0 })
+	_ = b.cmd.Process.Kill() // a crash, mid-ingestion
+	_ = b.cmd.Wait()
+	t0 := time.Now()
+	_ = ing.Wait()
+	t.Logf("ingest exited %s after the crash", time.Since(t0))
+	t0 = time.Now()
+	defer func() { t.Logf("restart to the end: %s", time.Since(t0)) }()
+	t.Logf("interrupted ingest: %s", strings.TrimSpace(ingOut.String()))
+
+	b = startBackend(t, bin, data, port, "")
+	before := streamMessages(t, b, admin, "VIGIL_CLOUD")
+	out, errOut, code := ingestCmd(t, bin, b.nats, "cloudtrail", file)
+	if code != 0 {
+		t.Fatalf("second ingest: %s %s", out, errOut)
+	}
+	t.Logf("stored before the second ingest: %v; second ingest: %s", before, strings.TrimSpace(out))
+	if n := streamMessages(t, b, admin, "VIGIL_CLOUD"); n != 100000 {
+		t.Errorf("%v records stored, want 100000", n)
+	}
+	if before >= 100000 {
+		t.Errorf("the ingestion was not interrupted (%v stored): the test proves nothing", before)
+	}
+	dets := b.stable(t, bin, logins, "--rule", "Console password created for a user")
+	if len(dets) != logins {
+		t.Errorf("%d detections, want %d", len(dets), logins)
+	}
+	ids := map[string]bool{}
+	for _, d := range dets {
+		if ids[d["id"].(string)] {
+			t.Errorf("detection %s twice", d["id"])
+		}
+		ids[d["id"].(string)] = true
+	}
+	if n := streamMessages(t, b, admin, "VIGIL_DETECTIONS"); n != float64(logins) {
+		t.Errorf("%v detections stored, want %d", n, logins)
+	}
+}
+
+// The backend on an external NATS server (Debian's nats-server, out of
+// process): streams are created there and detections work the same.
+func TestBackendOnExternalNATS(t *testing.T) {
+	bin := backendBin(t)
+	srvBin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nats-server is not installed (make deps installs it)")
+		}
+		t.Skip("nats-server not installed")
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	srv := exec.Command(srvBin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(dir, "js"))
+	var srvLog syncBuffer
+	srv.Stderr = &srvLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), freePort(t), fmt.Sprintf("nats:\n  url: %s\n  replicas: 1\n", url))
+	out, errOut, code := ingestCmd(t, bin, url, "cloudtrail", filepath.Join(stratusDir, "aws.persistence.iam-backdoor-role.json"))
+	if code != 0 {
+		t.Fatalf("ingest: %s %s", out, errOut)
+	}
+	dets := b.stable(t, bin, 1, "--source", "cloudtrail")
+	if dets[0]["rule"] != "Role trusts another account" {
+		t.Errorf("detections %v", dets)
+	}
+	if !strings.Contains(b.stderr.String(), `"nats":"`+url) {
+		t.Errorf("backend does not say it uses %s:\n%s", url, tail(b.stderr.String(), 5))
+	}
+}

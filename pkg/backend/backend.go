@@ -181,12 +181,15 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	var wg sync.WaitGroup
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	stageErr := make(chan error, 8)
+	// A stage that cannot run (a consumer the server refuses) stops the
+	// backend with its error: it must not serve while blind.
 	run := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := fn(work); err != nil && work.Err() == nil {
-				b.log.Error("stage stopped", zap.String("stage", name), zap.Error(err))
+				stageErr <- fmt.Errorf("%s: %w", name, err)
 			}
 		}()
 	}
@@ -232,7 +235,8 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	select {
 	case <-ctx.Done():
 	case err = <-httpErr:
-		b.log.Error("http server failed", zap.Error(err))
+		err = fmt.Errorf("http server: %w", err)
+	case err = <-stageErr:
 	}
 	b.log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)

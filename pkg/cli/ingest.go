@@ -55,7 +55,8 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			conn, err := store.Connect(ctx, store.Options{URL: natsURL, Name: "vigil ingest", Creds: creds, NKeySeed: nkey, CAFile: ca, Wait: 5 * time.Second}, nil)
+			conn, err := store.Connect(ctx, store.Options{URL: natsURL, Name: "vigil ingest", Creds: creds, NKeySeed: nkey, CAFile: ca, Wait: 5 * time.Second,
+				ReconnectFor: 30 * time.Second}, nil)
 			if err != nil {
 				return err
 			}
@@ -65,7 +66,7 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 			}
 			var total ingest.Summary
 			var failures int
-			for _, f := range files {
+			for i, f := range files {
 				data, err := ingest.ReadInput(f, stdin)
 				if err != nil {
 					fmt.Fprintf(stderr, "%s: %v\n", f, err)
@@ -77,6 +78,13 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 				if err != nil {
 					fmt.Fprintf(stderr, "%s: %v\n", f, err)
 					failures++
+					if !conn.Connected() {
+						// The server is gone: the rest would fail the same way.
+						fmt.Fprintf(stderr, "lost the connection to %s: %d inputs not read; ingest them again (nothing is stored twice)\n",
+							store.RedactURL(natsURL), len(files)-i-1)
+						failures += len(files) - i - 1
+						break
+					}
 				}
 			}
 			fmt.Fprintln(stdout, total.String())

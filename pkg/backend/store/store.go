@@ -37,6 +37,9 @@ type Options struct {
 	InProcess InProcess // the embedded server: URL is then informative
 	// Wait is how long Connect keeps trying before failing (0: once).
 	Wait time.Duration
+	// ReconnectFor bounds how long a lost connection is retried (0:
+	// forever, as the backend does; a CLI gives up).
+	ReconnectFor time.Duration
 }
 
 // Conn is a connection with JetStream.
@@ -49,6 +52,9 @@ type Conn struct {
 // Connect connects, retrying until opts.Wait has passed.
 func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 	opts := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if o.ReconnectFor > 0 {
+		opts = append(opts, nats.MaxReconnects(int(o.ReconnectFor/time.Second)+1))
+	}
 	if o.Creds != "" {
 		opts = append(opts, nats.UserCredentials(o.Creds))
 	}
@@ -81,7 +87,9 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 	for {
 		nc, err := nats.Connect(o.URL, opts...)
 		if err == nil {
-			js, err := jetstream.New(nc)
+			// An ack that does not come (the server died) fails the publish
+			// instead of waiting forever; the caller retries or reports.
+			js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second), jetstream.WithPublishAsyncMaxPending(4096))
 			if err != nil {
 				nc.Close()
 				return nil, err
@@ -111,8 +119,14 @@ func RedactURL(s string) string {
 	return u.String()
 }
 
-// Close drains and closes the connection.
-func (c *Conn) Close() { _ = c.nc.Drain() }
+// Close drains and closes the connection (at once when it is down).
+func (c *Conn) Close() {
+	if !c.nc.IsConnected() {
+		c.nc.Close()
+		return
+	}
+	_ = c.nc.Drain()
+}
 
 // Connected reports whether the connection is up.
 func (c *Conn) Connected() bool { return c.nc.IsConnected() }
@@ -255,8 +269,7 @@ type ConsumerSpec struct {
 // backends share one durable: each message goes to one of them.
 func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
 	cfg := jetstream.ConsumerConfig{Durable: spec.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 60 * time.Second,
-		MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy,
-		BackOff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}, MaxDeliver: -1}
+		MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1} // retried until stored: never dropped
 	if spec.Filter != "" {
 		cfg.FilterSubject = spec.Filter
 	}
