@@ -24,7 +24,7 @@ import (
 // backendFlags are the flags that override backend.yaml.
 type backendFlags struct {
 	config, dataDir, natsListen, natsURL, listen, env, logLevel string
-	creds, nkeySeed, caFile                                      string
+	creds, nkeySeed, caFile                                     string
 }
 
 func (f *backendFlags) load(cmd *cobra.Command) (config.Backend, error) {
