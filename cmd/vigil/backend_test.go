@@ -454,3 +454,40 @@ func TestBackendOnExternalNATS(t *testing.T) {
 		t.Errorf("backend does not say it uses %s:\n%s", url, tail(b.stderr.String(), 5))
 	}
 }
+
+// The real agent delivers to the backend's embedded NATS (no
+// configuration on either side but the URL): its alert is listed as a
+// runtime detection, unchanged, with the host and process as entities.
+func TestAgentAlertBecomesRuntimeDetection(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	cfg := filepath.Join(dir, "agent.yaml")
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nstate_dir: %s\nimds:\n  enabled: false\n"+
+		"rules:\n  builtin: false\n  paths: [%s]\n  dedup_window: 0s\nnats:\n  url: nats://127.0.0.1:%d\n",
+		dir, markerRules(t, dir), port)
+	startConfigured(t, bin, cfg, conf)
+	m := markers(t)
+	runN(t, m["high"], 3)
+	dets := b.stable(t, bin, 3, "--source", "runtime")
+	if len(dets) != 3 {
+		t.Fatalf("%d runtime detections, want 3", len(dets))
+	}
+	d := dets[0]
+	ev, _ := d["evidence"].(map[string]any)
+	al, _ := ev["alert"].(map[string]any)
+	if d["rule"] != "Marker high" || d["severity"] != "high" || d["env"] != "e2e" || al == nil || al["id"] != d["id"] {
+		t.Errorf("runtime detection %v", d)
+	}
+	kinds := map[string]bool{}
+	for _, e := range d["actors"].([]any) {
+		kinds[e.(map[string]any)["kind"].(string)] = true
+	}
+	for _, e := range d["resources"].([]any) {
+		kinds[e.(map[string]any)["kind"].(string)] = true
+	}
+	if !kinds["process"] || !kinds["host"] || !kinds["user"] {
+		t.Errorf("entities %v", kinds)
+	}
+}
