@@ -44,6 +44,9 @@ type AuditEvent struct {
 	Subjects       []string `json:"-" expr:"subjects"`   // a binding's subjects, kind:namespace/name
 	RuleVerbs      []string `json:"-" expr:"rule_verbs"` // a role's rules: every verb
 	RuleResources  []string `json:"-" expr:"rule_resources"`
+	// ObjectName is the object's name: objectRef's, else the created
+	// object's (a pod made from generateName is named in the response).
+	ObjectName string `json:"-" expr:"object_name"`
 }
 
 // K8sUser is an authenticated user.
@@ -178,6 +181,18 @@ func deriveAudit(ev *AuditEvent) {
 		}
 	}
 	ev.ServiceAccount = strings.HasPrefix(name, "system:serviceaccount:")
+	ev.ObjectName = ev.ObjectRef.Name
+	for _, o := range []map[string]any{ev.ResponseObject, ev.RequestObject} {
+		if ev.ObjectName != "" {
+			break
+		}
+		md, _ := o["metadata"].(map[string]any)
+		if n, _ := md["name"].(string); n != "" {
+			ev.ObjectName = n
+		} else if g, _ := md["generateName"].(string); g != "" {
+			ev.ObjectName = g + "*"
+		}
+	}
 	obj := ev.RequestObject
 	if obj == nil {
 		return

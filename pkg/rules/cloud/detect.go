@@ -264,10 +264,10 @@ func Entities(r *cloudevent.Record) (actors, resources []alert.Entity) {
 		add(&resources, alert.KindCluster, r.Key, "")
 		o := k.ObjectRef
 		add(&resources, alert.KindNamespace, string(o.Namespace), "")
-		if o.Resource == "pods" && o.Name != "" {
-			add(&resources, alert.KindPod, string(o.Namespace)+"/"+string(o.Name), "")
-		} else if o.Resource != "" && o.Name != "" {
-			add(&resources, alert.KindK8sObject, string(o.Resource)+"/"+string(o.Namespace)+"/"+string(o.Name), "")
+		if name := k.ObjectName; o.Resource == "pods" && name != "" {
+			add(&resources, alert.KindPod, o.Namespace+"/"+name, "")
+		} else if o.Resource != "" && name != "" {
+			add(&resources, alert.KindK8sObject, o.Resource+"/"+o.Namespace+"/"+name, "")
 		}
 	}
 	return actors, resources
