@@ -192,8 +192,8 @@ func (c *Backend) Validate() error {
 				return bad(fmt.Sprintf("nats.users.%d.nkey", i), "%q is not an NKey user public key (U..., 56 characters)", u.NKey)
 			}
 		}
-		if c.Anonymous() && checkLoopback(c.NATS.Listen) != nil && c.NATS.AllowAnonymous == nil {
-			return bad("nats.listen", "%q is not loopback: configure nats.users (vigil enroll) or set allow_anonymous: true", c.NATS.Listen)
+		if checkLoopback(c.NATS.Listen) != nil && len(c.NATS.Users) == 0 && c.NATS.AllowAnonymous == nil {
+			return bad("nats.listen", "%q is not loopback and no nats.users are configured: add the users `vigil enroll` prints, or set allow_anonymous", c.NATS.Listen)
 		}
 	}
 	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {

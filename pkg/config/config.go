@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -389,6 +390,15 @@ func lineOf(root *yaml.Node, path string) int {
 	}
 	line := 0
 	for _, key := range strings.Split(path, ".") {
+		if n.Kind == yaml.SequenceNode {
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+			continue
+		}
 		if n.Kind != yaml.MappingNode {
 			return line
 		}
