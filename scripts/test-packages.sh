@@ -202,6 +202,25 @@ grep '"rule":"Crypto miner executed"' "$WORK/alerts.jsonl" | head -n1 | cut -c1-
   || fail "the agent alerted on its own IMDS lookup"
 pass "alert delivered from the guest to JetStream on the host; none about the agent itself"
 
+log "the backend unit: starts with its defaults, READY=1, the API answers with the admin token it wrote"
+BK_NATS=$(free_port); BK_API=$(free_port)
+guest pkg sh -c "cat >> /etc/vigil/backend.yaml" <<EOF
+
+# written by the package test (the host's tests may hold 4222 and 8080)
+listen: 127.0.0.1:$BK_API
+nats:
+  listen: 127.0.0.1:$BK_NATS
+EOF
+guest pkg systemctl start vigil-backend || { guest pkg journalctl -u vigil-backend --no-pager -n 40 >&2; fail "systemctl start vigil-backend"; }
+expect active guest pkg systemctl is-active vigil-backend
+expect "-rw------- root" guest pkg stat -c '%A %U' /var/lib/vigil/backend/admin.token
+guest pkg vigil detections --api "http://127.0.0.1:$BK_API" > /dev/null || fail "vigil detections against the packaged backend"
+guest pkg vigil backend token create --role viewer --api "http://127.0.0.1:$BK_API" | grep -q '^vgl_' || fail "token create"
+bsec=$(guest pkg systemd-analyze security vigil-backend.service --no-pager 2>&1 | tail -n1)
+guest pkg systemctl stop vigil-backend || fail "systemctl stop vigil-backend"
+expect inactive guest pkg systemctl is-active vigil-backend
+pass "vigil-backend: active (Type=notify), admin.token 0600, API and token creation work, stops cleanly; $bsec"
+
 main_pid() { guest pkg systemctl show -p MainPID --value vigil-agent; }
 version_is() { [ "$(guest pkg vigil status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = "$1" ]; }
 
