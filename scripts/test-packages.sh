@@ -204,13 +204,10 @@ pass "alert delivered from the guest to JetStream on the host; none about the ag
 
 log "the backend unit: starts with its defaults, READY=1, the API answers with the admin token it wrote"
 BK_NATS=$(free_port); BK_API=$(free_port)
-guest pkg sh -c "cat >> /etc/vigil/backend.yaml" <<EOF
-
-# written by the package test (the host's tests may hold 4222 and 8080)
-listen: 127.0.0.1:$BK_API
-nats:
-  listen: 127.0.0.1:$BK_NATS
-EOF
+# the host's tests may hold 4222 and 8080: move both in the packaged file
+guest pkg sed -i -e "s|^listen: 127.0.0.1:8080|listen: 127.0.0.1:$BK_API|" -e "s|^  listen: 127.0.0.1:4222|  listen: 127.0.0.1:$BK_NATS|" \
+  /etc/vigil/backend.yaml
+guest pkg grep -q "^listen: 127.0.0.1:$BK_API" /etc/vigil/backend.yaml || fail "backend.yaml has no listen line to change"
 guest pkg systemctl start vigil-backend || { guest pkg journalctl -u vigil-backend --no-pager -n 40 >&2; fail "systemctl start vigil-backend"; }
 expect active guest pkg systemctl is-active vigil-backend
 expect "-rw------- root" guest pkg stat -c '%A %U' /var/lib/vigil/backend/admin.token
