@@ -2,7 +2,7 @@ package cloudevent
 
 import (
 	"bytes"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"strings"
 )
 
@@ -61,7 +61,7 @@ type SessionContext struct {
 	} `json:"sessionIssuer" expr:"issuer"`
 	Attributes struct {
 		CreationDate     string `json:"creationDate" expr:"creation_date"`
-		MFAAuthenticated bool   `json:"mfaAuthenticated" expr:"mfa"`
+		MFAAuthenticated Flag   `json:"mfaAuthenticated" expr:"mfa"`
 	} `json:"attributes" expr:"attributes"`
 	SourceIdentity  string `json:"sourceIdentity" expr:"source_identity"`
 	EC2RoleDelivery string `json:"ec2RoleDelivery" expr:"ec2_role_delivery"`
@@ -109,7 +109,7 @@ func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
 			var env struct {
 				Records json.RawMessage `json:"Records"`
 			}
-			if json.Unmarshal(v, &env) == nil && len(env.Records) > 0 && !bytes.Equal(env.Records, []byte("null")) {
+			if bytes.Contains(v, []byte(`"Records"`)) && json.Unmarshal(v, &env) == nil && len(env.Records) > 0 && !bytes.Equal(env.Records, []byte("null")) {
 				base := off + int64(bytes.Index(v, env.Records))
 				elems, eoffs, err := arrayElems(env.Records)
 				if err != nil {
@@ -168,6 +168,9 @@ func parseCTRecord(raw json.RawMessage) (Record, string) {
 		// A field of an unexpected type: keep what parses leniently.
 		ev = lenientCT(raw)
 		if ev == nil {
+			if !json.Valid(raw) {
+				return Record{}, "not JSON"
+			}
 			return Record{}, "invalid record: " + err.Error()
 		}
 	}
@@ -207,6 +210,7 @@ func lenientCT(raw json.RawMessage) *CloudTrailEvent {
 func derive(ev *CloudTrailEvent) {
 	u := &ev.UserIdentity
 	ev.MFA = bool(u.SessionContext.Attributes.MFAAuthenticated)
+	ev.RequestJSON = ""
 	if v, ok := ev.AdditionalEventData["MFAUsed"].(string); ok && strings.EqualFold(v, "yes") {
 		ev.MFA = true
 	}
@@ -219,12 +223,15 @@ func derive(ev *CloudTrailEvent) {
 		ev.Actor = string(u.PrincipalID)
 	}
 	if ev.RequestParameters != nil {
-		b, _ := json.Marshal(ev.RequestParameters)
+		b, _ := json.Marshal(ev.RequestParameters) // sorted keys, compact: one form whatever the input's
 		ev.RequestJSON = string(b)
 	}
 }
 
 func compact(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\t') < 0 {
+		return raw // already one line (JSON lines, pushes)
+	}
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
 		return raw
@@ -237,4 +244,15 @@ func quoteShort(s string) string {
 		s = s[:40] + "..."
 	}
 	return `"` + s + `"`
+}
+
+// Flag is a boolean CloudTrail logs as a string ("true"/"false", as in
+// sessionContext.attributes.mfaAuthenticated) or as a boolean.
+type Flag bool
+
+// UnmarshalJSON accepts true, false, "true", "false" (any case) and null.
+func (f *Flag) UnmarshalJSON(b []byte) error {
+	s := strings.ToLower(strings.Trim(string(b), `" `))
+	*f = s == "true"
+	return nil
 }

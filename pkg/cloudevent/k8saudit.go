@@ -2,7 +2,7 @@ package cloudevent
 
 import (
 	"bytes"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"strings"
 )
 
@@ -139,6 +139,9 @@ func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {
 	if err := json.Unmarshal(raw, ev); err != nil {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(raw, &m) != nil {
+			if !json.Valid(raw) {
+				return Record{}, "not JSON"
+			}
 			return Record{}, "invalid event: " + err.Error()
 		}
 		ev = &AuditEvent{}

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
+	"io"
 	"time"
 )
 
@@ -109,30 +110,81 @@ func lineOf(data []byte, off int64) int {
 // cannot be framed) unless the input is line-delimited: then the scan goes
 // on at the next line.
 func jsonValues(data []byte, fn func(off int64, v json.RawMessage)) (bad []int64) {
-	off := int64(0)
-	for off < int64(len(data)) {
-		rest := data[off:]
-		trimmed := bytes.TrimLeft(rest, " \t\r\n")
-		if len(trimmed) == 0 {
-			return bad
+	if jsonLines(data) {
+		// One value per line (the common case for forwarders): split on
+		// newlines, and let the record's own decoding judge each.
+		off := 0
+		for off < len(data) {
+			end := bytes.IndexByte(data[off:], '\n')
+			if end < 0 {
+				end = len(data) - off
+			}
+			line := bytes.TrimSpace(data[off : off+end])
+			if len(line) > 0 {
+				start := int64(off + bytes.Index(data[off:off+end], line[:1]))
+				if line[0] == '{' || line[0] == '[' {
+					fn(start, line)
+				} else {
+					bad = append(bad, start)
+				}
+			}
+			off += end + 1
 		}
-		off += int64(len(rest) - len(trimmed))
-		dec := json.NewDecoder(bytes.NewReader(data[off:]))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			bad = append(bad, off)
-			nl := bytes.IndexByte(data[off:], '\n')
-			if nl < 0 {
+		return bad
+	}
+	base := int64(0)
+	for base < int64(len(data)) {
+		// One decoder runs over the values from base (linear); a value that
+		// does not parse restarts it at the next line.
+		dec := json.NewDecoder(bytes.NewReader(data[base:]))
+		lastEnd := int64(0) // where the last good value ended, from base
+		for {
+			var v json.RawMessage
+			err := dec.Decode(&v)
+			if err == io.EOF {
 				return bad
 			}
-			off += int64(nl) + 1
-			continue
+			if err != nil {
+				start := base + lastEnd
+				for start < int64(len(data)) && isSpace(data[start]) {
+					start++
+				}
+				bad = append(bad, start)
+				nl := bytes.IndexByte(data[start:], '\n')
+				if nl < 0 {
+					return bad
+				}
+				base = start + int64(nl) + 1
+				break
+			}
+			lastEnd = dec.InputOffset()
+			fn(base+lastEnd-int64(len(v)), v)
 		}
-		fn(off, v)
-		off += dec.InputOffset()
 	}
 	return bad
 }
+
+// jsonLines tells whether data is JSON lines: its first non-empty line is
+// a whole JSON object.
+func jsonLines(data []byte) bool {
+	for len(data) > 0 {
+		end := bytes.IndexByte(data, '\n')
+		if end < 0 {
+			end = len(data)
+		}
+		line := bytes.TrimSpace(data[:end])
+		if len(line) > 0 {
+			return line[0] == '{' && line[len(line)-1] == '}' && end < len(data) && json.Valid(line)
+		}
+		if end == len(data) {
+			return false
+		}
+		data = data[end+1:]
+	}
+	return false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // Derive recomputes the derived fields (those not serialized: ct.actor,
 // ct.mfa, ka.privileged...) of a record decoded from its JSON, as the

@@ -112,18 +112,20 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 		w = &window{}
 		m[key] = w
 	}
+	// The window keeps the Count latest match times, sorted: the rule
+	// holds when they span less than Within. Bounded by Count, whatever
+	// the rate (a burst of 100,000 denied calls keeps 10 times).
 	t := r.Time
 	if t.After(w.latest) {
 		w.latest = t
 	}
-	w.times = append(w.times, t)
-	kept := w.times[:0]
-	for _, x := range w.times {
-		if !x.Before(w.latest.Add(-c.Threshold.Within)) {
-			kept = append(kept, x)
-		}
+	i := sort.Search(len(w.times), func(i int) bool { return w.times[i].After(t) })
+	w.times = append(w.times, time.Time{})
+	copy(w.times[i+1:], w.times[i:])
+	w.times[i] = t
+	if len(w.times) > c.Threshold.Count {
+		w.times = w.times[len(w.times)-c.Threshold.Count:]
 	}
-	w.times = kept
 	w.recs = append(w.recs, r.Raw)
 	if len(w.recs) > maxEvidence {
 		w.recs = w.recs[len(w.recs)-maxEvidence:]
@@ -131,14 +133,12 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 	if len(w.times) < c.Threshold.Count {
 		return alert.Detection{}, false
 	}
+	first := w.times[0]
+	if w.times[len(w.times)-1].Sub(first) >= c.Threshold.Within {
+		return alert.Detection{}, false
+	}
 	if !w.fired.IsZero() && w.latest.Sub(w.fired) < c.Threshold.Within {
 		return alert.Detection{}, false // this burst already fired
-	}
-	first := w.times[0]
-	for _, x := range w.times {
-		if x.Before(first) {
-			first = x
-		}
 	}
 	w.fired = w.latest
 	det := d.detection(c, r, append([]json.RawMessage(nil), w.recs...))
