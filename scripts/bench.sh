@@ -16,6 +16,12 @@ agent_pid=
 echo "== micro-benchmarks (ns/event, allocations/event)"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./pkg/event ./pkg/proc ./pkg/engine | grep -E '^Benchmark'
 
+echo "== cloud detections: CloudTrail parse + detect on one core (goal >= 100,000 records/s); detect alone"
+go test -run '^$' -bench . -benchmem -benchtime 2s -cpu 1 ./pkg/rules/cloud | grep -E '^Benchmark'
+
+echo "== backend end to end: ingest -> cloud stream -> detection stage -> detection stream (embedded NATS, file storage; goal >= 50,000 records/s)"
+go test -run '^$' -bench IngestToDetection -benchmem -benchtime 5x ./pkg/backend | grep -E '^Benchmark'
+
 echo "== alert delivery: spool + JetStream publish with acks (file storage, TCP)"
 go test -run '^$' -bench PublishAcked -benchtime 50000x ./pkg/transport | grep -E '^Benchmark'
 

@@ -8,8 +8,8 @@ package detect
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	json "github.com/goccy/go-json"
 	"sync/atomic"
 
 	"go.uber.org/zap"

@@ -279,10 +279,10 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 	}
 	batch := spec.Batch
 	if batch <= 0 {
-		batch = 256
+		batch = 1024
 	}
 	for ctx.Err() == nil {
-		mb, err := cons.Fetch(batch, jetstream.FetchMaxWait(time.Second))
+		mb, err := cons.Fetch(batch, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
 			if !sleep(ctx, time.Second) {
 				return nil
@@ -304,7 +304,9 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 				_ = m.NakWithDelay(2 * time.Second)
 				continue
 			}
-			if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil && c.log != nil {
+			// A plain ack (no round trip per message): one that is lost
+			// means a redelivery, and detections are idempotent by id.
+			if err := m.Ack(); err != nil && c.log != nil {
 				c.log.Warn("ack failed: the message will be redelivered", zap.Error(err))
 			}
 		}
