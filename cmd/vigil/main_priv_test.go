@@ -27,13 +27,7 @@ import (
 // These tests run the built binary (VIGIL_BIN, set by scripts/test.sh).
 func vigilBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("VIGIL_BIN")
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("VIGIL_BIN must name bin/vigil in CI")
-		}
-		t.Skip("VIGIL_BIN not set: run through `make test`")
-	}
+	bin := backendBin(t)
 	testenv.RequireRoot(t)
 	return bin
 }

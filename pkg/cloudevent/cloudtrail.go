@@ -78,11 +78,28 @@ type CTResource struct {
 // {"Records":[...]}, a bare array, single records, or JSON lines of either.
 // Records that cannot be used are returned as errors naming file and line.
 func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
+	return collect(file, data, "Records", func(v json.RawMessage) json.RawMessage {
+		var env struct {
+			Records json.RawMessage `json:"Records"`
+		}
+		if bytes.Contains(v, []byte(`"Records"`)) && json.Unmarshal(v, &env) == nil {
+			return env.Records
+		}
+		return nil
+	}, parseCTRecord)
+}
+
+// collect reads the JSON records of data: top-level values (one document,
+// concatenated ones, JSON lines), arrays of records, and envelopes (unwrap
+// returns the array an object wraps, or nil for a record); parse
+// normalizes one record or says why it cannot be used.
+func collect(file string, data []byte, envelope string, unwrap func(json.RawMessage) json.RawMessage,
+	parse func(json.RawMessage) (Record, string)) ([]Record, []*RecordError) {
 	var out []Record
 	var errs []*RecordError
 	idx := 0
 	add := func(off int64, raw json.RawMessage) {
-		r, reason := parseCTRecord(raw)
+		r, reason := parse(raw)
 		if reason != "" {
 			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: reason})
 		} else {
@@ -90,35 +107,25 @@ func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
 		}
 		idx++
 	}
-	bad := jsonValues(data, func(off int64, v json.RawMessage) {
-		t := bytes.TrimLeft(v, " \t\r\n")
-		if len(t) == 0 {
+	addAll := func(off int64, arr json.RawMessage, what string) {
+		elems, eoffs, err := arrayElems(arr)
+		if err != nil {
+			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: what + ": " + err.Error()})
 			return
 		}
-		switch t[0] {
-		case '[':
-			elems, eoffs, err := arrayElems(v)
-			if err != nil {
-				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "array: " + err.Error()})
-				return
-			}
-			for i, e := range elems {
-				add(off+eoffs[i], e)
-			}
-		case '{':
-			var env struct {
-				Records json.RawMessage `json:"Records"`
-			}
-			if bytes.Contains(v, []byte(`"Records"`)) && json.Unmarshal(v, &env) == nil && len(env.Records) > 0 && !bytes.Equal(env.Records, []byte("null")) {
-				base := off + int64(bytes.Index(v, env.Records))
-				elems, eoffs, err := arrayElems(env.Records)
-				if err != nil {
-					errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "Records: " + err.Error()})
-					return
-				}
-				for i, e := range elems {
-					add(base+eoffs[i], e)
-				}
+		for i, e := range elems {
+			add(off+eoffs[i], e)
+		}
+	}
+	bad := jsonValues(data, func(off int64, v json.RawMessage) {
+		t := bytes.TrimLeft(v, " \t\r\n")
+		switch {
+		case len(t) == 0:
+		case t[0] == '[':
+			addAll(off, v, "array")
+		case t[0] == '{':
+			if arr := unwrap(v); len(arr) > 0 && !bytes.Equal(arr, []byte("null")) {
+				addAll(off+int64(bytes.Index(v, arr)), arr, envelope)
 				return
 			}
 			add(off, v)

@@ -80,54 +80,16 @@ type ResponseStatus struct {
 // backend), an EventList, a bare array or single events. cluster is the
 // join key (audit events do not name their cluster).
 func ParseK8sAudit(file string, data []byte, cluster string) ([]Record, []*RecordError) {
-	var out []Record
-	var errs []*RecordError
-	idx := 0
-	add := func(off int64, raw json.RawMessage) {
-		r, reason := parseAuditRecord(raw, cluster)
-		if reason != "" {
-			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: reason})
-		} else {
-			out = append(out, r)
-		}
-		idx++
-	}
-	bad := jsonValues(data, func(off int64, v json.RawMessage) {
-		t := bytes.TrimLeft(v, " \t\r\n")
-		if len(t) > 0 && t[0] == '[' {
-			elems, eoffs, err := arrayElems(v)
-			if err != nil {
-				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "array: " + err.Error()})
-				return
-			}
-			for i, e := range elems {
-				add(off+eoffs[i], e)
-			}
-			return
-		}
+	return collect(file, data, "items", func(v json.RawMessage) json.RawMessage {
 		var list struct {
 			Kind  string          `json:"kind"`
 			Items json.RawMessage `json:"items"`
 		}
-		if json.Unmarshal(v, &list) == nil && list.Kind == "EventList" {
-			base := off + int64(bytes.Index(v, list.Items))
-			elems, eoffs, err := arrayElems(list.Items)
-			if err != nil {
-				errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "items: " + err.Error()})
-				return
-			}
-			for i, e := range elems {
-				add(base+eoffs[i], e)
-			}
-			return
+		if bytes.Contains(v, []byte(`"EventList"`)) && json.Unmarshal(v, &list) == nil && list.Kind == "EventList" {
+			return list.Items
 		}
-		add(off, v)
-	})
-	for _, off := range bad {
-		errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: "not JSON"})
-		idx++
-	}
-	return out, errs
+		return nil
+	}, func(raw json.RawMessage) (Record, string) { return parseAuditRecord(raw, cluster) })
 }
 
 func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {

@@ -1,11 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 )
@@ -127,17 +124,9 @@ func DefaultBackend() Backend {
 // LoadBackend reads a backend configuration over the defaults; a missing
 // file at the default path gives the defaults.
 func LoadBackend(path string) (Backend, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && path == DefaultBackendPath {
-			return DefaultBackend(), nil
-		}
-		return Backend{}, fmt.Errorf("read config: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return Backend{}, fmt.Errorf("read config: %w", err)
+	b, err := readConfig(path, DefaultBackendPath)
+	if err != nil || b == nil {
+		return DefaultBackend(), err
 	}
 	return ParseBackend(path, b)
 }

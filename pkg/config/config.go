@@ -217,19 +217,35 @@ func (e *Error) Error() string {
 // Load reads a configuration file over the defaults. A missing file at the
 // default path gives the defaults; any other missing file is an error.
 func Load(path string) (Agent, error) {
+	b, err := readConfig(path, DefaultPath)
+	if err != nil {
+		return Agent{}, err
+	}
+	if b == nil {
+		return Default(), nil
+	}
+	return Parse(path, b)
+}
+
+// readConfig reads a configuration file of at most MaxFileBytes; a missing
+// file at its default path is no error and no bytes (the defaults).
+func readConfig(path, defaultPath string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && path == DefaultPath {
-			return Default(), nil
+		if errors.Is(err, os.ErrNotExist) && path == defaultPath {
+			return nil, nil
 		}
-		return Agent{}, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return Agent{}, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, b)
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
 }
 
 // An Override sets one configuration key from outside the file: an

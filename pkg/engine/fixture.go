@@ -63,50 +63,28 @@ func RunFixtures(rs *host.Ruleset, fixtures []Fixture, h host.Host) []FixtureRes
 	for _, c := range rs.Rules {
 		byName[c.Name] = true
 	}
-	var out []FixtureResult
-	for _, f := range fixtures {
-		run := func(kind string, i int, raw []map[string]any, want bool) {
-			r := FixtureResult{Rule: f.Rule, Pos: f.Pos, Case: fmt.Sprintf("%s[%d]", kind, i)}
-			defer func() { out = append(out, r) }()
-			if !byName[f.Rule] {
-				r.Detail = "no enabled rule with this name"
-				return
-			}
-			evs, err := toEvents(raw, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			if err != nil {
-				r.Detail = err.Error()
-				return
-			}
-			sink := &collectSink{}
-			e := New(Config{Host: h, MonitorOnly: true}, rs, nil, sink)
-			clock := evs[0].Time
-			e.now = func() time.Time { return clock }
-			for _, ev := range evs {
-				clock = ev.Time
-				_ = e.Write(ev)
-			}
-			fired := false
-			for _, a := range sink.alerts {
-				fired = fired || a.Rule == f.Rule
-			}
-			r.Passed = fired == want
-			if !r.Passed {
-				if want {
-					r.Detail = "rule did not fire"
-				} else {
-					r.Detail = "rule fired"
-				}
-				if n := e.Stats.EvalErrors.Load(); n > 0 {
-					r.Detail += fmt.Sprintf(" (%d evaluation errors)", n)
-				}
-			}
+	known := func(rule string) bool { return byName[rule] }
+	return rules.RunCases(fixtures, known, func(f Fixture, raw []map[string]any) (bool, string, error) {
+		evs, err := toEvents(raw, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			return false, "", err
 		}
-		for i, c := range f.Match {
-			run("match", i, c, true)
+		sink := &collectSink{}
+		e := New(Config{Host: h, MonitorOnly: true}, rs, nil, sink)
+		clock := evs[0].Time
+		e.now = func() time.Time { return clock }
+		for _, ev := range evs {
+			clock = ev.Time
+			_ = e.Write(ev)
 		}
-		for i, c := range f.NoMatch {
-			run("nomatch", i, c, false)
+		fired := false
+		for _, a := range sink.alerts {
+			fired = fired || a.Rule == f.Rule
 		}
-	}
-	return out
+		note := ""
+		if n := e.Stats.EvalErrors.Load(); n > 0 {
+			note = fmt.Sprintf("%d evaluation errors", n)
+		}
+		return fired, note, nil
+	})
 }

@@ -25,15 +25,7 @@ func TestBuiltinFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, content := rules.BuiltinFixtures()
-	var all []Fixture
-	for _, n := range names {
-		fx, err := ParseFixtures(n, content[n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, fx...)
-	}
+	all := runtimeFixtures(t)
 	pos, neg := map[string]int{}, map[string]int{}
 	for _, f := range all {
 		pos[f.Rule] += len(f.Match)
@@ -117,25 +109,42 @@ type fixtureEvent struct {
 func fixtureEvents(t *testing.T) []fixtureEvent {
 	t.Helper()
 	var out []fixtureEvent
+	for _, f := range runtimeFixtures(t) {
+		for _, c := range append(f.Match, f.NoMatch...) {
+			evs, err := toEvents(c, time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				out = append(out, fixtureEvent{ev, f.Pos.File + " " + f.Rule})
+			}
+		}
+	}
+	return out
+}
+
+// runtimeFixtures are the vendor fixtures of runtime rules (the cloud
+// rules' fixtures run in pkg/rules/cloud).
+func runtimeFixtures(t *testing.T) []Fixture {
+	t.Helper()
+	set, err := rules.Load(rules.Sources{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	names, content := rules.BuiltinFixtures()
+	var all []Fixture
 	for _, n := range names {
 		fx, err := ParseFixtures(n, content[n])
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range fx {
-			for _, c := range append(f.Match, f.NoMatch...) {
-				evs, err := toEvents(c, time.Unix(0, 0))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, ev := range evs {
-					out = append(out, fixtureEvent{ev, n + " " + f.Rule})
-				}
-			}
-		}
+		all = append(all, fx...)
 	}
-	return out
+	runtime, other := rules.SplitFixtures(set, all)
+	if len(other) == 0 {
+		t.Fatal("no cloud fixtures among the vendor fixtures")
+	}
+	return runtime
 }
 
 // agree compares the native checks with the VM for every condition that

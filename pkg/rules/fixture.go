@@ -95,3 +95,44 @@ func RunOtherFixtures(set *Set, fixtures []Fixture) (results []FixtureResult, no
 	}
 	return results, notRun
 }
+
+// RunCases runs the match and nomatch cases of fixtures: known tells
+// whether a rule is enabled in the set; fires runs one case's events and
+// reports whether the fixture's rule fired, a note for a failed case (such
+// as evaluation errors), or why the case could not run.
+func RunCases(fixtures []Fixture, known func(rule string) bool,
+	fires func(f Fixture, events []map[string]any) (fired bool, note string, err error)) []FixtureResult {
+	var out []FixtureResult
+	for _, f := range fixtures {
+		run := func(kind string, i int, events []map[string]any, want bool) {
+			r := FixtureResult{Rule: f.Rule, Pos: f.Pos, Case: fmt.Sprintf("%s[%d]", kind, i)}
+			defer func() { out = append(out, r) }()
+			if !known(f.Rule) {
+				r.Detail = "no enabled rule with this name"
+				return
+			}
+			fired, note, err := fires(f, events)
+			if err != nil {
+				r.Detail = err.Error()
+				return
+			}
+			r.Passed = fired == want
+			if !r.Passed {
+				r.Detail = "rule fired"
+				if want {
+					r.Detail = "rule did not fire"
+				}
+				if note != "" {
+					r.Detail += " (" + note + ")"
+				}
+			}
+		}
+		for i, c := range f.Match {
+			run("match", i, c, true)
+		}
+		for i, c := range f.NoMatch {
+			run("nomatch", i, c, false)
+		}
+	}
+	return out
+}

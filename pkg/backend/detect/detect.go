@@ -89,41 +89,23 @@ func Message(d *alert.Detection) (store.Msg, error) {
 
 // CloudBatch handles a batch of cloud records (a store.Handler).
 func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
-	var out []store.Msg
-	for _, m := range msgs {
-		if m.Delivered > 1 {
-			s.Stats.Redelivered.Add(1)
-		}
+	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
 		var r cloudevent.Record
 		if err := json.Unmarshal(m.Data, &r); err != nil || r.Source == "" {
-			s.Stats.Malformed.Add(1)
-			continue
+			return nil, false
 		}
 		r.Derive()
 		s.Stats.Records.Add(1)
-		for _, d := range s.det.Detect(&r) {
-			dm, err := Message(&d)
-			if err != nil {
-				s.Stats.Malformed.Add(1)
-				continue
-			}
-			out = append(out, dm)
-		}
-	}
-	return s.publish(ctx, msgs, out)
+		return s.det.Detect(&r), true
+	})
 }
 
 // AlertBatch handles a batch of agent alerts (a store.Handler).
 func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
-	var out []store.Msg
-	for _, m := range msgs {
-		if m.Delivered > 1 {
-			s.Stats.Redelivered.Add(1)
-		}
+	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
 		var a alert.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil || a.ID == "" {
-			s.Stats.Malformed.Add(1)
-			continue
+			return nil, false
 		}
 		if a.Host.Env == "" {
 			if env, _, _, ok := wire.ParseSubject(m.Subject); ok {
@@ -131,32 +113,48 @@ func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
 			}
 		}
 		s.Stats.Alerts.Add(1)
-		d := alert.FromAlert(&a)
-		dm, err := Message(&d)
-		if err != nil {
+		return []alert.Detection{alert.FromAlert(&a)}, true
+	})
+}
+
+// batch turns each message into detections (ok false: it could not be
+// decoded, counted and acked) and publishes them.
+func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg) ([]alert.Detection, bool)) []error {
+	var out []store.Msg
+	var sources []alert.Source
+	for _, m := range msgs {
+		if m.Delivered > 1 {
+			s.Stats.Redelivered.Add(1)
+		}
+		dets, ok := each(m)
+		if !ok {
 			s.Stats.Malformed.Add(1)
 			continue
 		}
-		out = append(out, dm)
+		for i := range dets {
+			dm, err := Message(&dets[i])
+			if err != nil {
+				s.Stats.Malformed.Add(1)
+				continue
+			}
+			out = append(out, dm)
+			sources = append(sources, dets[i].Source)
+		}
 	}
-	return s.publish(ctx, msgs, out)
+	return s.publish(ctx, msgs, out, sources)
 }
 
 // publish stores a batch's detections; on failure every message of the
 // batch is redelivered (the detection ids make the retry idempotent).
-func (s *Stage) publish(ctx context.Context, in, out []store.Msg) []error {
+func (s *Stage) publish(ctx context.Context, in, out []store.Msg, sources []alert.Source) []error {
 	if len(out) == 0 {
 		return nil
 	}
 	res, err := s.pub.Publish(ctx, out)
 	s.Stats.Detections.Add(uint64(res.Published))
 	s.Stats.Duplicates.Add(uint64(res.Duplicates))
-	for _, m := range out[:res.Published+res.Duplicates] {
-		var d struct {
-			Source alert.Source `json:"source"`
-		}
-		_ = json.Unmarshal(m.Data, &d)
-		s.Stats.BySource[sourceIndex(d.Source)].Add(1)
+	for _, src := range sources[:res.Published+res.Duplicates] {
+		s.Stats.BySource[sourceIndex(src)].Add(1)
 	}
 	if err == nil {
 		return nil

@@ -158,3 +158,34 @@ func TestFalcoAuditTraces(t *testing.T) {
 		}
 	}
 }
+
+// Every enabled vendor cloud rule has a positive and a negative fixture or
+// a sample that raises it, and every cloud fixture passes.
+func TestBuiltinCloudFixtures(t *testing.T) {
+	set := rules.NewSet()
+	names, content := rules.Builtin()
+	for _, n := range names {
+		if err := set.Parse(n, content[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fnames, fcontent := rules.BuiltinFixtures()
+	var all []rules.Fixture
+	for _, n := range fnames {
+		fx, err := rules.ParseFixtures(n, fcontent[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, fx...)
+	}
+	_, cloudFx := rules.SplitFixtures(set, all)
+	results, notRun := rules.RunOtherFixtures(set, cloudFx)
+	if len(notRun) > 0 || len(results) < 60 {
+		t.Fatalf("%d cloud fixture cases, not run %v", len(results), notRun)
+	}
+	for _, r := range results {
+		if !r.Passed {
+			t.Errorf("%s %q %s: %s", r.Pos, r.Rule, r.Case, r.Detail)
+		}
+	}
+}

@@ -23,52 +23,36 @@ const FixtureAccount = "111122223333"
 // audit event; a flow record as its flow-log fields), with ids and times
 // filled in; `_repeat: N` repeats an event N times (for threshold rules).
 func (s schema) RunFixtures(set *rules.Set, fixtures []rules.Fixture) []rules.FixtureResult {
-	rs, err := compile(set, false, string(s))
-	var out []rules.FixtureResult
-	byName := map[string]*rules.Rule{}
-	for _, r := range set.Rules {
-		byName[r.Name] = r
+	rs, cerr := compile(set, false, string(s))
+	known := func(name string) bool {
+		for _, r := range set.Rules {
+			if r.Name == name && r.Enabled {
+				return true
+			}
+		}
+		return false
 	}
-	for _, f := range fixtures {
-		run := func(kind string, i int, raw []map[string]any, want bool) {
-			res := rules.FixtureResult{Rule: f.Rule, Pos: f.Pos, Case: fmt.Sprintf("%s[%d]", kind, i)}
-			defer func() { out = append(out, res) }()
-			if err != nil {
-				res.Detail = "rules do not compile"
-				return
-			}
-			if r := byName[f.Rule]; r == nil || !r.Enabled {
-				res.Detail = "no enabled rule with this name"
-				return
-			}
-			recs, err := FixtureRecords(string(s), raw)
-			if err != nil {
-				res.Detail = err.Error()
-				return
-			}
-			d := NewDetector(rs)
-			fired := false
-			for i := range recs {
-				for _, det := range d.Detect(&recs[i]) {
-					fired = fired || det.Rule == f.Rule
-				}
-			}
-			res.Passed = fired == want
-			if !res.Passed {
-				res.Detail = map[bool]string{true: "rule did not fire", false: "rule fired"}[want]
-				if n := d.Stats.EvalErrors.Load(); n > 0 {
-					res.Detail += fmt.Sprintf(" (%d evaluation errors)", n)
-				}
+	return rules.RunCases(fixtures, known, func(f rules.Fixture, raw []map[string]any) (bool, string, error) {
+		if cerr != nil {
+			return false, "", fmt.Errorf("rules do not compile")
+		}
+		recs, err := FixtureRecords(string(s), raw)
+		if err != nil {
+			return false, "", err
+		}
+		d := NewDetector(rs)
+		fired := false
+		for i := range recs {
+			for _, det := range d.Detect(&recs[i]) {
+				fired = fired || det.Rule == f.Rule
 			}
 		}
-		for i, c := range f.Match {
-			run("match", i, c, true)
+		note := ""
+		if n := d.Stats.EvalErrors.Load(); n > 0 {
+			note = fmt.Sprintf("%d evaluation errors", n)
 		}
-		for i, c := range f.NoMatch {
-			run("nomatch", i, c, false)
-		}
-	}
-	return out
+		return fired, note, nil
+	})
 }
 
 // FixtureRecords turns fixture events into records through the source's
