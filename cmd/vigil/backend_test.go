@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // backendBin is the built binary; the backend needs no privileges.
@@ -380,6 +382,7 @@ func TestBackendRestartMidIngestion(t *testing.T) {
 	if err := ing.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = ing.Process.Kill(); _ = ing.Wait() })
 	admin := readToken(t, b.token)
 	waitFor(t, 60*time.Second, func() bool { return streamMessages(t, b, admin, "VIGIL_CLOUD") > 0 })
 	_ = b.cmd.Process.Kill() // a crash, mid-ingestion
@@ -489,5 +492,104 @@ func TestAgentAlertBecomesRuntimeDetection(t *testing.T) {
 	}
 	if !kinds["process"] || !kinds["host"] || !kinds["user"] {
 		t.Errorf("entities %v", kinds)
+	}
+}
+
+// The embedded listener with the NKey user `vigil enroll` prints: that
+// host may publish its own alerts (they become detections) and nothing
+// else; a client without credentials is refused.
+func TestBackendNKeyUsers(t *testing.T) {
+	bin := backendBin(t)
+	dir := t.TempDir()
+	agentCfg := filepath.Join(dir, "agent.yaml")
+	_ = os.WriteFile(agentCfg, []byte("env: prod\n"), 0o600)
+	out, err := exec.Command(bin, "enroll", "--json", "--config", agentCfg, "--seed", filepath.Join(dir, "h1.nk"), "--host-id", "h1").Output()
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(out, &e); err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := json.Marshal(e) // the printed entry, as it is, in backend.yaml (YAML accepts JSON)
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "nats:\n  users:\n    - "+string(entry)+"\n")
+	opt, err := nats.NkeyOptionFromSeed(filepath.Join(dir, "h1.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(b.nats); err == nil {
+		nc.Close()
+		t.Error("a client without credentials was let in")
+	}
+	nc, err := nats.Connect(b.nats, opt)
+	if err != nil {
+		t.Fatalf("the enrolled host cannot connect: %v", err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := `{"schema":"vigil.alert/1","id":"nk-1","time":"2026-03-01T10:00:00Z","rule":"Reverse shell","severity":"critical",` +
+		`"mitre_tactic":"execution","mitre_technique":"T1059.004","message":"m","description":"d","host":{"name":"h1","id":"h1","env":"prod"},` +
+		`"process":{"pid":1,"exe":"/bin/sh","exec_id":"x:1:1"},"container":{"runtime":"host"},"events":[],"action":{"type":"alert"},"rules_version":"v"}`
+	if _, err := js.Publish("vigil.prod.alert.h1", []byte(al), nats.MsgId("nk-1")); err != nil {
+		t.Fatalf("the host cannot publish its own alert: %v", err)
+	}
+	if _, err := js.Publish("vigil.prod.alert.other-host", []byte(al), nats.MsgId("nk-2"), nats.AckWait(2*time.Second)); err == nil {
+		t.Error("the host published as another host")
+	}
+	dets := b.stable(t, bin, 1, "--source", "runtime")
+	if len(dets) != 1 || dets[0]["id"] != "nk-1" || dets[0]["env"] != "prod" {
+		t.Errorf("runtime detections %v", dets)
+	}
+}
+
+// A drop directory: a CloudTrail file put there is ingested once; after a
+// restart it is not ingested again; an appended flow log adds only its new
+// lines.
+func TestBackendDropDirectory(t *testing.T) {
+	bin := backendBin(t)
+	dir := t.TempDir()
+	ct, flows := filepath.Join(dir, "ct"), filepath.Join(dir, "flows")
+	for _, d := range []string{ct, flows} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := fmt.Sprintf("ingest:\n  poll_interval: 200ms\n  dirs:\n    - {path: %s, source: cloudtrail}\n    - {path: %s, source: vpcflow}\n", ct, flows)
+	data := filepath.Join(dir, "data")
+	port := freePort(t)
+	b := startBackend(t, bin, data, port, conf)
+	admin := readToken(t, b.token)
+	src, _ := os.ReadFile(filepath.Join(stratusDir, "aws.defense-evasion.dns-delete-logs.json"))
+	if err := os.WriteFile(filepath.Join(ct, "trail.json"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := func(i int) string {
+		return fmt.Sprintf("2 111122223333 eni-1 10.0.1.5 45.9.148.99 %d 3333 6 40 9000 1700000000 1700000060 ACCEPT OK\n", 40000+i)
+	}
+	f, _ := os.Create(filepath.Join(flows, "flows.log"))
+	f.WriteString(strings.Join([]string{"version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+		"packets", "bytes", "start", "end", "action", "log-status"}, " ") + "\n" + line(1) + line(2))
+	b.stable(t, bin, 3)
+	if n := streamMessages(t, b, admin, "VIGIL_CLOUD"); n != 3 {
+		t.Errorf("%v records stored, want 3", n)
+	}
+	b.stop()
+	b = startBackend(t, bin, data, port, conf)
+	f.WriteString(line(3))
+	f.Close()
+	dets := b.stable(t, bin, 4)
+	if n := streamMessages(t, b, admin, "VIGIL_CLOUD"); n != 4 {
+		t.Errorf("%v records stored after the restart and one appended line, want 4", n)
+	}
+	if len(dets) != 4 {
+		t.Errorf("%d detections, want 4", len(dets))
+	}
+	_, st := b.call(t, "GET", "/api/v1/status", admin, nil)
+	if d := st["ingest"].(map[string]any)["dirs"].(map[string]any); d["Duplicates"].(float64) != 0 {
+		t.Errorf("the restart repeated records: %v", d)
 	}
 }
