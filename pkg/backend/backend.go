@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,7 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	so := store.Options{Name: "vigil backend", URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKeySeed,
-		CAFile: cfg.NATS.CAFile, Wait: 30 * time.Second}
+		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile, Wait: 30 * time.Second}
 	if cfg.Embedded() {
 		tlsCfg, err := serverTLS(cfg.NATS.TLS)
 		if err != nil {
@@ -94,7 +95,9 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		if err != nil {
 			return nil, err
 		}
-		so.URL, so.InProcess = b.bus.ClientURL(), b.bus
+		// In process there is no TLS to do (the server offers it, does not
+		// require it): a tls:// URL would make the client insist.
+		so.URL, so.InProcess = strings.Replace(b.bus.ClientURL(), "tls://", "nats://", 1), b.bus
 		so.User, so.Password = b.bus.Credentials()
 		b.natsURL = b.bus.ClientURL()
 		log.Info("embedded nats listening", zap.String("addr", b.bus.Addr().String()), zap.Bool("anonymous", cfg.Anonymous()),

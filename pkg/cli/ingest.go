@@ -18,7 +18,7 @@ import (
 )
 
 func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
-	var natsURL, creds, nkey, ca, env, format, cluster string
+	var natsURL, creds, nkey, ca, cert, key, env, format, cluster string
 	cmd := &cobra.Command{
 		Use:   "ingest cloudtrail|vpcflow|k8saudit PATH...",
 		Short: "Publish cloud log files (files, directories, .gz, - for stdin) to the backend",
@@ -55,7 +55,7 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			conn, err := store.Connect(ctx, store.Options{URL: natsURL, Name: "vigil ingest", Creds: creds, NKeySeed: nkey, CAFile: ca, Wait: 5 * time.Second,
+			conn, err := store.Connect(ctx, store.Options{URL: natsURL, Name: "vigil ingest", Creds: creds, NKeySeed: nkey, CAFile: ca, CertFile: cert, KeyFile: key, Wait: 5 * time.Second,
 				ReconnectFor: 30 * time.Second}, nil)
 			if err != nil {
 				return err
@@ -102,6 +102,8 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 	fl.StringVar(&creds, "nats-creds", "", "credentials (.creds) file")
 	fl.StringVar(&nkey, "nats-nkey", "", "NKey seed file")
 	fl.StringVar(&ca, "nats-ca", "", "CA file to verify the server's TLS")
+	fl.StringVar(&cert, "nats-cert", "", "client certificate, when the server requires mutual TLS")
+	fl.StringVar(&key, "nats-key", "", "the client certificate's key")
 	fl.StringVar(&env, "env", "default", "deployment environment (the subjects' second token)")
 	fl.StringVar(&format, "format", "", "vpcflow: the field order of files without a header line, e.g. \"version account-id ...\"")
 	fl.StringVar(&cluster, "cluster", "default", "k8saudit: the cluster's name (the join key)")

@@ -38,6 +38,8 @@ type BackendNATS struct {
 	Creds    string `yaml:"creds"`     // a .creds file (JWT auth)
 	NKeySeed string `yaml:"nkey_seed"` // a file holding an NKey user seed
 	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"` // client certificate (mutual TLS to the external server)
+	KeyFile  string `yaml:"key_file"`
 	// Listen is where the embedded server accepts agents.
 	Listen string     `yaml:"listen"`
 	TLS    BackendTLS `yaml:"tls"`

@@ -32,6 +32,8 @@ type Options struct {
 	Creds     string // .creds file
 	NKeySeed  string // file with an NKey user seed
 	CAFile    string
+	CertFile  string // client certificate, for servers that require mutual TLS
+	KeyFile   string
 	User      string
 	Password  string
 	InProcess InProcess // the embedded server: URL is then informative
@@ -67,6 +69,9 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 	}
 	if o.CAFile != "" {
 		opts = append(opts, nats.RootCAs(o.CAFile))
+	}
+	if o.CertFile != "" {
+		opts = append(opts, nats.ClientCert(o.CertFile, o.KeyFile))
 	}
 	if o.User != "" {
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
