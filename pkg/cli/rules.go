@@ -13,7 +13,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/engine"
 	"github.com/vigil-sec/vigil/pkg/rules"
-	_ "github.com/vigil-sec/vigil/pkg/rules/cloud" // registers the cloud schemas for lint and test
+	"github.com/vigil-sec/vigil/pkg/rules/cloud"
 	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
@@ -54,7 +54,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout, err)
 				return &exitError{code: 1, msg: "rule errors"}
 			}
-			fmt.Fprintf(stdout, "ok: %d rules enabled, %d disabled, version %s\n", len(rs.Rules), rs.Disabled, rs.Version)
+			fmt.Fprintf(stdout, "ok: %d runtime rules enabled, %d disabled, version %s\n", len(rs.Rules), rs.Disabled, rs.Version)
 			// The other sources' rules, with their schemas where this
 			// binary has them.
 			set, _ := rules.Load(src)
@@ -65,6 +65,9 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 			}
 			for s, n := range unchecked {
 				fmt.Fprintf(stdout, "note: %d %s rules parsed, not compiled: this build has no %s schema (the backend evaluates them)\n", n, s, s)
+			}
+			if crs, err := cloud.Compile(set); err == nil && len(crs.Rules)+crs.Disabled > 0 {
+				fmt.Fprintf(stdout, "ok: %d cloud rules enabled (run by the backend), %d disabled\n", len(crs.Rules), crs.Disabled)
 			}
 			return nil
 		},
@@ -89,13 +92,17 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 				return enc.Encode(set.Rules)
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RULE\tSEVERITY\tTACTIC\tTECHNIQUE\tEVENTS\tACTION\tENABLED")
+			fmt.Fprintln(tw, "RULE\tSOURCE\tSEVERITY\tTACTIC\tTECHNIQUE\tEVENTS\tACTION\tENABLED")
 			for _, r := range set.Rules {
 				evs := r.Events
 				if r.Sequence != nil {
 					evs = []string{"sequence"}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", r.Name, r.Severity, r.Tactic, r.Technique, strings.Join(evs, ","), r.Action, r.Enabled)
+				src := r.Source
+				if src == "" {
+					src = rules.SourceRuntime
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", r.Name, src, r.Severity, r.Tactic, r.Technique, strings.Join(evs, ","), r.Action, r.Enabled)
 			}
 			return tw.Flush()
 		},
