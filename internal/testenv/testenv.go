@@ -3,8 +3,10 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -68,4 +70,15 @@ func Golden(t testing.TB, path string, got []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s changed; if on purpose (bump the schema version when consumers break), rerun with -update:\n%s", path, got)
 	}
+}
+
+// GoldenJSON compares v, as indented JSON with a final newline, with the
+// golden file testdata/<name>.golden.json.
+func GoldenJSON(t testing.TB, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 }

@@ -2,7 +2,6 @@ package alert
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,14 +9,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/event"
 )
 
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
-}
+func golden(t *testing.T, name string, v any) { t.Helper(); testenv.GoldenJSON(t, name, v) }
 
 func sampleAlert() *Alert {
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)

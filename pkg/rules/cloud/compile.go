@@ -92,32 +92,11 @@ func compile(set *rules.Set, shadow bool, sources ...string) (*Ruleset, error) {
 	if shadow {
 		errs = lang.ShadowErrors(set, roots)
 	}
-	seen := map[string]rules.Pos{}
 	h := sha256.New()
-	for _, r := range set.Rules {
-		if !want[r.Source] {
-			if r.Source != "" && r.Source != rules.SourceRuntime && !IsCloud(r.Source) {
-				continue // the core reports unknown sources
-			}
-			if rs.Other == nil {
-				rs.Other = map[string]int{}
-			}
-			src := r.Source
-			if src == "" {
-				src = rules.SourceRuntime
-			}
-			rs.Other[src]++
-			continue
-		}
-		if p, dup := seen[r.Name]; dup {
-			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
-			continue
-		}
-		seen[r.Name] = r.Pos
-		if !r.Enabled {
-			rs.Disabled++
-			continue
-		}
+	selected, disabled, other, serrs := lang.Select(set, func(src string) bool { return want[src] })
+	rs.Disabled, rs.Other = disabled, other
+	errs = append(errs, serrs...)
+	for _, r := range selected {
 		c, err := compileRule(set, r)
 		if err != nil {
 			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q: %v", r.Name, err)})

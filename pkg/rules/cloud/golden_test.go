@@ -1,9 +1,7 @@
 package cloud
 
 import (
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/testenv"
@@ -11,14 +9,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
 )
 
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
-}
+func golden(t *testing.T, name string, v any) { t.Helper(); testenv.GoldenJSON(t, name, v) }
 
 // The detections of each cloud source and the normalized records are
 // pinned (vigil.detection/1, vigil.cloud/1): -update rewrites them.

@@ -84,29 +84,13 @@ func CompileTemplate(set *rules.Set, s string) (*Template, error) {
 func Compile(set *rules.Set) (*Ruleset, error) {
 	rs := &Ruleset{}
 	errs := lang.ShadowErrors(set, rootNames)
-	seen := map[string]rules.Pos{}
 	h := sha256.New()
 	types := map[event.Type]bool{event.TypeExec: true, event.TypeFork: true, event.TypeExit: true}
 	prefixes, writePrefixes := map[string]bool{}, map[string]bool{}
-	for _, r := range set.Rules {
-		if r.Source != rules.SourceRuntime && r.Source != "" {
-			// Another source's rule: compiled by the schema of that source
-			// where its events are (the backend), not here.
-			if rs.OtherSources == nil {
-				rs.OtherSources = map[string]int{}
-			}
-			rs.OtherSources[r.Source]++
-			continue
-		}
-		if p, dup := seen[r.Name]; dup {
-			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
-			continue
-		}
-		seen[r.Name] = r.Pos
-		if !r.Enabled {
-			rs.Disabled++
-			continue
-		}
+	selected, disabled, other, serrs := lang.Select(set, func(src string) bool { return src == rules.SourceRuntime })
+	rs.Disabled, rs.OtherSources = disabled, other
+	errs = append(errs, serrs...)
+	for _, r := range selected {
 		c, err := compileRule(set, r)
 		var te *typeError
 		if errors.As(err, &te) {

@@ -354,3 +354,35 @@ func Merge(errs ...error) error {
 	}
 	return all
 }
+
+// Select is the set's rules a schema compiles: those whose source want
+// accepts (a rule naming none is runtime), enabled, each name once. It
+// counts the disabled ones and, by source, the others, and reports a name
+// defined twice with both places.
+func Select(set *rules.Set, want func(source string) bool) (enabled []*rules.Rule, disabled int, other map[string]int, errs rules.Errors) {
+	seen := map[string]rules.Pos{}
+	for _, r := range set.Rules {
+		src := r.Source
+		if src == "" {
+			src = rules.SourceRuntime
+		}
+		if !want(src) {
+			if other == nil {
+				other = map[string]int{}
+			}
+			other[src]++
+			continue
+		}
+		if p, dup := seen[r.Name]; dup {
+			errs = append(errs, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q is defined twice (first at %s)", r.Name, p)})
+			continue
+		}
+		seen[r.Name] = r.Pos
+		if !r.Enabled {
+			disabled++
+			continue
+		}
+		enabled = append(enabled, r)
+	}
+	return enabled, disabled, other, errs
+}
