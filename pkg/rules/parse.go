@@ -13,7 +13,7 @@ import (
 // allowed keys per item kind; anything else is an error with its line.
 var itemKeys = map[string]map[string]bool{
 	"rule": set("rule", "source", "desc", "events", "condition", "output", "severity", "mitre", "tags", "enabled",
-		"action", "remediation", "exceptions", "sequence", "threshold", "override", "watch"),
+		"action", "remediation", "exceptions", "sequence", "threshold", "first_seen", "override", "watch"),
 	"macro":   set("macro", "condition", "override"),
 	"list":    set("list", "items", "override"),
 	"disable": set("disable"),
@@ -392,6 +392,28 @@ func (s *Set) parseRule(f *fields, over map[string]string) Errors {
 		}
 		r.Threshold = &Threshold{Count: th.Count, Within: d, Key: th.Key}
 	}
+	if _, ok := f.m["first_seen"]; ok {
+		var fs struct {
+			Key   string `yaml:"key"`
+			Learn string `yaml:"learn"`
+		}
+		add(f.decode("first_seen", &fs))
+		learn := 24 * time.Hour
+		if fs.Learn != "" {
+			d, err := time.ParseDuration(fs.Learn)
+			if err != nil || d < 0 {
+				add(f.errf("first_seen", "first_seen learn %q: a duration, e.g. 24h", fs.Learn))
+			}
+			learn = d
+		}
+		if fs.Key == "" {
+			add(f.errf("first_seen", "first_seen needs a key (what must be new, e.g. ct.actor)"))
+		}
+		if r.Threshold != nil || r.Sequence != nil {
+			add(f.errf("first_seen", "first_seen does not combine with threshold or sequence"))
+		}
+		r.FirstSeen = &FirstSeen{Key: fs.Key, Learn: learn}
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -457,6 +479,11 @@ func mergeRule(f *fields, old, r *Rule, over map[string]string) Errors {
 			} else {
 				old.Tags = r.Tags
 			}
+		case "first_seen":
+			if how != "replace" {
+				return Errors{f.errf("override", "%s can only be replaced", key)}
+			}
+			old.FirstSeen = r.FirstSeen
 		case "output", "desc", "severity", "action", "remediation", "enabled", "events":
 			if how != "replace" {
 				return Errors{f.errf("override", "%s can only be replaced", key)}

@@ -103,6 +103,15 @@ type Threshold struct {
 	Key    string        `json:"key"`
 }
 
+// FirstSeen makes a rule match only when Key's value was never seen by
+// the rule before, once the rule has learned for Learn (event time) from
+// the first record it matched: the first call of a principal, the first
+// transfer to a destination.
+type FirstSeen struct {
+	Key   string        `json:"key"`
+	Learn time.Duration `json:"learn"`
+}
+
 // SourceRuntime is the source of host rules: events from the agent's
 // sensor (the default when a rule names none).
 const SourceRuntime = "runtime"
@@ -136,6 +145,7 @@ type Rule struct {
 	Exceptions  []Exception `json:"exceptions,omitempty"`
 	Sequence    *Sequence   `json:"sequence,omitempty"`
 	Threshold   *Threshold  `json:"threshold,omitempty"`
+	FirstSeen   *FirstSeen  `json:"first_seen,omitempty"`
 	// Watch, when set, replaces the read-open prefixes derived from the
 	// condition (an empty list: the rule needs none).
 	Watch []string `json:"watch,omitempty"`

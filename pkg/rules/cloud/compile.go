@@ -20,6 +20,7 @@ type Compiled struct {
 	Index  int
 	Cond   *vm.Program
 	Key    *vm.Program // threshold key
+	Seen   *vm.Program // first_seen key
 	Output *lang.Template
 }
 
@@ -170,6 +171,11 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if r.Threshold != nil {
 		if c.Key, _, err = language.Compile(set, r.Threshold.Key, false); err != nil {
 			return nil, fmt.Errorf("threshold key: %v", err)
+		}
+	}
+	if r.FirstSeen != nil {
+		if c.Seen, _, err = language.Compile(set, r.FirstSeen.Key, false); err != nil {
+			return nil, fmt.Errorf("first_seen key: %v", err)
 		}
 	}
 	return c, nil

@@ -32,6 +32,7 @@ type Detector struct {
 	env   Env
 	vm    vm.VM
 	state map[int]map[string]*window // threshold rule index -> key -> window
+	seen  map[int]*novelty           // first_seen rule index -> what it has seen
 	// MaxKeys bounds the keys a threshold rule keeps (default 100,000).
 	MaxKeys int
 	Stats   Stats
@@ -50,7 +51,7 @@ const maxEvidence = 10
 
 // NewDetector makes a detector over rs.
 func NewDetector(rs *Ruleset) *Detector {
-	return &Detector{rs: rs, state: map[int]map[string]*window{}, MaxKeys: 100000}
+	return &Detector{rs: rs, state: map[int]map[string]*window{}, seen: map[int]*novelty{}, MaxKeys: 100000}
 }
 
 // Ruleset is the detector's rules.
@@ -75,6 +76,12 @@ func (d *Detector) Detect(r *cloudevent.Record) []alert.Detection {
 			continue
 		}
 		d.Stats.Matches.Add(1)
+		if c.FirstSeen != nil {
+			if det, ok := d.firstSeen(c, r); ok {
+				out = append(out, det)
+			}
+			continue
+		}
 		if c.Threshold == nil {
 			det := d.detection(c, r, []json.RawMessage{r.Raw})
 			det.ID = id(c.Name, r.Source, recordKey(r))
@@ -144,6 +151,60 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 	det := d.detection(c, r, append([]json.RawMessage(nil), w.recs...))
 	det.ID = id(c.Name, r.Source, key, first.Truncate(c.Threshold.Within).Format(time.RFC3339))
 	det.Message = fmt.Sprintf("%s (%d in %s)", det.Message, len(w.times), c.Threshold.Within)
+	return det, true
+}
+
+// novelty is what a first_seen rule has seen: each key's first event time,
+// and the earliest event time of all (where learning started).
+type novelty struct {
+	start time.Time
+	keys  map[string]time.Time
+}
+
+// firstSeen fires when a key appears for the first time after the rule's
+// learning period. Keys are bounded by MaxKeys (the oldest tenth is
+// forgotten and counted: one of them may alert again).
+func (d *Detector) firstSeen(c *Compiled, r *cloudevent.Record) (alert.Detection, bool) {
+	kv, err := d.vm.Run(c.Seen, &d.env)
+	if err != nil {
+		d.Stats.EvalErrors.Add(1)
+		return alert.Detection{}, false
+	}
+	key := str(kv)
+	if key == "" {
+		return alert.Detection{}, false
+	}
+	n := d.seen[c.Index]
+	if n == nil {
+		n = &novelty{start: r.Time, keys: map[string]time.Time{}}
+		d.seen[c.Index] = n
+	}
+	if r.Time.Before(n.start) {
+		n.start = r.Time
+	}
+	if first, ok := n.keys[key]; ok {
+		if r.Time.Before(first) {
+			n.keys[key] = r.Time
+		}
+		return alert.Detection{}, false
+	}
+	if len(n.keys) >= d.MaxKeys {
+		all := make([]string, 0, len(n.keys))
+		for k := range n.keys {
+			all = append(all, k)
+		}
+		sort.Slice(all, func(i, j int) bool { return n.keys[all[i]].Before(n.keys[all[j]]) })
+		for _, k := range all[:len(all)/10+1] {
+			delete(n.keys, k)
+		}
+		d.Stats.Evicted.Add(uint64(len(all)/10 + 1))
+	}
+	n.keys[key] = r.Time
+	if r.Time.Sub(n.start) < c.FirstSeen.Learn {
+		return alert.Detection{}, false // still learning what is usual
+	}
+	det := d.detection(c, r, []json.RawMessage{r.Raw})
+	det.ID = id(c.Name, r.Source, "first", key)
 	return det, true
 }
 

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,64 @@ func TestPolicies(t *testing.T) {
 	}
 	if ARNAccount("arn:aws:lambda:us-east-1:580247275435:layer:x:1") != "580247275435" || ARNAccount("nope") != "" {
 		t.Error("ARNAccount")
+	}
+}
+
+// first_seen: quiet while learning, then each new key once; bounded state.
+func TestFirstSeen(t *testing.T) {
+	rs, err := compileYAML(t, `- rule: New caller
+  source: cloudtrail
+  desc: d
+  condition: ct.event_name == "ListUsers"
+  first_seen: {key: ct.actor, learn: 1h}
+  output: "new %ct.actor"
+  severity: low
+  mitre: {tactic: discovery, technique: T1087}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(rs)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fire := func(actor string, at time.Duration) int {
+		r := ctRecord("x", actor, t0.Add(at), "")
+		return len(d.Detect(&r))
+	}
+	if fire("a", 0) != 0 || fire("b", 30*time.Minute) != 0 {
+		t.Error("fired while learning")
+	}
+	if fire("a", 2*time.Hour) != 0 {
+		t.Error("a known key fired")
+	}
+	if fire("c", 2*time.Hour) != 1 || fire("c", 3*time.Hour) != 0 {
+		t.Error("a new key must fire once")
+	}
+	// A late record from before the start moves the learning start back:
+	// learning is on event time, not arrival.
+	d2 := NewDetector(rs)
+	r := ctRecord("x", "late", t0.Add(2*time.Hour), "")
+	if len(d2.Detect(&r)) != 0 {
+		t.Error("the first record fired")
+	}
+	d2.MaxKeys = 50
+	for i := 0; i < 500; i++ {
+		r := ctRecord("x", fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second), "")
+		d2.Detect(&r)
+	}
+	r = ctRecord("x", "new-after-late", t0.Add(2*time.Hour+time.Second), "")
+	if len(d2.Detect(&r)) != 1 {
+		t.Error("learning did not start at the earliest event time")
+	}
+	if n := len(d2.seen[0].keys); n > 50 || d2.Stats.Evicted.Load() == 0 {
+		t.Errorf("%d keys kept, bound 50 (evicted %d)", n, d2.Stats.Evicted.Load())
+	}
+	for src, want := range map[string]string{
+		"- rule: A\n  source: cloudtrail\n  desc: d\n  condition: \"true\"\n  first_seen: {key: ct.actor}\n  threshold: {count: 2, within: 1m, key: ct.actor}\n  output: o\n  severity: low\n  mitre: {tactic: t, technique: T}\n": "does not combine",
+		"- rule: A\n  source: cloudtrail\n  desc: d\n  condition: \"true\"\n  first_seen: {learn: 1h}\n  output: o\n  severity: low\n  mitre: {tactic: t, technique: T}\n":                                                         "needs a key",
+		"- rule: A\n  source: cloudtrail\n  desc: d\n  condition: \"true\"\n  first_seen: {key: ct.nope}\n  output: o\n  severity: low\n  mitre: {tactic: t, technique: T}\n":                                                      "first_seen key",
+	} {
+		if _, err := compileYAML(t, src); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "cloud.yaml:") {
+			t.Errorf("%v, want %q", err, want)
+		}
 	}
 }

@@ -211,6 +211,9 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if err := lang.CheckRule(r); err != nil {
 		return nil, err
 	}
+	if r.FirstSeen != nil {
+		return nil, fmt.Errorf("first_seen is for cloud rules (its state lives in the backend)")
+	}
 	tmpl, err := CompileTemplate(set, r.Output)
 	if err != nil {
 		return nil, fmt.Errorf("output: %v", err)
