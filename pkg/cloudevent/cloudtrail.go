@@ -36,7 +36,9 @@ type CloudTrailEvent struct {
 	MFA         bool   `json:"-" expr:"mfa"`          // the caller authenticated with MFA
 	FromService bool   `json:"-" expr:"from_service"` // an AWS service made the call for someone
 	Actor       string `json:"-" expr:"actor"`        // the principal: its ARN (the role's for a role session)
-	RequestJSON string `json:"-" expr:"request_json"` // requestParameters as JSON, for substring tests
+	RequestJSON string `json:"-" expr:"request_json"` // requestParameters as JSON, for substring tests (FillRequestJSON)
+
+	requestJSONDone bool
 }
 
 // UserIdentity is who made a CloudTrail call.
@@ -229,8 +231,20 @@ func derive(ev *CloudTrailEvent) {
 	if ev.Actor == "" {
 		ev.Actor = string(u.PrincipalID)
 	}
+	ev.requestJSONDone = false
+}
+
+// FillRequestJSON sets RequestJSON (requestParameters as compact JSON with
+// sorted keys: one form whatever the input's). The detector calls it only
+// for records a rule that reads ct.request_json looks at: it costs a
+// marshal per record.
+func (ev *CloudTrailEvent) FillRequestJSON() {
+	if ev.requestJSONDone {
+		return
+	}
+	ev.requestJSONDone = true
 	if ev.RequestParameters != nil {
-		b, _ := json.Marshal(ev.RequestParameters) // sorted keys, compact: one form whatever the input's
+		b, _ := json.Marshal(ev.RequestParameters)
 		ev.RequestJSON = string(b)
 	}
 }

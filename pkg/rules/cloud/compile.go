@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
@@ -21,6 +23,8 @@ type Compiled struct {
 	Cond   *vm.Program
 	Key    *vm.Program // threshold key
 	Seen   *vm.Program // first_seen key
+	// NeedsRequestJSON: the rule reads ct.request_json (filled on demand).
+	NeedsRequestJSON bool
 	Output *lang.Template
 }
 
@@ -165,9 +169,14 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Cond, _, err = language.Compile(set, lang.WithExceptions(r.Condition, exc), true); err != nil {
+	var node *ast.Node
+	if c.Cond, node, err = language.Compile(set, lang.WithExceptions(r.Condition, exc), true); err != nil {
 		return nil, fmt.Errorf("condition: %v", err)
 	}
+	// request_json in the condition (macros expanded) or the output.
+	v := &fieldVisitor{name: "request_json"}
+	ast.Walk(node, v)
+	c.NeedsRequestJSON = v.found || strings.Contains(r.Output, "request_json")
 	if r.Threshold != nil {
 		if c.Key, _, err = language.Compile(set, r.Threshold.Key, false); err != nil {
 			return nil, fmt.Errorf("threshold key: %v", err)
@@ -179,6 +188,20 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 		}
 	}
 	return c, nil
+}
+
+// fieldVisitor finds a member access by its property name.
+type fieldVisitor struct {
+	name  string
+	found bool
+}
+
+func (v *fieldVisitor) Visit(node *ast.Node) {
+	if m, ok := (*node).(*ast.MemberNode); ok {
+		if p, ok := m.Property.(*ast.StringNode); ok && p.Value == v.name {
+			v.found = true
+		}
+	}
 }
 
 // LoadAndCompile loads rule files and compiles their cloud rules.

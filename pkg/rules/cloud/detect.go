@@ -67,6 +67,9 @@ func (d *Detector) Detect(r *cloudevent.Record) []alert.Detection {
 	d.env.Reset(r)
 	var out []alert.Detection
 	for _, c := range cands {
+		if c.NeedsRequestJSON && r.CloudTrail != nil {
+			r.CloudTrail.FillRequestJSON()
+		}
 		v, err := d.vm.Run(c.Cond, &d.env)
 		if err != nil {
 			d.Stats.EvalErrors.Add(1)
