@@ -19,13 +19,13 @@ var language = lang.New(Env{}, functions...)
 // Compiled is an enabled cloud rule ready to evaluate.
 type Compiled struct {
 	*rules.Rule
-	Index  int
-	Cond   *vm.Program
-	Key    *vm.Program // threshold key
-	Seen   *vm.Program // first_seen key
+	Index int
+	Cond  *vm.Program
+	Key   *vm.Program // threshold key
+	Seen  *vm.Program // first_seen key
 	// NeedsRequestJSON: the rule reads ct.request_json (filled on demand).
 	NeedsRequestJSON bool
-	Output *lang.Template
+	Output           *lang.Template
 }
 
 // sourceIndex lists a source's rules by event name (CloudTrail eventName,
