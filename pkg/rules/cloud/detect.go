@@ -117,7 +117,7 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 	w := m[key]
 	if w == nil {
 		if len(m) >= d.MaxKeys {
-			d.evict(m)
+			d.Stats.Evicted.Add(uint64(evictOldest(m, func(w *window) time.Time { return w.latest })))
 		}
 		w = &window{}
 		m[key] = w
@@ -192,15 +192,7 @@ func (d *Detector) firstSeen(c *Compiled, r *cloudevent.Record) (alert.Detection
 		return alert.Detection{}, false
 	}
 	if len(n.keys) >= d.MaxKeys {
-		all := make([]string, 0, len(n.keys))
-		for k := range n.keys {
-			all = append(all, k)
-		}
-		sort.Slice(all, func(i, j int) bool { return n.keys[all[i]].Before(n.keys[all[j]]) })
-		for _, k := range all[:len(all)/10+1] {
-			delete(n.keys, k)
-		}
-		d.Stats.Evicted.Add(uint64(len(all)/10 + 1))
+		d.Stats.Evicted.Add(uint64(evictOldest(n.keys, func(t time.Time) time.Time { return t })))
 	}
 	n.keys[key] = r.Time
 	if r.Time.Sub(n.start) < c.FirstSeen.Learn {
@@ -211,22 +203,19 @@ func (d *Detector) firstSeen(c *Compiled, r *cloudevent.Record) (alert.Detection
 	return det, true
 }
 
-// evict forgets the tenth of keys seen least recently.
-func (d *Detector) evict(m map[string]*window) {
-	type kt struct {
-		k string
-		t time.Time
+// evictOldest forgets the tenth of m's keys whose time is oldest and
+// returns how many it forgot.
+func evictOldest[V any](m map[string]V, at func(V) time.Time) int {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	all := make([]kt, 0, len(m))
-	for k, w := range m {
-		all = append(all, kt{k, w.latest})
+	sort.Slice(keys, func(i, j int) bool { return at(m[keys[i]]).Before(at(m[keys[j]])) })
+	n := len(keys)/10 + 1
+	for _, k := range keys[:n] {
+		delete(m, k)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
-	n := len(all)/10 + 1
-	for _, x := range all[:n] {
-		delete(m, x.k)
-	}
-	d.Stats.Evicted.Add(uint64(n))
+	return n
 }
 
 // recordKey identifies the event a record is of: an audit event's stages
