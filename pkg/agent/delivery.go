@@ -185,7 +185,7 @@ func (d *delivery) notify() {
 
 func (d *delivery) stats() *status.TransportStats {
 	sp := d.sp.Stats()
-	url := transport.RedactURL(d.a.cfg.NATS.URL)
+	url := wire.RedactURL(d.a.cfg.NATS.URL)
 	if d.pub == nil {
 		return &status.TransportStats{URL: url, LastError: d.credErr.Error(), LastErrorAt: d.credErrAt, Spool: &sp}
 	}

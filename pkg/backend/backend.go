@@ -103,7 +103,7 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		log.Info("embedded nats listening", zap.String("addr", b.bus.Addr().String()), zap.Bool("anonymous", cfg.Anonymous()),
 			zap.Int("nkey_users", len(users)), zap.Bool("tls", tlsCfg != nil))
 	} else {
-		b.natsURL = store.RedactURL(cfg.NATS.URL)
+		b.natsURL = wire.RedactURL(cfg.NATS.URL)
 	}
 	if b.conn, err = store.Connect(ctx, so, log.Named("store")); err != nil {
 		b.stopBus()

@@ -62,7 +62,7 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 			}
 			defer conn.Close()
 			if ok, err := conn.HasStream(ctx, wire.CloudStream); err != nil || !ok {
-				return fmt.Errorf("no %s stream on %s: start the backend (vigil backend) first", wire.CloudStream, store.RedactURL(natsURL))
+				return fmt.Errorf("no %s stream on %s: start the backend (vigil backend) first", wire.CloudStream, wire.RedactURL(natsURL))
 			}
 			var total ingest.Summary
 			var failures int
@@ -81,7 +81,7 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 					if !conn.Connected() {
 						// The server is gone: the rest would fail the same way.
 						fmt.Fprintf(stderr, "lost the connection to %s: %d inputs not read; ingest them again (nothing is stored twice)\n",
-							store.RedactURL(natsURL), len(files)-i-1)
+							wire.RedactURL(natsURL), len(files)-i-1)
 						failures += len(files) - i - 1
 						break
 					}

@@ -155,8 +155,8 @@ func (c *Backend) Anonymous() bool {
 
 // Validate checks every field.
 func (c *Backend) Validate() error {
-	if !validToken(c.Env) {
-		return bad("env", "%q must be a subject token: letters, digits, '-' and '_'", c.Env)
+	if !subjectToken.MatchString(c.Env) {
+		return bad("env", "%q must be a subject token: letters, digits, - and _", c.Env)
 	}
 	if c.DataDir == "" {
 		return bad("data_dir", "must be set")
@@ -230,16 +230,4 @@ func (c *Backend) Replicas() int {
 		return 1
 	}
 	return 3
-}
-
-func validToken(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,31 +75,6 @@ func (s *Stats) fail(err error) {
 	s.mu.Unlock()
 }
 
-// RedactURL hides the secrets of NATS server URLs (a comma-separated list):
-// a password, or a user name standing alone (NATS reads it as a token).
-func RedactURL(raw string) string {
-	parts := strings.Split(raw, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			if strings.Contains(p, "@") {
-				parts[i] = "(unparsable URL with credentials)"
-			}
-			continue
-		}
-		if u.User == nil {
-			continue
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "REDACTED")
-		} else {
-			u.User = url.User("REDACTED")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
-}
-
 // permissionDenied tells whether err (or the server's last asynchronous
 // error) is a permissions violation.
 func permissionDenied(err error, async string) bool {
@@ -165,7 +139,7 @@ func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 	}, cfg.Options...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", RedactURL(cfg.URL), err)
+		return nil, fmt.Errorf("nats connect %s: %w", wire.RedactURL(cfg.URL), err)
 	}
 	p.nc = nc
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight), jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))

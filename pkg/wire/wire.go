@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"net/url"
 	"strings"
 	"time"
 )
@@ -132,4 +133,29 @@ func CloudStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamS
 func DetectionStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
 	return StreamSpec{Name: DetectionStream, Subjects: []string{Prefix + ".*." + string(KindDetection) + ".>"}, Storage: FileStorage,
 		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
+}
+
+// RedactURL hides the secrets of NATS server URLs (a comma-separated list):
+// a password, or a user name standing alone (NATS reads it as a token).
+func RedactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			if strings.Contains(p, "@") {
+				parts[i] = "(unparsable URL with credentials)"
+			}
+			continue
+		}
+		if u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		} else {
+			u.User = url.User("REDACTED")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +39,19 @@ func TestAgentStream(t *testing.T) {
 	}
 	if EventMsgID("h1", "e1") != "h1-e1" || AlertMsgID("a1") != "a1" {
 		t.Error("message ids")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://alice:s3cret@h:4222":            "nats://alice:REDACTED@h:4222",
+		"nats://tok3n@h:4222":                   "nats://REDACTED@h:4222",
+		"nats://h:4222":                         "nats://h:4222",
+		"nats://a:b@h1:4222,nats://c:d@h2:4222": "nats://a:REDACTED@h1:4222,nats://c:REDACTED@h2:4222",
+		"tls://u:p%40ss@h:4222":                 "tls://u:REDACTED@h:4222",
+	} {
+		if got := RedactURL(in); got != want || strings.Contains(got, "s3cret") || strings.Contains(got, "tok3n") {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -102,7 +101,7 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 			return &Conn{nc: nc, js: js, log: log}, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("nats connect %s: %w", RedactURL(o.URL), err)
+			return nil, fmt.Errorf("nats connect %s: %w", wire.RedactURL(o.URL), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -110,18 +109,6 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-// RedactURL hides a password in a URL.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	return u.String()
 }
 
 // Close drains and closes the connection (at once when it is down).
@@ -137,7 +124,7 @@ func (c *Conn) Close() {
 func (c *Conn) Connected() bool { return c.nc.IsConnected() }
 
 // URL is the server connected to.
-func (c *Conn) URL() string { return RedactURL(c.nc.ConnectedUrl()) }
+func (c *Conn) URL() string { return wire.RedactURL(c.nc.ConnectedUrl()) }
 
 func streamConfig(s wire.StreamSpec) jetstream.StreamConfig {
 	c := jetstream.StreamConfig{Name: s.Name, Subjects: s.Subjects, Storage: jetstream.FileStorage, Duplicates: s.Duplicates,
