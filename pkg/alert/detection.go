@@ -21,6 +21,12 @@ const (
 	SourceK8sAudit   Source = "k8saudit"
 )
 
+// Sources lists every source: runtime first, then the cloud logs the
+// backend ingests. The one list the rules, the parsers and the API use.
+func Sources() []Source {
+	return []Source{SourceRuntime, SourceCloudTrail, SourceVPCFlow, SourceK8sAudit}
+}
+
 // Detection is one rule match, from a host or a cloud log.
 type Detection struct {
 	Schema      string    `json:"schema"`

@@ -57,14 +57,8 @@ type Backend struct {
 
 // LoadRules compiles the backend's cloud rules.
 func LoadRules(cfg config.Backend) (*cloud.Ruleset, error) {
-	paths := cfg.Rules.Paths
-	var present []string
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil || p != rules.DefaultLocalDir {
-			present = append(present, p)
-		}
-	}
-	return cloud.LoadAndCompile(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: rules.DefaultVendorDir, Paths: present})
+	// rules.Load names a missing path, but for the default local directory.
+	return cloud.LoadAndCompile(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: rules.DefaultVendorDir, Paths: cfg.Rules.Paths})
 }
 
 // Start brings the backend up: when it returns, the bus, the streams, the
@@ -218,7 +212,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		run("ingest-dirs", func(c context.Context) error { b.watcher.Run(c); return nil })
 	}
 	srv := &api.Server{Index: b.index, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
-		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Log: b.log.Named("api")}
+		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		stopWork()

@@ -30,10 +30,8 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 			if len(args) < 2 {
 				return fmt.Errorf("want a source (cloudtrail, vpcflow or k8saudit) and at least one path")
 			}
-			for _, s := range cloudevent.Sources() {
-				if args[0] == s {
-					return nil
-				}
+			if cloudevent.IsSource(args[0]) {
+				return nil
 			}
 			return fmt.Errorf("unknown source %q: cloudtrail, vpcflow or k8saudit", args[0])
 		},

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	json "github.com/goccy/go-json"
+	"slices"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"io"
 	"time"
 )
@@ -13,15 +16,28 @@ import (
 // Schema versions the normalized record as it travels over NATS.
 const Schema = "vigil.cloud/1"
 
-// Sources.
+// Sources (alert.Source's names).
 const (
-	CloudTrail = "cloudtrail"
-	VPCFlow    = "vpcflow"
-	K8sAudit   = "k8saudit"
+	CloudTrail = string(alert.SourceCloudTrail)
+	VPCFlow    = string(alert.SourceVPCFlow)
+	K8sAudit   = string(alert.SourceK8sAudit)
 )
 
-// Sources lists what can be ingested.
-func Sources() []string { return []string{CloudTrail, VPCFlow, K8sAudit} }
+// Sources lists what can be ingested: every source but runtime.
+func Sources() []string {
+	var out []string
+	for _, s := range alert.Sources() {
+		if s != alert.SourceRuntime {
+			out = append(out, string(s))
+		}
+	}
+	return out
+}
+
+// IsSource tells whether s can be ingested.
+func IsSource(s string) bool {
+	return s != string(alert.SourceRuntime) && slices.Contains(alert.Sources(), alert.Source(s))
+}
 
 // Record is one cloud log record, normalized, with the original kept.
 type Record struct {
@@ -185,6 +201,15 @@ func jsonLines(data []byte) bool {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// EventKey identifies the event a record is of: its id, but the stages of
+// one Kubernetes request (ResponseStarted, ResponseComplete) are one event.
+func (r *Record) EventKey() string {
+	if r.K8s != nil {
+		return r.K8s.AuditID
+	}
+	return r.ID
+}
 
 // Derive recomputes the derived fields (those not serialized: ct.actor,
 // ct.mfa, ka.privileged...) of a record decoded from its JSON, as the

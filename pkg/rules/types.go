@@ -121,7 +121,13 @@ const SourceRuntime = "runtime"
 // evaluated where that source's events are: runtime rules by the agent,
 // cloud rules by the backend; a rule set compiled for one source skips the
 // others' rules.
-func KnownSources() []string { return []string{SourceRuntime, "cloudtrail", "vpcflow", "k8saudit"} }
+func KnownSources() []string {
+	var out []string
+	for _, s := range alert.Sources() {
+		out = append(out, string(s))
+	}
+	return out
+}
 
 // Rule is one detection.
 type Rule struct {

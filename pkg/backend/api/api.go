@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/backend/index"
 	"github.com/vigil-sec/vigil/pkg/backend/ingest"
@@ -36,7 +34,6 @@ type Server struct {
 	Healthy func() (bool, string)         // ready to serve, or why not
 	Metrics http.Handler
 	MaxBody int64
-	Log     *zap.Logger
 }
 
 // Handler routes the API.
@@ -144,11 +141,7 @@ func ParseQuery(v map[string][]string) (index.Query, *apiError) {
 		}
 	}
 	if src := get("source"); src != "" {
-		ok := src == string(alert.SourceRuntime)
-		for _, s := range cloudevent.Sources() {
-			ok = ok || src == s
-		}
-		if !ok {
+		if src != string(alert.SourceRuntime) && !cloudevent.IsSource(src) {
 			return q, &apiError{Field: "source", Error: fmt.Sprintf("%q: runtime, cloudtrail, vpcflow or k8saudit", src)}
 		}
 		q.Source = src
@@ -213,11 +206,7 @@ func (s *Server) detections(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	src := r.PathValue("source")
-	ok := false
-	for _, x := range cloudevent.Sources() {
-		ok = ok || x == src
-	}
-	if !ok {
+	if !cloudevent.IsSource(src) {
 		writeError(w, http.StatusNotFound, "source", fmt.Sprintf("%q: cloudtrail, vpcflow or k8saudit", src))
 		return
 	}

@@ -37,7 +37,6 @@ func (k *memKV) Put(_ context.Context, key string, v []byte) error {
 	k.m[key] = v
 	return nil
 }
-func (k *memKV) Keys(context.Context) ([]string, error) { return nil, nil }
 
 func server(t *testing.T) (*httptest.Server, string) {
 	t.Helper()

@@ -31,7 +31,6 @@ func ValidRole(r string) bool { return r == RoleAdmin || r == RoleViewer || r ==
 type KV interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 	Put(ctx context.Context, key string, v []byte) error
-	Keys(ctx context.Context) ([]string, error)
 }
 
 // TokenInfo is what is stored for a token: never the token itself.

@@ -5,6 +5,7 @@
 package bus
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -37,8 +38,6 @@ type Options struct {
 	Users []User
 	// Anonymous lets clients without credentials in (loopback default).
 	Anonymous bool
-	// ServerName names the server (JetStream needs a stable one).
-	ServerName string
 }
 
 // Bus is a running embedded server.
@@ -76,12 +75,8 @@ func Start(o Options, log *zap.Logger) (*Bus, error) {
 	if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("nats store: %w", err)
 	}
-	name := o.ServerName
-	if name == "" {
-		name = "vigil-backend"
-	}
 	opts := &server.Options{
-		ServerName: name, Host: host, Port: port, JetStream: true, StoreDir: filepath.Clean(o.StoreDir),
+		ServerName: "vigil-backend", Host: host, Port: port, JetStream: true, StoreDir: filepath.Clean(o.StoreDir),
 		NoSigs: true, MaxPayload: 8 << 20, TLSConfig: o.TLS, TLSVerify: o.TLS != nil && o.TLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		DisableJetStreamBanner: true,
 	}
@@ -146,7 +141,7 @@ func (b *Bus) Shutdown() {
 
 func randomSecret() string {
 	var b [18]byte
-	if _, err := randRead(b[:]); err != nil {
+	if _, err := rand.Read(b[:]); err != nil {
 		return strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	return fmt.Sprintf("%x", b)

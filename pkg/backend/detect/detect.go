@@ -8,7 +8,6 @@ package detect
 
 import (
 	"context"
-	"errors"
 	json "github.com/goccy/go-json"
 	"sync/atomic"
 
@@ -53,19 +52,6 @@ func New(rs *cloud.Ruleset, pub Publisher, log *zap.Logger) *Stage {
 
 // Detector is the stage's cloud detector (its counters).
 func (s *Stage) Detector() *cloud.Detector { return s.det }
-
-func sourceIndex(src alert.Source) int {
-	switch src {
-	case alert.SourceRuntime:
-		return 0
-	case alert.SourceCloudTrail:
-		return 1
-	case alert.SourceVPCFlow:
-		return 2
-	default:
-		return 3
-	}
-}
 
 // Message is a detection as a detection-stream message.
 func Message(d *alert.Detection) (store.Msg, error) {
@@ -121,7 +107,6 @@ func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
 // decoded, counted and acked) and publishes them.
 func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg) ([]alert.Detection, bool)) []error {
 	var out []store.Msg
-	var sources []alert.Source
 	for _, m := range msgs {
 		if m.Delivered > 1 {
 			s.Stats.Redelivered.Add(1)
@@ -138,24 +123,20 @@ func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg
 				continue
 			}
 			out = append(out, dm)
-			sources = append(sources, dets[i].Source)
 		}
 	}
-	return s.publish(ctx, msgs, out, sources)
+	return s.publish(ctx, msgs, out)
 }
 
 // publish stores a batch's detections; on failure every message of the
 // batch is redelivered (the detection ids make the retry idempotent).
-func (s *Stage) publish(ctx context.Context, in, out []store.Msg, sources []alert.Source) []error {
+func (s *Stage) publish(ctx context.Context, in, out []store.Msg) []error {
 	if len(out) == 0 {
 		return nil
 	}
 	res, err := s.pub.Publish(ctx, out)
 	s.Stats.Detections.Add(uint64(res.Published))
 	s.Stats.Duplicates.Add(uint64(res.Duplicates))
-	for _, src := range sources[:res.Published+res.Duplicates] {
-		s.Stats.BySource[sourceIndex(src)].Add(1)
-	}
 	if err == nil {
 		return nil
 	}
@@ -163,7 +144,7 @@ func (s *Stage) publish(ctx context.Context, in, out []store.Msg, sources []aler
 	s.log.Warn("detections not stored: the batch will be redelivered", zap.Error(err), zap.Int("detections", len(out)))
 	errs := make([]error, len(in))
 	for i := range errs {
-		errs[i] = errors.Join(err)
+		errs[i] = err
 	}
 	return errs
 }

@@ -11,9 +11,6 @@ import (
 // ErrNotFound is a missing key.
 var ErrNotFound = errors.New("not found")
 
-// ErrExists is a key created twice.
-var ErrExists = errors.New("exists")
-
 // KV is a JetStream key-value bucket.
 type KV struct{ kv jetstream.KeyValue }
 
@@ -42,22 +39,4 @@ func (k *KV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 func (k *KV) Put(ctx context.Context, key string, v []byte) error {
 	_, err := k.kv.Put(ctx, key, v)
 	return err
-}
-
-// Create sets a key that must not exist.
-func (k *KV) Create(ctx context.Context, key string, v []byte) error {
-	_, err := k.kv.Create(ctx, key, v)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return ErrExists
-	}
-	return err
-}
-
-// Keys lists the keys.
-func (k *KV) Keys(ctx context.Context) ([]string, error) {
-	ks, err := k.kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
-	return ks, err
 }

@@ -66,16 +66,6 @@ func (rs *Ruleset) Candidates(r *cloudevent.Record) []*Compiled {
 	return ix.any
 }
 
-// IsCloud tells whether a source is one of this schema's.
-func IsCloud(source string) bool {
-	for _, s := range cloudevent.Sources() {
-		if s == source {
-			return true
-		}
-	}
-	return false
-}
-
 // Compile compiles the set's rules of the given cloud sources (all three
 // when none is named). Errors name each rule's file and line.
 func Compile(set *rules.Set, sources ...string) (*Ruleset, error) {
@@ -220,7 +210,7 @@ type schema string
 func (s schema) Source() string { return string(s) }
 
 func (s schema) Check(set *rules.Set) error {
-	_, err := compile(set, s == cloudevent.CloudTrail, string(s))
+	_, err := compile(set, string(s) == cloudevent.CloudTrail, string(s))
 	return err
 }
 

@@ -87,7 +87,7 @@ func (d *Detector) Detect(r *cloudevent.Record) []alert.Detection {
 		}
 		if c.Threshold == nil {
 			det := d.detection(c, r, []json.RawMessage{r.Raw})
-			det.ID = id(c.Name, r.Source, recordKey(r))
+			det.ID = id(c.Name, r.Source, r.EventKey())
 			out = append(out, det)
 			continue
 		}
@@ -216,15 +216,6 @@ func evictOldest[V any](m map[string]V, at func(V) time.Time) int {
 		delete(m, k)
 	}
 	return n
-}
-
-// recordKey identifies the event a record is of: an audit event's stages
-// (ResponseStarted, ResponseComplete) are one request, one detection.
-func recordKey(r *cloudevent.Record) string {
-	if r.K8s != nil {
-		return r.K8s.AuditID
-	}
-	return r.ID
 }
 
 // id is a detection id: the same records make the same id, so a record

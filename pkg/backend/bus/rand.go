@@ -1,5 +1,0 @@
-package bus
-
-import "crypto/rand"
-
-var randRead = rand.Read
