@@ -20,7 +20,11 @@ echo "== cloud detections: CloudTrail parse + detect on one core (goal >= 100,00
 go test -run '^$' -bench . -benchmem -benchtime 2s -cpu 1 ./pkg/rules/cloud | grep -E '^Benchmark'
 
 echo "== backend end to end: ingest -> cloud stream -> detection stage -> detection stream (embedded NATS, file storage; goal >= 50,000 records/s)"
-go test -run '^$' -bench IngestToDetection -benchmem -benchtime 5x ./pkg/backend | grep -E '^Benchmark'
+echo "   against JetStream alone in the same run: the same messages published with ids and consumed by a handler doing nothing"
+go test -run '^$' -bench 'IngestToDetection|JetStreamFloor' -benchmem -benchtime 5x ./pkg/backend | grep -E '^Benchmark' | tee "$work/e2e"
+awk '/IngestToDetection/ {for (i = 1; i < NF; i++) if ($(i+1) == "records/s") e = $i}
+     /JetStreamFloor/    {for (i = 1; i < NF; i++) if ($(i+1) == "records/s") f = $i}
+     END {if (f > 0) printf "   end to end / JetStream alone: %.2f\n", e / f}' "$work/e2e"
 
 echo "== alert delivery: spool + JetStream publish with acks (file storage, TCP)"
 go test -run '^$' -bench PublishAcked -benchtime 50000x ./pkg/transport | grep -E '^Benchmark'

@@ -70,7 +70,7 @@ func TestCloudTrailFields(t *testing.T) {
 		t.Fatal(errs)
 	}
 	ct := recs[0].CloudTrail
-	ct.FillRequestJSON()
+	ct.Decode(PartAll)
 	if ct.EventName != "UpdateAssumeRolePolicy" || ct.UserIdentity.Type != "IAMUser" || ct.Actor != "arn:aws:iam::751203476945:user/christophe" ||
 		ct.RequestParameters["roleName"] != "stratus-red-team-backdoor-r-role" || !strings.Contains(ct.RequestJSON, "193672423079") ||
 		recs[0].Key != "751203476945" || recs[0].ID != "62e290e2-ee95-4a7c-a9f8-db4ef462b12d" {
@@ -236,14 +236,60 @@ func TestRecordRoundTripDerives(t *testing.T) {
 		back.Derive()
 		back.Derive() // idempotent
 		if r.CloudTrail != nil {
-			r.CloudTrail.FillRequestJSON()
-			back.CloudTrail.FillRequestJSON()
+			r.CloudTrail.Decode(PartAll)
+			back.CloudTrail.Decode(PartAll)
 		}
 		if r.CloudTrail != nil && (back.CloudTrail.Actor != r.CloudTrail.Actor || back.CloudTrail.RequestJSON != r.CloudTrail.RequestJSON || back.CloudTrail.Actor == "") {
 			t.Errorf("cloudtrail derived fields lost: %q", back.CloudTrail.Actor)
 		}
 		if r.K8s != nil && (back.K8s.Privileged != r.K8s.Privileged || !back.K8s.Privileged || len(back.K8s.Images) != len(r.K8s.Images)) {
 			t.Errorf("audit derived fields lost: %+v", back.K8s)
+		}
+	}
+}
+
+// The wire form carries what the stage needs and nothing twice: decoded
+// again, a record is the one parsed, for every source, including strings
+// that need escaping.
+func TestWireRoundTrip(t *testing.T) {
+	ct := []byte(`{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00.5Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser",` +
+		`"eventID":"e\"1\\x","recipientAccountId":"1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/ü"},"requestParameters":{"userName":"u"}}`)
+	ka := []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a1","stage":"ResponseComplete","verb":"create",` +
+		`"user":{"username":"system:anonymous"},"objectRef":{"resource":"pods","namespace":"n","name":"p"},"stageTimestamp":"2024-01-01T00:00:00Z"}`)
+	flow := []byte("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" +
+		"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 100 1704067200 1704067260 ACCEPT OK\n")
+	var all []Record
+	r1, _ := ParseCloudTrail("c", ct)
+	r2, _ := ParseK8sAudit("k", ka, "prod")
+	r3, _ := ParseFlow("f", flow, nil)
+	for _, rs := range [][]Record{r1, r2, r3} {
+		if len(rs) != 1 {
+			t.Fatalf("parsed %d records", len(rs))
+		}
+		rs[0].Env = "e \"x\""
+		all = append(all, rs[0])
+	}
+	for _, r := range all {
+		b, err := r.MarshalWire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (r.CloudTrail != nil || r.K8s != nil) && len(b) > len(r.Raw)+200 {
+			t.Errorf("%s: wire form %d bytes for a %d-byte record", r.Source, len(b), len(r.Raw))
+		}
+		back, err := UnmarshalWire(b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", r.Source, err, b)
+		}
+		want, _ := json.Marshal(r)
+		got, _ := json.Marshal(back)
+		if string(got) != string(want) {
+			t.Errorf("%s: round trip\n got %s\nwant %s", r.Source, got, want)
+		}
+	}
+	for _, bad := range []string{`{}`, `{"source":"runtime","raw":{}}`, `{"source":"vpcflow","raw":"x"}`, `{"source":"cloudtrail","raw":"x"}`, `nope`} {
+		if _, err := UnmarshalWire([]byte(bad)); err == nil {
+			t.Errorf("%s: no error", bad)
 		}
 	}
 }

@@ -9,36 +9,90 @@ import (
 // CloudTrailEvent is one CloudTrail record. Field names in rules are the
 // `expr` tags (ct.event_name, ct.user.arn...).
 type CloudTrailEvent struct {
-	EventVersion        string         `json:"eventVersion" expr:"event_version"`
-	EventTime           string         `json:"eventTime" expr:"event_time"`
-	EventSource         string         `json:"eventSource" expr:"event_source"`
-	EventName           string         `json:"eventName" expr:"event_name"`
-	EventID             string         `json:"eventID" expr:"event_id"`
-	EventType           string         `json:"eventType" expr:"event_type"`
-	EventCategory       string         `json:"eventCategory" expr:"event_category"`
-	RequestID           string         `json:"requestID" expr:"request_id"`
-	ReadOnly            bool           `json:"readOnly" expr:"read_only"`
-	ManagementEvent     bool           `json:"managementEvent" expr:"management_event"`
-	AWSRegion           string         `json:"awsRegion" expr:"region"`
-	RecipientAccountID  string         `json:"recipientAccountId" expr:"account"`
-	SourceIPAddress     string         `json:"sourceIPAddress" expr:"source_ip"`
-	UserAgent           string         `json:"userAgent" expr:"user_agent"`
-	ErrorCode           string         `json:"errorCode" expr:"error_code"`
-	ErrorMessage        string         `json:"errorMessage" expr:"error_message"`
-	VPCEndpointID       string         `json:"vpcEndpointId" expr:"vpc_endpoint"`
-	UserIdentity        UserIdentity   `json:"userIdentity" expr:"user"`
-	RequestParameters   map[string]any `json:"requestParameters" expr:"request"`
-	ResponseElements    map[string]any `json:"responseElements" expr:"response"`
-	AdditionalEventData map[string]any `json:"additionalEventData" expr:"additional"`
-	Resources           []CTResource   `json:"resources" expr:"resources"`
+	EventVersion       string       `json:"eventVersion" expr:"event_version"`
+	EventTime          string       `json:"eventTime" expr:"event_time"`
+	EventSource        string       `json:"eventSource" expr:"event_source"`
+	EventName          string       `json:"eventName" expr:"event_name"`
+	EventID            string       `json:"eventID" expr:"event_id"`
+	EventType          string       `json:"eventType" expr:"event_type"`
+	EventCategory      string       `json:"eventCategory" expr:"event_category"`
+	RequestID          string       `json:"requestID" expr:"request_id"`
+	ReadOnly           bool         `json:"readOnly" expr:"read_only"`
+	ManagementEvent    bool         `json:"managementEvent" expr:"management_event"`
+	AWSRegion          string       `json:"awsRegion" expr:"region"`
+	RecipientAccountID string       `json:"recipientAccountId" expr:"account"`
+	SourceIPAddress    string       `json:"sourceIPAddress" expr:"source_ip"`
+	UserAgent          string       `json:"userAgent" expr:"user_agent"`
+	ErrorCode          string       `json:"errorCode" expr:"error_code"`
+	ErrorMessage       string       `json:"errorMessage" expr:"error_message"`
+	VPCEndpointID      string       `json:"vpcEndpointId" expr:"vpc_endpoint"`
+	UserIdentity       UserIdentity `json:"userIdentity" expr:"user"`
+	// RequestParameters and ResponseElements are decoded on demand, from
+	// RequestRaw and ResponseRaw (Decode): most records meet no rule that
+	// reads them, and they are most of a record's decoding.
+	RequestParameters   map[string]any  `json:"-" expr:"request"`
+	ResponseElements    map[string]any  `json:"-" expr:"response"`
+	RequestRaw          json.RawMessage `json:"requestParameters,omitempty" expr:"-"`
+	ResponseRaw         json.RawMessage `json:"responseElements,omitempty" expr:"-"`
+	AdditionalEventData map[string]any  `json:"additionalEventData" expr:"additional"`
+	Resources           []CTResource    `json:"resources" expr:"resources"`
 
 	// Derived at parse time, for rules.
 	MFA         bool   `json:"-" expr:"mfa"`          // the caller authenticated with MFA
 	FromService bool   `json:"-" expr:"from_service"` // an AWS service made the call for someone
 	Actor       string `json:"-" expr:"actor"`        // the principal: its ARN (the role's for a role session)
-	RequestJSON string `json:"-" expr:"request_json"` // requestParameters as JSON, for substring tests (FillRequestJSON)
+	RequestJSON string `json:"-" expr:"request_json"` // requestParameters as JSON, for substring tests (Decode(PartRequestJSON))
 
-	requestJSONDone bool
+	decoded Part
+}
+
+// Part names the fields of a CloudTrailEvent decoded on demand.
+type Part uint8
+
+const (
+	PartRequest     Part = 1 << iota // RequestParameters
+	PartResponse                     // ResponseElements
+	PartRequestJSON                  // RequestJSON (implies PartRequest)
+	PartAll         = PartRequest | PartResponse | PartRequestJSON
+)
+
+// Decode fills the parts p names that are not filled yet. A part whose raw
+// JSON is not an object stays empty, as a field of the wrong type does.
+func (ev *CloudTrailEvent) Decode(p Part) {
+	if p&PartRequestJSON != 0 {
+		p |= PartRequest
+	}
+	p &^= ev.decoded
+	if p == 0 {
+		return
+	}
+	ev.decoded |= p
+	if p&PartRequest != 0 {
+		ev.RequestParameters = object(ev.RequestRaw)
+	}
+	if p&PartResponse != 0 {
+		ev.ResponseElements = object(ev.ResponseRaw)
+	}
+	if p&PartRequestJSON != 0 {
+		// One form whatever the input's: compact, keys sorted.
+		ev.RequestJSON = ""
+		if ev.RequestParameters != nil {
+			b, _ := json.Marshal(ev.RequestParameters)
+			ev.RequestJSON = string(b)
+		}
+	}
+}
+
+func object(raw json.RawMessage) map[string]any {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil
+	}
+	var m map[string]any
+	if unmarshal(t, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // UserIdentity is who made a CloudTrail call.
@@ -84,7 +138,7 @@ func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
 		var env struct {
 			Records json.RawMessage `json:"Records"`
 		}
-		if bytes.Contains(v, []byte(`"Records"`)) && json.Unmarshal(v, &env) == nil {
+		if bytes.Contains(v, []byte(`"Records"`)) && unmarshal(v, &env) == nil {
 			return env.Records
 		}
 		return nil
@@ -93,21 +147,24 @@ func ParseCloudTrail(file string, data []byte) ([]Record, []*RecordError) {
 
 // collect reads the JSON records of data: top-level values (one document,
 // concatenated ones, JSON lines), arrays of records, and envelopes (unwrap
-// returns the array an object wraps, or nil for a record); parse
-// normalizes one record or says why it cannot be used.
+// returns the array an object wraps, or nil; it is asked only of objects
+// parse refuses); parse normalizes one record or says why it cannot be used.
 func collect(file string, data []byte, envelope string, unwrap func(json.RawMessage) json.RawMessage,
 	parse func(json.RawMessage) (Record, string)) ([]Record, []*RecordError) {
 	var out []Record
 	var errs []*RecordError
 	idx := 0
-	add := func(off int64, raw json.RawMessage) {
-		r, reason := parse(raw)
+	result := func(off int64, r Record, reason string) {
 		if reason != "" {
 			errs = append(errs, &RecordError{File: file, Line: lineOf(data, off), Index: idx, Reason: reason})
 		} else {
 			out = append(out, r)
 		}
 		idx++
+	}
+	add := func(off int64, raw json.RawMessage) {
+		r, reason := parse(raw)
+		result(off, r, reason)
 	}
 	addAll := func(off int64, arr json.RawMessage, what string) {
 		elems, eoffs, err := arrayElems(arr)
@@ -126,11 +183,16 @@ func collect(file string, data []byte, envelope string, unwrap func(json.RawMess
 		case t[0] == '[':
 			addAll(off, v, "array")
 		case t[0] == '{':
-			if arr := unwrap(v); len(arr) > 0 && !bytes.Equal(arr, []byte("null")) {
-				addAll(off+int64(bytes.Index(v, arr)), arr, envelope)
-				return
+			// A record, most of the time: an envelope is tried only for an
+			// object that is not one.
+			r, reason := parse(v)
+			if reason != "" {
+				if arr := unwrap(v); len(arr) > 0 && !bytes.Equal(arr, []byte("null")) {
+					addAll(off+int64(bytes.Index(v, arr)), arr, envelope)
+					return
+				}
 			}
-			add(off, v)
+			result(off, r, reason)
 		default:
 			add(off, v)
 		}
@@ -153,7 +215,7 @@ func arrayElems(v json.RawMessage) ([]json.RawMessage, []int64, error) {
 	for dec.More() {
 		start := dec.InputOffset()
 		var e json.RawMessage
-		if err := dec.Decode(&e); err != nil {
+		if err := decodeNext(dec, &e); err != nil {
 			return elems, offs, err
 		}
 		// InputOffset before Decode points at the separator: skip it.
@@ -172,16 +234,9 @@ func parseCTRecord(raw json.RawMessage) (Record, string) {
 	if len(t) == 0 || t[0] != '{' {
 		return Record{}, "not a JSON object"
 	}
-	ev := &CloudTrailEvent{}
-	if err := json.Unmarshal(raw, ev); err != nil {
-		// A field of an unexpected type: keep what parses leniently.
-		ev = lenientCT(raw)
-		if ev == nil {
-			if !json.Valid(raw) {
-				return Record{}, "not JSON"
-			}
-			return Record{}, "invalid record: " + err.Error()
-		}
+	ev, reason := decodeCT(raw)
+	if reason != "" {
+		return Record{}, reason
 	}
 	if ev.EventName == "" || ev.EventSource == "" {
 		return Record{}, "no eventName or eventSource (not a CloudTrail record)"
@@ -202,16 +257,32 @@ func parseCTRecord(raw json.RawMessage) (Record, string) {
 	return Record{Schema: Schema, Source: CloudTrail, ID: id, Time: tm, Key: Token(key), CloudTrail: ev, Raw: compact(raw)}, ""
 }
 
+// decodeCT decodes a record; reason says why it cannot be.
+func decodeCT(raw json.RawMessage) (*CloudTrailEvent, string) {
+	ev := &CloudTrailEvent{}
+	if err := unmarshal(raw, ev); err != nil {
+		// A field of an unexpected type: keep what parses leniently.
+		ev = lenientCT(raw)
+		if ev == nil {
+			if !json.Valid(raw) {
+				return nil, "not JSON"
+			}
+			return nil, "invalid record: " + err.Error()
+		}
+	}
+	return ev, ""
+}
+
 // lenientCT decodes field by field, dropping the ones of a wrong type.
 func lenientCT(raw json.RawMessage) *CloudTrailEvent {
 	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
+	if unmarshal(raw, &m) != nil {
 		return nil
 	}
 	ev := &CloudTrailEvent{}
 	for k, v := range m {
 		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
-		_ = json.Unmarshal(one, ev) // a field of the wrong type stays empty
+		_ = unmarshal(one, ev) // a field of the wrong type stays empty
 	}
 	return ev
 }
@@ -231,22 +302,8 @@ func derive(ev *CloudTrailEvent) {
 	if ev.Actor == "" {
 		ev.Actor = string(u.PrincipalID)
 	}
-	ev.requestJSONDone = false
-}
-
-// FillRequestJSON sets RequestJSON (requestParameters as compact JSON with
-// sorted keys: one form whatever the input's). The detector calls it only
-// for records a rule that reads ct.request_json looks at: it costs a
-// marshal per record.
-func (ev *CloudTrailEvent) FillRequestJSON() {
-	if ev.requestJSONDone {
-		return
-	}
-	ev.requestJSONDone = true
-	if ev.RequestParameters != nil {
-		b, _ := json.Marshal(ev.RequestParameters)
-		ev.RequestJSON = string(b)
-	}
+	ev.decoded = 0
+	ev.RequestParameters, ev.ResponseElements = nil, nil
 }
 
 func compact(raw json.RawMessage) json.RawMessage {
@@ -273,7 +330,6 @@ type Flag bool
 
 // UnmarshalJSON accepts true, false, "true", "false" (any case) and null.
 func (f *Flag) UnmarshalJSON(b []byte) error {
-	s := strings.ToLower(strings.Trim(string(b), `" `))
-	*f = s == "true"
+	*f = Flag(bytes.EqualFold(bytes.Trim(b, `" `), []byte("true")))
 	return nil
 }

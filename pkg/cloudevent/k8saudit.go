@@ -85,7 +85,7 @@ func ParseK8sAudit(file string, data []byte, cluster string) ([]Record, []*Recor
 			Kind  string          `json:"kind"`
 			Items json.RawMessage `json:"items"`
 		}
-		if bytes.Contains(v, []byte(`"EventList"`)) && json.Unmarshal(v, &list) == nil && list.Kind == "EventList" {
+		if bytes.Contains(v, []byte(`"EventList"`)) && unmarshal(v, &list) == nil && list.Kind == "EventList" {
 			return list.Items
 		}
 		return nil
@@ -97,20 +97,9 @@ func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {
 	if len(t) == 0 || t[0] != '{' {
 		return Record{}, "not a JSON object"
 	}
-	ev := &AuditEvent{}
-	if err := json.Unmarshal(raw, ev); err != nil {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
-			if !json.Valid(raw) {
-				return Record{}, "not JSON"
-			}
-			return Record{}, "invalid event: " + err.Error()
-		}
-		ev = &AuditEvent{}
-		for k, v := range m {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: v})
-			_ = json.Unmarshal(one, ev)
-		}
+	ev, reason := decodeAudit(raw)
+	if reason != "" {
+		return Record{}, reason
 	}
 	if ev.AuditID == "" || ev.Verb == "" {
 		return Record{}, "no auditID or verb (not a Kubernetes audit event)"
@@ -129,6 +118,27 @@ func parseAuditRecord(raw json.RawMessage, cluster string) (Record, string) {
 	deriveAudit(ev)
 	id := string(ev.AuditID) + "/" + string(ev.Stage)
 	return Record{Schema: Schema, Source: K8sAudit, ID: id, Time: tm, Key: Token(cluster), K8s: ev, Raw: compact(raw)}, ""
+}
+
+// decodeAudit decodes an event; reason says why it cannot be.
+func decodeAudit(raw json.RawMessage) (*AuditEvent, string) {
+	ev := &AuditEvent{}
+	if err := unmarshal(raw, ev); err != nil {
+		// A field of an unexpected type: keep what parses leniently.
+		var m map[string]json.RawMessage
+		if unmarshal(raw, &m) != nil {
+			if !json.Valid(raw) {
+				return nil, "not JSON"
+			}
+			return nil, "invalid event: " + err.Error()
+		}
+		ev = &AuditEvent{}
+		for k, v := range m {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: v})
+			_ = unmarshal(one, ev)
+		}
+	}
+	return ev, ""
 }
 
 func deriveAudit(ev *AuditEvent) {

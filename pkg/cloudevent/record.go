@@ -156,7 +156,7 @@ func jsonValues(data []byte, fn func(off int64, v json.RawMessage)) (bad []int64
 		lastEnd := int64(0) // where the last good value ended, from base
 		for {
 			var v json.RawMessage
-			err := dec.Decode(&v)
+			err := decodeNext(dec, &v)
 			if err == io.EOF {
 				return bad
 			}

@@ -8,7 +8,7 @@ package detect
 
 import (
 	"context"
-	json "github.com/goccy/go-json"
+	"encoding/json"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -76,11 +76,10 @@ func Message(d *alert.Detection) (store.Msg, error) {
 // CloudBatch handles a batch of cloud records (a store.Handler).
 func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
 	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
-		var r cloudevent.Record
-		if err := json.Unmarshal(m.Data, &r); err != nil || r.Source == "" {
+		r, err := cloudevent.UnmarshalWire(m.Data)
+		if err != nil {
 			return nil, false
 		}
-		r.Derive()
 		s.Stats.Records.Add(1)
 		return s.det.Detect(&r), true
 	})

@@ -11,7 +11,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"io/fs"
 	"os"
@@ -63,7 +62,7 @@ func Messages(env string, recs []cloudevent.Record) ([]store.Msg, error) {
 	out := make([]store.Msg, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		b, err := json.Marshal(r)
+		b, err := r.MarshalWire()
 		if err != nil {
 			return nil, fmt.Errorf("record %s: %w", r.ID, err)
 		}

@@ -194,48 +194,59 @@ type PublishResult struct {
 // the first failure (what was acked before it is counted).
 func (c *Conn) Publish(ctx context.Context, msgs []Msg) (PublishResult, error) {
 	var res PublishResult
-	const window = 512
-	futs := make([]jetstream.PubAckFuture, 0, window)
-	flush := func() error {
-		for _, f := range futs {
-			select {
-			case ack := <-f.Ok():
-				if ack.Duplicate {
-					res.Duplicates++
-				} else {
-					res.Published++
-				}
-			case err := <-f.Err():
-				futs = futs[:0]
+	// A sliding window of acks: the oldest is waited for when it is full,
+	// so the pipe to the server never drains.
+	const window = 1024
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	next := 0 // the oldest ack not waited for
+	wait := func() error {
+		f := futs[next]
+		next++
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				res.Duplicates++
+			} else {
+				res.Published++
+			}
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// drain waits for the acks still due, up to the first failure (what
+	// was acked before it is counted; the rest is not, and is stored at
+	// most once when sent again).
+	drain := func() error {
+		for next < len(futs) {
+			if err := wait(); err != nil {
 				return err
-			case <-ctx.Done():
-				futs = futs[:0]
-				return ctx.Err()
 			}
 		}
-		futs = futs[:0]
 		return nil
 	}
 	for _, m := range msgs {
 		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
 		if m.ID != "" {
-			nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+			nm.Header[jetstream.MsgIDHeader] = []string{m.ID}
 		}
 		f, err := c.js.PublishMsgAsync(nm)
 		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return res, ferr
+			if ferr := drain(); ferr != nil {
+				return res, fmt.Errorf("publish: %w", ferr)
 			}
 			return res, fmt.Errorf("publish %s: %w", m.Subject, err)
 		}
 		futs = append(futs, f)
-		if len(futs) == window {
-			if err := flush(); err != nil {
+		if len(futs)-next >= window {
+			if err := wait(); err != nil {
 				return res, fmt.Errorf("publish: %w", err)
 			}
 		}
 	}
-	if err := flush(); err != nil {
+	if err := drain(); err != nil {
 		return res, fmt.Errorf("publish: %w", err)
 	}
 	return res, nil
@@ -273,22 +284,62 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 	if batch <= 0 {
 		batch = 1024
 	}
-	for ctx.Err() == nil {
-		mb, err := cons.Fetch(batch, jetstream.FetchMaxWait(200*time.Millisecond))
-		if err != nil {
-			if !sleep(ctx, time.Second) {
+	// Messages are pulled continuously (up to two batches ahead), so the
+	// server delivers while the handler works; a batch is what has arrived,
+	// up to Batch: large under load, one message when it trickles.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * batch))
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	defer it.Stop()
+	ch := make(chan jetstream.Msg, batch)
+	go func() {
+		defer close(ch)
+		for {
+			m, err := it.Next()
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if err != nil { // missed heartbeats, a reconnection: it goes on
+				if c.log != nil {
+					c.log.Debug("consumer", zap.String("durable", spec.Durable), zap.Error(err))
+				}
+				continue
+			}
+			ch <- m
+		}
+	}()
+	var raw []jetstream.Msg
+	var msgs []Msg
+	for {
+		m, ok := <-ch
+		if !ok {
+			if ctx.Err() != nil {
 				return nil
 			}
+			return fmt.Errorf("consumer %s on %s: stopped", spec.Durable, spec.Stream)
+		}
+		if ctx.Err() != nil {
+			// Stopping: what was delivered and not started goes back at
+			// once (not after the ack wait) to another instance or the
+			// next start.
+			_ = m.Nak()
 			continue
 		}
-		var raw []jetstream.Msg
-		var msgs []Msg
-		for m := range mb.Messages() {
-			raw = append(raw, m)
-			msgs = append(msgs, toMsg(m))
-		}
-		if len(raw) == 0 {
-			continue
+		raw, msgs = append(raw[:0], m), append(msgs[:0], toMsg(m))
+	more:
+		for len(raw) < batch {
+			select {
+			case m, ok := <-ch:
+				if !ok {
+					break more
+				}
+				raw, msgs = append(raw, m), append(msgs, toMsg(m))
+			default:
+				break more
+			}
 		}
 		errs := h(context.WithoutCancel(ctx), msgs) // a started batch is finished and acked
 		for i, m := range raw {
@@ -303,7 +354,6 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 			}
 		}
 	}
-	return nil
 }
 
 func toMsg(m jetstream.Msg) Msg {
@@ -312,15 +362,6 @@ func toMsg(m jetstream.Msg) Msg {
 		out.Time, out.Delivered = md.Timestamp, md.NumDelivered
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
 // Follow reads a stream from its start (or since) in order and then

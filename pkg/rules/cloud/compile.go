@@ -23,9 +23,9 @@ type Compiled struct {
 	Cond  *vm.Program
 	Key   *vm.Program // threshold key
 	Seen  *vm.Program // first_seen key
-	// NeedsRequestJSON: the rule reads ct.request_json (filled on demand).
-	NeedsRequestJSON bool
-	Output           *lang.Template
+	// Parts: the CloudTrail fields decoded on demand the rule reads.
+	Parts  cloudevent.Part
+	Output *lang.Template
 }
 
 // sourceIndex lists a source's rules by event name (CloudTrail eventName,
@@ -163,33 +163,67 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 	if c.Cond, node, err = language.Compile(set, lang.WithExceptions(r.Condition, exc), true); err != nil {
 		return nil, fmt.Errorf("condition: %v", err)
 	}
-	// request_json in the condition (macros expanded) or the output.
-	v := &fieldVisitor{name: "request_json"}
-	ast.Walk(node, v)
-	c.NeedsRequestJSON = v.found || strings.Contains(r.Output, "request_json")
+	nodes := []*ast.Node{node}
 	if r.Threshold != nil {
-		if c.Key, _, err = language.Compile(set, r.Threshold.Key, false); err != nil {
+		if c.Key, node, err = language.Compile(set, r.Threshold.Key, false); err != nil {
 			return nil, fmt.Errorf("threshold key: %v", err)
 		}
+		nodes = append(nodes, node)
 	}
 	if r.FirstSeen != nil {
-		if c.Seen, _, err = language.Compile(set, r.FirstSeen.Key, false); err != nil {
+		if c.Seen, node, err = language.Compile(set, r.FirstSeen.Key, false); err != nil {
 			return nil, fmt.Errorf("first_seen key: %v", err)
 		}
+		nodes = append(nodes, node)
 	}
+	c.Parts = parts(nodes, r.Output)
 	return c, nil
 }
 
 // fieldVisitor finds a member access by its property name.
-type fieldVisitor struct {
-	name  string
-	found bool
+// parts is what the expressions (macros expanded) and the output template
+// read of the CloudTrail fields decoded on demand. It errs on the side of
+// decoding: a field of that name anywhere, or ct used whole (passed to a
+// function), counts.
+func parts(nodes []*ast.Node, output string) cloudevent.Part {
+	v := &partsVisitor{}
+	for _, n := range nodes {
+		ast.Walk(n, v)
+	}
+	if v.ct > v.ctMembers {
+		v.p = cloudevent.PartAll
+	}
+	for name, p := range partNames {
+		if strings.Contains(output, name) {
+			v.p |= p
+		}
+	}
+	return v.p
 }
 
-func (v *fieldVisitor) Visit(node *ast.Node) {
-	if m, ok := (*node).(*ast.MemberNode); ok {
-		if p, ok := m.Property.(*ast.StringNode); ok && p.Value == v.name {
-			v.found = true
+var partNames = map[string]cloudevent.Part{
+	"request":      cloudevent.PartRequest,
+	"response":     cloudevent.PartResponse,
+	"request_json": cloudevent.PartRequestJSON,
+}
+
+type partsVisitor struct {
+	p             cloudevent.Part
+	ct, ctMembers int // uses of ct, and of ct.<field>
+}
+
+func (v *partsVisitor) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "ct" {
+			v.ct++
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "ct" {
+			v.ctMembers++
+		}
+		if p, ok := n.Property.(*ast.StringNode); ok {
+			v.p |= partNames[p.Value]
 		}
 	}
 }

@@ -67,8 +67,8 @@ func (d *Detector) Detect(r *cloudevent.Record) []alert.Detection {
 	d.env.Reset(r)
 	var out []alert.Detection
 	for _, c := range cands {
-		if c.NeedsRequestJSON && r.CloudTrail != nil {
-			r.CloudTrail.FillRequestJSON()
+		if c.Parts != 0 && r.CloudTrail != nil {
+			r.CloudTrail.Decode(c.Parts)
 		}
 		v, err := d.vm.Run(c.Cond, &d.env)
 		if err != nil {
@@ -252,6 +252,7 @@ func Entities(r *cloudevent.Record) (actors, resources []alert.Entity) {
 	switch {
 	case r.CloudTrail != nil:
 		ct := r.CloudTrail
+		ct.Decode(cloudevent.PartRequest | cloudevent.PartResponse)
 		u := ct.UserIdentity
 		name := string(u.UserName)
 		if name == "" {

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -209,5 +210,57 @@ func TestFirstSeen(t *testing.T) {
 		if _, err := compileYAML(t, src); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "cloud.yaml:") {
 			t.Errorf("%v, want %q", err, want)
 		}
+	}
+}
+
+// A rule sees the CloudTrail fields decoded on demand wherever it reads
+// them: condition, threshold key, output, and ct passed whole.
+func TestOnDemandFieldsDecodedForTheRulesThatReadThem(t *testing.T) {
+	rule := func(name, extra string) string {
+		return "- rule: " + name + "\n  source: cloudtrail\n  desc: d\n  events: [PutBucketPolicy]\n" + extra +
+			"  severity: low\n  mitre: {tactic: t, technique: T1}\n"
+	}
+	src := rule("Cond", "  condition: ct.request.bucketName == \"b1\"\n  output: o\n") +
+		rule("Key", "  condition: ct.event_name == \"PutBucketPolicy\"\n  threshold: {count: 2, within: 1m, key: ct.request.bucketName}\n  output: o\n") +
+		rule("Output", "  condition: ct.event_name == \"PutBucketPolicy\"\n  output: \"%ct.response.x\"\n") +
+		rule("Whole", "  condition: (let c = ct; c.request.bucketName == \"b1\")\n  output: o\n") +
+		rule("JSON", "  condition: ct.request_json contains '\"bucketName\":\"b1\"'\n  output: o\n") +
+		rule("None", "  condition: ct.event_name == \"PutBucketPolicy\"\n  output: o\n")
+	rs, err := compileYAML(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]cloudevent.Part{"Cond": cloudevent.PartRequest, "Key": cloudevent.PartRequest,
+		"Output": cloudevent.PartResponse, "Whole": cloudevent.PartAll, "JSON": cloudevent.PartRequestJSON, "None": 0}
+	for _, c := range rs.Rules {
+		if c.Parts != want[c.Name] {
+			t.Errorf("%s: parts %b, want %b", c.Name, c.Parts, want[c.Name])
+		}
+	}
+	raw := []byte(`{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy",` +
+		`"eventID":"e1","recipientAccountId":"1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u"},` +
+		`"requestParameters":{"bucketName":"b1"},"responseElements":{"x":"y"}}`)
+	raw = append(append(append(raw, '\n'), bytes.Replace(raw, []byte(`"e1"`), []byte(`"e2"`), 1)...), '\n')
+	recs, errs := cloudevent.ParseCloudTrail("t", raw)
+	if len(errs) > 0 || len(recs) != 2 {
+		t.Fatal(recs, errs)
+	}
+	if recs[0].CloudTrail.RequestParameters != nil {
+		t.Fatal("requestParameters decoded at parse time")
+	}
+	got := map[string]string{}
+	d := NewDetector(rs)
+	for i := range recs {
+		for _, det := range d.Detect(&recs[i]) {
+			got[det.Rule] = det.Message
+		}
+	}
+	for _, name := range []string{"Cond", "Key", "Output", "Whole", "JSON", "None"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s did not fire: %v", name, got)
+		}
+	}
+	if got["Output"] != "y" {
+		t.Errorf("message %q, want y", got["Output"])
 	}
 }

@@ -1,0 +1,80 @@
+package cloudevent
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// MarshalWire is r as a cloud-stream message: the record without the
+// normalized form of the sources that re-derive it from raw (CloudTrail,
+// Kubernetes audit), so the stream holds each record about once, not twice.
+// Flow records keep theirs: a flow line needs its header to be read again.
+func (r *Record) MarshalWire() ([]byte, error) {
+	// Raw is what a parser decoded, so JSON: it goes as it is (the encoder
+	// would scan and copy it again), with the envelope written by hand.
+	if r.Flow != nil || len(r.Raw) < 2 || r.Raw[0] != '{' || r.Raw[len(r.Raw)-1] != '}' {
+		w := *r
+		w.CloudTrail, w.K8s = nil, nil
+		return json.Marshal(&w)
+	}
+	b := make([]byte, 0, len(r.Raw)+160)
+	b = append(b, `{"schema":`...)
+	b = appendString(b, r.Schema)
+	b = append(b, `,"source":`...)
+	b = appendString(b, r.Source)
+	b = append(b, `,"id":`...)
+	b = appendString(b, r.ID)
+	b = append(b, `,"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","key":`...)
+	b = appendString(b, r.Key)
+	if r.Env != "" {
+		b = append(b, `,"env":`...)
+		b = appendString(b, r.Env)
+	}
+	b = append(b, `,"raw":`...)
+	b = append(b, r.Raw...)
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// UnmarshalWire decodes a cloud-stream message (MarshalWire's, or a whole
+// Record) and derives the fields rules read.
+func UnmarshalWire(b []byte) (Record, error) {
+	var r Record
+	if err := unmarshal(b, &r); err != nil {
+		return Record{}, err
+	}
+	if !IsSource(r.Source) {
+		return Record{}, fmt.Errorf("source %q is not a cloud source", r.Source)
+	}
+	var reason string
+	switch {
+	case r.Source == CloudTrail && r.CloudTrail == nil:
+		r.CloudTrail, reason = decodeCT(r.Raw)
+	case r.Source == K8sAudit && r.K8s == nil:
+		r.K8s, reason = decodeAudit(r.Raw)
+	case r.Source == VPCFlow && r.Flow == nil:
+		reason = "no vpcflow record"
+	}
+	if reason != "" {
+		return Record{}, errors.New("raw: " + reason)
+	}
+	r.Derive()
+	return r, nil
+}
