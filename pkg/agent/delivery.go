@@ -148,7 +148,8 @@ func (d *delivery) Flush() error {
 // interval.
 func (d *delivery) heartbeat(ctx context.Context) {
 	send := func() {
-		msg := alert.Heartbeat{Schema: alert.HeartbeatSchema, Time: time.Now(), Host: d.host, Status: d.a.Snapshot()}
+		msg := alert.Heartbeat{Schema: alert.HeartbeatSchema, Time: time.Now(), Interval: d.a.cfg.HeartbeatInterval.Seconds(),
+			Host: d.host, Status: d.a.Snapshot()}
 		b, _ := json.Marshal(msg)
 		if d.pub.Connected() {
 			if err := d.pub.Publish(ctx, d.subject(wire.KindHeartbeat), b); err == nil {

@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -87,6 +88,11 @@ const (
 	KindPod       = "pod"        // namespace/name
 	KindK8sUser   = "k8s_user"   // a Kubernetes user or service account
 	KindK8sObject = "k8s_object" // resource/namespace/name
+	// An SSM Run Command (its commandId) and a Session Manager session (its
+	// sessionId): CloudTrail names them, and so does the ancestry of what
+	// they ran on the host.
+	KindSSMCommand = "ssm_command"
+	KindSSMSession = "ssm_session"
 )
 
 // Evidence is what triggered a detection, as it came.
@@ -127,5 +133,58 @@ func FromAlert(a *Alert) Detection {
 	if a.Container.ID != "" {
 		d.Resources = append(d.Resources, Entity{Kind: KindContainer, ID: a.Container.ID, Name: a.Container.Runtime})
 	}
+	d.Resources = append(d.Resources, ssmOrigins(a)...)
 	return d
+}
+
+// ssmOrigins are the SSM commands and sessions an alert's process descends
+// from: the agent runs a command's scripts from
+// /var/lib/amazon/ssm/<instance>/document/orchestration/<commandId>/..., and
+// a session's shell under `ssm-session-worker <sessionId> ...`.
+func ssmOrigins(a *Alert) []Entity {
+	var out []Entity
+	add := func(kind, id string) {
+		for _, e := range out {
+			if e.Kind == kind && e.ID == id {
+				return
+			}
+		}
+		out = append(out, Entity{Kind: kind, ID: id})
+	}
+	look := func(name, exe string, args []string) {
+		for _, s := range append([]string{exe}, args...) {
+			if _, rest, ok := strings.Cut(s, "/document/orchestration/"); ok {
+				if id, _, _ := strings.Cut(rest, "/"); isCommandID(id) {
+					add(KindSSMCommand, id)
+				}
+			}
+		}
+		if name == "ssm-session-worker" && len(args) > 1 && args[1] != "" && !strings.HasPrefix(args[1], "-") {
+			add(KindSSMSession, args[1])
+		}
+	}
+	p := a.Process
+	look(p.Name, p.Exe, p.Args)
+	for _, an := range p.Ancestors {
+		look(an.Name, an.Exe, an.Args)
+	}
+	return out
+}
+
+// isCommandID: SSM command ids are UUIDs.
+func isCommandID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'):
+			return false
+		}
+	}
+	return true
 }

@@ -41,7 +41,7 @@ func TestDetectionGolden(t *testing.T) { golden(t, "detection", FromAlert(sample
 // The heartbeat (vigil.heartbeat/1).
 func TestHeartbeatGolden(t *testing.T) {
 	a := sampleAlert()
-	golden(t, "heartbeat", Heartbeat{Schema: HeartbeatSchema, Time: a.Time, Host: *a.Host.Info, Status: SensorStatus{
+	golden(t, "heartbeat", Heartbeat{Schema: HeartbeatSchema, Time: a.Time, Interval: 30, Host: *a.Host.Info, Status: SensorStatus{
 		Version: "0.1.60", PID: 77, StartedAt: a.Time.Add(-time.Hour), UptimeSeconds: 3600, Programs: ProgramSummary{Attached: 39, Skipped: 2},
 		Types: []TypeCounters{{Type: "exec", Received: 10, QueueDrops: 1}}, Totals: TypeCounters{Received: 10, QueueDrops: 1},
 		Queue: Usage{Used: 1, Capacity: 16384}, RingBuffer: Usage{Capacity: 8 << 20}, Rules: RuleStats{Count: 64, Version: "fa4022d90fa3"},

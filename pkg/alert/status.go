@@ -8,10 +8,13 @@ const HeartbeatSchema = "vigil.heartbeat/1"
 
 // Heartbeat is an agent's periodic report: who it is and how it is doing.
 type Heartbeat struct {
-	Schema string       `json:"schema"`
-	Time   time.Time    `json:"time"`
-	Host   HostInfo     `json:"host"`
-	Status SensorStatus `json:"status"`
+	Schema string    `json:"schema"`
+	Time   time.Time `json:"time"`
+	// Interval is how often the agent sends one: the backend calls a
+	// sensor silent after 3 intervals without.
+	Interval float64      `json:"interval_seconds,omitempty"`
+	Host     HostInfo     `json:"host"`
+	Status   SensorStatus `json:"status"`
 }
 
 // SensorStatus is an agent's status (`vigil status --json`, heartbeats).

@@ -20,14 +20,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/backend/api"
 	"github.com/vigil-sec/vigil/pkg/backend/bus"
 	"github.com/vigil-sec/vigil/pkg/backend/detect"
 	"github.com/vigil-sec/vigil/pkg/backend/index"
 	"github.com/vigil-sec/vigil/pkg/backend/ingest"
 	"github.com/vigil-sec/vigil/pkg/backend/store"
+	"github.com/vigil-sec/vigil/pkg/backend/threat"
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/correlate"
 	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/rules/cloud"
 	"github.com/vigil-sec/vigil/pkg/version"
@@ -47,6 +50,8 @@ type Backend struct {
 	rules   *cloud.Ruleset
 	stage   *detect.Stage
 	index   *index.Index
+	threats *threat.Stage
+	view    *threat.View
 	watcher *ingest.Watcher
 	pushed  ingest.Summary
 	pushMu  sync.Mutex
@@ -174,7 +179,18 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	if created {
 		b.log.Info("admin token written", zap.String("file", tokPath))
 	}
+	thrKV, err := b.conn.EnsureKV(ctx, wire.ThreatBucket, b.cfg.Replicas())
+	if err != nil {
+		return err
+	}
 	b.stage = detect.New(b.rules, b.conn, b.log.Named("detect"))
+	cc := b.cfg.Correlation
+	eng := correlate.New(correlate.Config{Window: cc.Window, Retention: cc.Retention, CrownJewels: cc.CrownJewels}, nil)
+	b.threats = threat.New(eng, thrKV, b.conn, b.log.Named("correlate"))
+	b.view = threat.NewView(thrKV)
+	// Every stored threat reaches the engine: restored at start, and an
+	// analyst's triage as it happens.
+	b.view.OnChange = func(t *alert.Threat) { eng.Restore(t); eng.Triage(t) }
 	var wg sync.WaitGroup
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -193,6 +209,34 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	run("index", func(c context.Context) error {
 		return b.conn.Follow(c, wire.DetectionStream, "", time.Time{}, func(m store.Msg) { b.index.Add(m.Data) })
 	})
+	viewReady := make(chan struct{})
+	run("threats", func(c context.Context) error {
+		return thrKV.Watch(c, b.view.Put, func() { close(viewReady) })
+	})
+	select {
+	case <-viewReady:
+	case err := <-stageErr:
+		stopWork()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+		stopWork()
+		wg.Wait()
+		return nil
+	}
+	if cc.Enabled {
+		run("heartbeats", func(c context.Context) error {
+			return b.conn.Follow(c, wire.DefaultAgentStream, wire.AnyHost(wire.KindHeartbeat), time.Now().Add(-cc.Retention), b.threats.Heartbeat)
+		})
+		run("sensors", func(c context.Context) error { return b.threats.WatchSensors(c, time.Second, 10*time.Second) })
+		run("correlate", func(c context.Context) error {
+			return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}, b.threats.Detections)
+		})
+		run("correlate-cloud", func(c context.Context) error {
+			return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer,
+				Filter: wire.SourceSubject("*", wire.KindCloud, "*", "*")}, b.threats.CloudRecords)
+		})
+	}
 	run("detect-cloud", func(c context.Context) error {
 		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CloudConsumer}, b.stage.CloudBatch)
 	})
@@ -211,7 +255,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		}
 		run("ingest-dirs", func(c context.Context) error { b.watcher.Run(c); return nil })
 	}
-	srv := &api.Server{Index: b.index, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
+	srv := &api.Server{Index: b.index, Threats: b.view, Sensors: b.threats.Sensors, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
 		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {

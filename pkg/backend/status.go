@@ -38,6 +38,21 @@ type Status struct {
 		EvalErrors    uint64 `json:"eval_errors"`
 		Evicted       uint64 `json:"threshold_keys_evicted"`
 	} `json:"detect"`
+	Correlate struct {
+		Detections uint64 `json:"detections"`
+		Records    uint64 `json:"cloud_records"`
+		Heartbeats uint64 `json:"heartbeats"`
+		Derived    uint64 `json:"derived_detections"`
+		Saved      uint64 `json:"threat_writes"`
+		Conflicts  uint64 `json:"threat_write_conflicts"`
+		SaveErrors uint64 `json:"threat_write_errors"`
+		Malformed  uint64 `json:"malformed"`
+		Opened     uint64 `json:"threats_opened"`
+		Merged     uint64 `json:"threats_merged"`
+		Pending    uint64 `json:"pending_detections"`
+		Hosts      int    `json:"hosts"`
+		Threats    int    `json:"threats_stored"`
+	} `json:"correlate"`
 	Index struct {
 		Detections int    `json:"detections"`
 		Dropped    uint64 `json:"dropped"`
@@ -69,6 +84,15 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		d.Redelivered = st.Stats.Redelivered.Load()
 		d.EvalErrors, d.Evicted = st.Detector().Stats.EvalErrors.Load(), st.Detector().Stats.Evicted.Load()
 	}
+	if t := b.threats; t != nil {
+		c := &s.Correlate
+		c.Detections, c.Records, c.Heartbeats = t.Stats.Detections.Load(), t.Stats.Records.Load(), t.Stats.Heartbeats.Load()
+		c.Derived, c.Saved, c.Conflicts = t.Stats.Derived.Load(), t.Stats.Saved.Load(), t.Stats.Conflicts.Load()
+		c.SaveErrors, c.Malformed = t.Stats.SaveErrors.Load(), t.Stats.Malformed.Load()
+		es := t.Engine.Stats()
+		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Engine.Graph().Hosts()
+		c.Threats = len(b.view.All())
+	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()
 	b.pushMu.Lock()
 	p := b.pushed
@@ -96,7 +120,7 @@ func (b *Backend) metrics() http.Handler {
 	}
 	stat := func(f func(*Backend) uint64) func() float64 {
 		return func() float64 {
-			if b.stage == nil {
+			if b.stage == nil || b.threats == nil {
 				return 0
 			}
 			return float64(f(b))
@@ -108,6 +132,10 @@ func (b *Backend) metrics() http.Handler {
 	counter("detection_duplicates_total", "Detections already stored (redelivery, re-ingestion).", stat(func(b *Backend) uint64 { return b.stage.Stats.Duplicates.Load() }))
 	counter("malformed_messages_total", "Messages that could not be decoded (acked and counted).", stat(func(b *Backend) uint64 { return b.stage.Stats.Malformed.Load() }))
 	counter("publish_errors_total", "Detection batches left for redelivery after a publish failure.", stat(func(b *Backend) uint64 { return b.stage.Stats.PublishErrors.Load() }))
+	counter("correlated_detections_total", "Detections the correlation joined or kept.", stat(func(b *Backend) uint64 { return b.threats.Stats.Detections.Load() }))
+	counter("threat_writes_total", "Threat writes to the KV bucket.", stat(func(b *Backend) uint64 { return b.threats.Stats.Saved.Load() }))
+	counter("threat_write_errors_total", "Detection batches left for redelivery after a threat write failed.", stat(func(b *Backend) uint64 { return b.threats.Stats.SaveErrors.Load() }))
+	counter("correlate_malformed_total", "Messages the correlation could not decode (acked and counted).", stat(func(b *Backend) uint64 { return b.threats.Stats.Malformed.Load() }))
 	counter("rule_eval_errors_total", "Rule conditions that failed to evaluate.", stat(func(b *Backend) uint64 { return b.stage.Detector().Stats.EvalErrors.Load() }))
 	counter("threshold_keys_evicted_total", "Threshold keys forgotten to stay within bounds.", stat(func(b *Backend) uint64 { return b.stage.Detector().Stats.Evicted.Load() }))
 	gauge("index_detections", "Detections in the query index.", func() float64 { return float64(b.index.Len()) })

@@ -26,6 +26,8 @@ type Backend struct {
 	Retention BackendRetention `yaml:"retention"`
 	Rules     BackendRules     `yaml:"rules"`
 	Ingest    BackendIngest    `yaml:"ingest"`
+	// Correlation joins detections into threats.
+	Correlation BackendCorrelation `yaml:"correlation"`
 	// ShutdownTimeout bounds a graceful stop (in-flight work is acked or
 	// left for redelivery).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -107,6 +109,21 @@ type DropDir struct {
 	Cluster string `yaml:"cluster"` // k8saudit: the cluster's name (the join key)
 }
 
+// BackendCorrelation tunes the joins of detections into threats.
+type BackendCorrelation struct {
+	// Enabled runs the correlation stage on this instance (one instance
+	// per deployment until the stage is partitioned by entity key).
+	Enabled bool `yaml:"enabled"`
+	// Window: a detection joins a threat whose event-time span, widened by
+	// this on both sides, contains it.
+	Window time.Duration `yaml:"window"`
+	// Retention: how long entity state and threats stay joinable after
+	// their last event.
+	Retention time.Duration `yaml:"retention"`
+	// CrownJewels are host tags (key=value, or key) that raise a threat.
+	CrownJewels []string `yaml:"crown_jewels"`
+}
+
 // DefaultBackend is the configuration with no file.
 func DefaultBackend() Backend {
 	return Backend{
@@ -119,6 +136,7 @@ func DefaultBackend() Backend {
 		},
 		Rules:           BackendRules{Builtin: true, Paths: []string{"/etc/vigil/rules.d"}},
 		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
+		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -189,6 +207,17 @@ func (c *Backend) Validate() error {
 	}
 	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
 		return bad("nats.replicas", "%d: 0 (1 embedded, 3 external) to 5", c.NATS.Replicas)
+	}
+	if c.Correlation.Window < time.Minute {
+		return bad("correlation.window", "%s: at least 1m", c.Correlation.Window)
+	}
+	if c.Correlation.Retention < c.Correlation.Window || c.Correlation.Retention < 15*time.Minute {
+		return bad("correlation.retention", "%s: at least the window and 15m (late records must still join)", c.Correlation.Retention)
+	}
+	for i, j := range c.Correlation.CrownJewels {
+		if k, _, _ := strings.Cut(j, "="); k == "" {
+			return bad(fmt.Sprintf("correlation.crown_jewels.%d", i), "%q: want key=value or key", j)
+		}
 	}
 	for name, l := range map[string]Limit{"agent": c.Retention.Agent, "cloud": c.Retention.Cloud, "detections": c.Retention.Detections} {
 		if l.MaxAge < time.Hour {

@@ -11,14 +11,17 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	for name, tc := range map[string]struct{ in, want string }{
-		"unknown key":       {"nats:\n  lisen: 1\n", "backend.yaml:2: field lisen not found"},
-		"bad env":           {"env: a.b\n", "backend.yaml:1: env"},
-		"public anonymous":  {"nats:\n  listen: 0.0.0.0:4222\n", "backend.yaml:2: nats.listen"},
-		"bad nkey":          {"nats:\n  users:\n    - nkey: SUABC\n", "nats.users.0.nkey"},
-		"bad source":        {"ingest:\n  dirs:\n    - {path: /x, source: s3}\n", "backend.yaml:3: ingest.dirs.0.source"},
-		"short retention":   {"retention:\n  cloud:\n    max_age: 1m\n", "backend.yaml:3: retention.cloud.max_age"},
-		"creds and nkey":    {"nats:\n  url: nats://x:4222\n  creds: a\n  nkey_seed: b\n", "nats.creds"},
-		"url without proto": {"nats:\n  url: x:4222\n", "nats.url"},
+		"unknown key":        {"nats:\n  lisen: 1\n", "backend.yaml:2: field lisen not found"},
+		"bad env":            {"env: a.b\n", "backend.yaml:1: env"},
+		"public anonymous":   {"nats:\n  listen: 0.0.0.0:4222\n", "backend.yaml:2: nats.listen"},
+		"bad nkey":           {"nats:\n  users:\n    - nkey: SUABC\n", "nats.users.0.nkey"},
+		"bad source":         {"ingest:\n  dirs:\n    - {path: /x, source: s3}\n", "backend.yaml:3: ingest.dirs.0.source"},
+		"short retention":    {"retention:\n  cloud:\n    max_age: 1m\n", "backend.yaml:3: retention.cloud.max_age"},
+		"creds and nkey":     {"nats:\n  url: nats://x:4222\n  creds: a\n  nkey_seed: b\n", "nats.creds"},
+		"url without proto":  {"nats:\n  url: x:4222\n", "nats.url"},
+		"short window":       {"correlation:\n  window: 10s\n", "backend.yaml:2: correlation.window"},
+		"retention < window": {"correlation:\n  window: 2h\n  retention: 1h\n", "correlation.retention"},
+		"bad crown jewel":    {"correlation:\n  crown_jewels: [\"=x\"]\n", "correlation.crown_jewels.0"},
 	} {
 		_, err := ParseBackend("backend.yaml", []byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

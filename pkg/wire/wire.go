@@ -100,6 +100,7 @@ func ParseSubject(s string) (env string, kind Kind, key string, ok bool) {
 const (
 	KindCloud     Kind = "cloud"
 	KindDetection Kind = "detection"
+	KindThreat    Kind = "threat"
 )
 
 // SourceSubject builds vigil.<env>.<kind>.<source>.<key> for cloud records
@@ -111,13 +112,16 @@ func SourceSubject(env string, kind Kind, source, key string) string {
 
 // Streams and buckets of the backend.
 const (
-	CloudStream      = "VIGIL_CLOUD"
-	DetectionStream  = "VIGIL_DETECTIONS"
-	TokenBucket      = "vigil_tokens"
-	IngestBucket     = "vigil_ingest_offsets"
-	CloudConsumer    = "detect-cloud"
-	RuntimeConsumer  = "detect-runtime"
-	HeartbeatSubject = "vigil.*.hb.*"
+	CloudStream            = "VIGIL_CLOUD"
+	DetectionStream        = "VIGIL_DETECTIONS"
+	TokenBucket            = "vigil_tokens"
+	IngestBucket           = "vigil_ingest_offsets"
+	ThreatBucket           = "vigil_threats"
+	CorrelateConsumer      = "correlate"
+	CorrelateCloudConsumer = "correlate-cloud"
+	CloudConsumer          = "detect-cloud"
+	RuntimeConsumer        = "detect-runtime"
+	HeartbeatSubject       = "vigil.*.hb.*"
 )
 
 // CloudStreamSpec stores ingested cloud records, deduplicated on their

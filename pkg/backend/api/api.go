@@ -17,7 +17,9 @@ import (
 	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/backend/index"
 	"github.com/vigil-sec/vigil/pkg/backend/ingest"
+	"github.com/vigil-sec/vigil/pkg/backend/threat"
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
+	"github.com/vigil-sec/vigil/pkg/correlate"
 )
 
 // Ingester takes pushed logs (the backend publishes them).
@@ -28,6 +30,8 @@ type Ingester interface {
 // Server holds what the handlers need.
 type Server struct {
 	Index   *index.Index
+	Threats *threat.View
+	Sensors *correlate.Sensors
 	Tokens  *Tokens
 	Ingest  Ingester
 	Status  func(ctx context.Context) any // the status document
@@ -44,6 +48,10 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 	mux.Handle("GET /api/v1/detections", s.auth(RoleViewer, http.HandlerFunc(s.detections)))
+	mux.Handle("GET /api/v1/sensors", s.auth(RoleViewer, http.HandlerFunc(s.sensors)))
+	mux.Handle("GET /api/v1/threats", s.auth(RoleViewer, http.HandlerFunc(s.listThreats)))
+	mux.Handle("GET /api/v1/threats/{id}", s.auth(RoleViewer, http.HandlerFunc(s.getThreat)))
+	mux.Handle("PATCH /api/v1/threats/{id}", s.auth(RoleAdmin, http.HandlerFunc(s.patchThreat)))
 	mux.Handle("GET /api/v1/status", s.auth(RoleViewer, http.HandlerFunc(s.status)))
 	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
 	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
@@ -101,8 +109,20 @@ func (s *Server) auth(need string, next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "", fmt.Sprintf("a %s token may not do this (needs %s)", info.Role, need))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, info)))
 	})
+}
+
+type tokenKey struct{}
+
+// caller names who made a request (a note's author): the token's name, or
+// its role.
+func caller(r *http.Request) string {
+	info, _ := r.Context().Value(tokenKey{}).(TokenInfo)
+	if info.Name != "" {
+		return info.Name
+	}
+	return info.Role
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/testenv"
@@ -17,30 +16,9 @@ import (
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 )
 
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (k *memKV) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[key]
-	if !ok {
-		return nil, 0, store.ErrNotFound
-	}
-	return v, 1, nil
-}
-func (k *memKV) Put(_ context.Context, key string, v []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[key] = v
-	return nil
-}
-
 func server(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	tokens := NewTokens(&memKV{m: map[string][]byte{}})
+	tokens := NewTokens(store.NewMemKV())
 	path := filepath.Join(t.TempDir(), "admin.token")
 	if created, err := tokens.EnsureAdmin(context.Background(), path); err != nil || !created {
 		t.Fatal(err)

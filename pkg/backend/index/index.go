@@ -109,3 +109,19 @@ func (x *Index) Find(q Query) []json.RawMessage {
 	}
 	return out
 }
+
+// Get is one detection as stored, by id (newest first: a threat's are
+// recent).
+func (x *Index) Get(id string) (json.RawMessage, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if _, ok := x.ids[id]; !ok {
+		return nil, false
+	}
+	for i := len(x.items) - 1; i >= 0; i-- {
+		if x.items[i].d.ID == id {
+			return x.items[i].raw, true
+		}
+	}
+	return nil, false
+}

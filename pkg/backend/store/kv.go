@@ -40,3 +40,57 @@ func (k *KV) Put(ctx context.Context, key string, v []byte) error {
 	_, err := k.kv.Put(ctx, key, v)
 	return err
 }
+
+// ErrConflict is a compare-and-set that lost: the key changed since it
+// was read.
+var ErrConflict = errors.New("revision conflict")
+
+// Update sets a key only if it is still at revision rev (0: only if it
+// does not exist), and returns the new revision.
+func (k *KV) Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error) {
+	var n uint64
+	var err error
+	if rev == 0 {
+		n, err = k.kv.Create(ctx, key, v)
+	} else {
+		n, err = k.kv.Update(ctx, key, v, rev)
+	}
+	var apiErr *jetstream.APIError
+	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+		return 0, ErrConflict
+	}
+	return n, err
+}
+
+// Watch calls fn with every key's value (nil when deleted) from the
+// bucket's start, then with every change, until ctx ends; ready is called
+// once the existing keys have been delivered.
+func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64), ready func()) error {
+	w, err := k.kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e == nil { // the initial values are all delivered
+				if ready != nil {
+					ready()
+					ready = nil
+				}
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				fn(e.Key(), nil, e.Revision())
+				continue
+			}
+			fn(e.Key(), e.Value(), e.Revision())
+		}
+	}
+}

@@ -182,6 +182,9 @@ type Msg struct {
 	Time    time.Time // when it was stored (consumed messages)
 	// Delivered counts deliveries of a consumed message (1 the first time).
 	Delivered uint64
+	// Pending is how many messages the consumer has left after this one
+	// (0: caught up with the stream).
+	Pending uint64
 }
 
 // PublishResult counts what a batch did.
@@ -359,7 +362,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 func toMsg(m jetstream.Msg) Msg {
 	out := Msg{Subject: m.Subject(), Data: m.Data(), ID: m.Headers().Get(jetstream.MsgIDHeader)}
 	if md, err := m.Metadata(); err == nil {
-		out.Time, out.Delivered = md.Timestamp, md.NumDelivered
+		out.Time, out.Delivered, out.Pending = md.Timestamp, md.NumDelivered, md.NumPending
 	}
 	return out
 }
@@ -401,3 +404,7 @@ func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Tim
 		fn(toMsg(m))
 	}
 }
+
+// Notify publishes on a core NATS subject, for whoever listens (no
+// stream, no ack): threat updates for other consumers.
+func (c *Conn) Notify(subject string, data []byte) error { return c.nc.Publish(subject, data) }

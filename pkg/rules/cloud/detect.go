@@ -278,6 +278,17 @@ func Entities(r *cloudevent.Record) (actors, resources []alert.Entity) {
 		for _, id := range instanceIDs(ct.ResponseElements) {
 			add(&resources, alert.KindInstance, id, "")
 		}
+		if ct.EventSource == "ssm.amazonaws.com" {
+			// What the command or session runs on the host names them in
+			// its ancestry (alert.FromAlert): the correlation joins on them.
+			if t := str(ct.RequestParameters["target"]); strings.HasPrefix(t, "i-") || strings.HasPrefix(t, "mi-") {
+				add(&resources, alert.KindInstance, t, "")
+			}
+			if cmd, ok := ct.ResponseElements["command"].(map[string]any); ok {
+				add(&resources, alert.KindSSMCommand, str(cmd["commandId"]), "")
+			}
+			add(&resources, alert.KindSSMSession, str(ct.ResponseElements["sessionId"]), "")
+		}
 		if v := str(ct.RequestParameters["roleName"]); v != "" {
 			add(&resources, alert.KindRole, v, "")
 		}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/pkg/alert"
+	"github.com/vigil-sec/vigil/pkg/correlate"
+)
+
+// threats lists threats through the CLI (vigil threats --json).
+func (b *backendProc) threats(t *testing.T, bin string) []alert.Threat {
+	t.Helper()
+	out, err := exec.Command(bin, "threats", "--json", "--api", b.api, "--token-file", b.token).Output()
+	if err != nil {
+		t.Fatalf("vigil threats: %v", err)
+	}
+	var resp struct{ Threats []alert.Threat }
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return resp.Threats
+}
+
+// waitThreat waits until a threat's timeline has every rule named.
+func (b *backendProc) waitThreat(t *testing.T, bin string, rules ...string) []alert.Threat {
+	t.Helper()
+	var last []alert.Threat
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		last = b.threats(t, bin)
+		for _, th := range last {
+			n := 0
+			for _, r := range rules {
+				if slices.ContainsFunc(th.Timeline, func(e alert.TimelineEntry) bool { return e.Rule == r }) {
+					n++
+				}
+			}
+			if n == len(rules) {
+				return last
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("no threat with %v: %+v\n%s", rules, last, tail(b.stderr.String(), 30))
+	return nil
+}
+
+// Join (a), end to end with the real agent: the agent's heartbeats tell
+// the backend instance i-0join's address (from a fake IMDS on loopback);
+// CloudTrail calls by i-0join's role session from another address raise
+// "Instance credentials used outside the instance" (high) and a threat; the
+// backend restarts mid-join; then a program on the host reads the instance
+// credentials from IMDS, and that host alert joins the same threat, now
+// critical, with both sides in its timeline and nothing duplicated.
+func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.254:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imds := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/latest/api/token":
+			w.Write([]byte("t"))
+		case "/latest/dynamic/instance-identity/document":
+			w.Write([]byte(`{"instanceId":"i-0join","accountId":"111122223333","region":"eu-west-1","privateIp":"10.9.8.7"}`))
+		case "/latest/meta-data/iam/security-credentials/web-role":
+			w.Write([]byte(`{"AccessKeyId":"ASIAJOINEXAMPLE","SecretAccessKey":"x","Token":"y"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	imds.Listener = ln
+	imds.Start()
+	defer imds.Close()
+
+	port := freePort(t)
+	data := filepath.Join(dir, "data")
+	b := startBackend(t, bin, data, port, "")
+	rulesDir := filepath.Join(dir, "rules.d")
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake metadata address is the metadata address for the rules.
+	if err := os.WriteFile(filepath.Join(rulesDir, "50-imds.yaml"), []byte("- list: imds_addresses\n  override: {items: append}\n  items: [127.0.0.254]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  endpoint: %s\n  timeout: 2s\n"+
+		"rules:\n  paths: [%s]\n  dedup_window: 0s\nnats:\n  url: nats://127.0.0.1:%d\n", dir, imds.URL, rulesDir, port)
+	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
+
+	// The cloud side: calls from inside (the instance's address) and from
+	// outside, written for this test, in the present.
+	now := time.Now().UTC()
+	var lines []string
+	for i, c := range []struct{ ip, event string }{{"10.9.8.7", "ListBuckets"}, {"203.0.113.50", "ListBuckets"}, {"203.0.113.50", "GetObject"}} {
+		lines = append(lines, fmt.Sprintf(`{"eventVersion":"1.08","eventTime":%q,"eventSource":"s3.amazonaws.com","eventName":%q,"eventID":"join-%d",`+
+			`"awsRegion":"eu-west-1","recipientAccountId":"111122223333","sourceIPAddress":%q,"userAgent":"aws-cli/2.15",`+
+			`"userIdentity":{"type":"AssumedRole","principalId":"AROAX:i-0join","arn":"arn:aws:sts::111122223333:assumed-role/web-role/i-0join",`+
+			`"accountId":"111122223333","accessKeyId":"ASIAJOINEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/web-role","userName":"web-role"}}}}`,
+			now.Add(time.Duration(i)*time.Second).Format(time.RFC3339), c.event, i, c.ip))
+	}
+	trail := filepath.Join(dir, "trail.json")
+	if err := os.WriteFile(trail, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The backend must know the instance (a heartbeat) before the records.
+	waitFor(t, 30*time.Second, func() bool { return b.hosts(t) > 0 })
+	if out, err := exec.Command(bin, "ingest", "cloudtrail", "--env", "e2e", "--nats-url", b.nats, trail).CombinedOutput(); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	first := b.waitThreat(t, bin, correlate.RuleInstanceCredentialsOutside)
+	if len(first) != 1 || first[0].Severity != alert.High {
+		t.Fatalf("cloud side alone: %+v", first)
+	}
+
+	// Restart mid-join: the threat is in JetStream, not in memory.
+	b.stop()
+	b = startBackend(t, bin, data, port, "")
+
+	// The host side: a program reads the instance's credentials.
+	cred := imds.URL + "/latest/meta-data/iam/security-credentials/web-role"
+	for i := 0; i < 5; i++ {
+		_ = exec.Command("python3", "-c", "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]).read()", cred).Run()
+	}
+	got := b.waitThreat(t, bin, correlate.RuleInstanceCredentialsOutside, "Instance metadata contacted by an unexpected program")
+	if len(got) != 1 {
+		t.Fatalf("%d threats, want 1: %+v", len(got), got)
+	}
+	th := got[0]
+	if th.ID != first[0].ID || th.Severity != alert.Critical {
+		t.Errorf("threat %s %s, want %s critical (%v)", th.ID, th.Severity, first[0].ID, th.Reasons)
+	}
+	has := func(l []alert.Entity, kind, id string) bool {
+		return slices.ContainsFunc(l, func(e alert.Entity) bool { return e.Kind == kind && e.ID == id })
+	}
+	if !has(th.Actors, alert.KindIP, "203.0.113.50") || !has(th.Resources, alert.KindInstance, "i-0join") ||
+		!has(th.Actors, alert.KindPrincipal, "arn:aws:sts::111122223333:assumed-role/web-role/i-0join") {
+		t.Errorf("actors %v resources %v", th.Actors, th.Resources)
+	}
+	if !slices.Contains(th.Sources, alert.SourceRuntime) || !slices.Contains(th.Sources, alert.SourceCloudTrail) {
+		t.Errorf("sources %v", th.Sources)
+	}
+	derived := 0
+	for _, e := range th.Timeline {
+		if e.Rule == correlate.RuleInstanceCredentialsOutside {
+			derived++
+		}
+	}
+	if derived != 1 {
+		t.Errorf("%d derived detections in the timeline, want 1 (the calls from inside raise none)", derived)
+	}
+
+	// Triage through the CLI: status and a note, kept by later updates.
+	if out, err := exec.Command(bin, "threats", "set", th.ID, "--status", "in_progress", "--note", "revoking sessions",
+		"--api", b.api, "--token-file", b.token).CombinedOutput(); err != nil {
+		t.Fatalf("threats set: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "threats", "show", th.ID, "--api", b.api, "--token-file", b.token).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "in_progress") || !strings.Contains(string(out), "revoking sessions") ||
+		!strings.Contains(string(out), "CRITICAL") {
+		t.Errorf("threats show: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "threats", "set", th.ID, "--status", "fixed", "--api", b.api, "--token-file", b.token).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "status") {
+		t.Errorf("a bad status: %v %s", err, out)
+	}
+}
+
+// hosts is how many hosts the backend's entity graph knows.
+func (b *backendProc) hosts(t *testing.T) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", b.api+"/api/v1/status", nil)
+	tok, err := os.ReadFile(b.token)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Correlate struct{ Hosts int } `json:"correlate"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st.Correlate.Hosts
+}
+
+// A killed agent's sensor is reported silent within 3 heartbeat intervals
+// (real agent, real heartbeats), and back when it returns.
+func TestSensorSilentWhenTheAgentIsKilled(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\n"+
+		"nats:\n  url: nats://127.0.0.1:%d\n", dir, port)
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--config", cfg, "--status-socket", filepath.Join(dir, "agent.sock"))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	agent := start()
+	sensor := func() correlate.Sensor {
+		out, err := exec.Command(bin, "sensors", "--json", "--api", b.api, "--token-file", b.token).Output()
+		if err != nil {
+			t.Fatalf("vigil sensors: %v", err)
+		}
+		var resp struct{ Sensors []correlate.Sensor }
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.Sensors) > 1 {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(resp.Sensors) == 0 {
+			return correlate.Sensor{}
+		}
+		return resp.Sensors[0]
+	}
+	waitFor(t, 60*time.Second, func() bool { return sensor().Status == correlate.SensorOK })
+	if s := sensor(); s.Version == "" || s.Interval != 1 || s.Hostname == "" {
+		t.Errorf("sensor %+v", s)
+	}
+	_ = agent.Process.Kill()
+	_ = agent.Wait()
+	killed := time.Now()
+	waitFor(t, 30*time.Second, func() bool {
+		for _, d := range b.detections(t, bin, "--rule", correlate.RuleSensorSilent) {
+			if d["rule"] == correlate.RuleSensorSilent {
+				return true
+			}
+		}
+		return false
+	})
+	// 3 intervals, the 1 s check and the round trip through the stream.
+	if took := time.Since(killed); took > 10*time.Second {
+		t.Errorf("silent after %s, want within 3 intervals of 1 s (and the check)", took)
+	}
+	if s := sensor(); s.Status != correlate.SensorSilent || s.SilentSince == nil {
+		t.Errorf("sensor %+v", s)
+	}
+	agent = start()
+	defer func() { _ = agent.Process.Signal(syscall.SIGTERM); _ = agent.Wait() }()
+	waitFor(t, 60*time.Second, func() bool {
+		return len(b.detections(t, bin, "--rule", correlate.RuleSensorBack)) == 1 && sensor().Status == correlate.SensorOK
+	})
+}
