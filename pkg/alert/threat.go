@@ -52,6 +52,8 @@ type Threat struct {
 	// Reasons say why the severity is what it is (the join, the context).
 	Reasons  []string        `json:"reasons,omitempty"`
 	Timeline []TimelineEntry `json:"timeline"`
+	// Omitted counts detections of the threat beyond the timeline's bound.
+	Omitted int `json:"omitted_detections,omitempty"`
 	// Network is what flow logs show between the threat's hosts and the
 	// remote addresses its detections name (a C2, a reverse shell's peer):
 	// how much left, and for how long.

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-sec/vigil/pkg/alert"
+	"github.com/vigil-sec/vigil/pkg/backend/detect"
 	"github.com/vigil-sec/vigil/pkg/backend/ingest"
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/correlate"
 	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
@@ -153,4 +158,56 @@ func BenchmarkJetStreamFloor(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*benchRecords)/time.Since(start).Seconds(), "records/s")
+}
+
+// Detection to threat through NATS: a detection published to the
+// detection stream, consumed by the correlation, its threat written to
+// the KV bucket and seen by the API's view. Reports p50 and p99.
+func BenchmarkDetectionToThreat(b *testing.B) {
+	bk, ctx := benchBackend(b, true)
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var lat []time.Duration
+	seen := make(chan struct{}, 1<<16)
+	prev := bk.view.OnChange
+	bk.view.OnChange = func(t *alert.Threat) {
+		prev(t)
+		mu.Lock()
+		if at, ok := sent[t.ID]; ok {
+			lat = append(lat, time.Since(at))
+			delete(sent, t.ID)
+			seen <- struct{}{}
+		}
+		mu.Unlock()
+	}
+	at := time.Now().UTC()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := alert.Detection{Schema: alert.DetectionSchema, ID: fmt.Sprintf("bench-%d", i), Source: alert.SourceRuntime, Rule: "Bench",
+			Severity: alert.High, Tactic: "execution", Time: at, Env: "bench",
+			Resources: []alert.Entity{{Kind: alert.KindHost, ID: fmt.Sprintf("h-%d", i)}}}
+		m, err := detect.Message(&d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		sent[correlate.ThreatID(d.ID)] = time.Now()
+		mu.Unlock()
+		if _, err := bk.conn.Publish(ctx, []store.Msg{m}); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("no threat for %s", d.ID)
+		}
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
 }

@@ -58,7 +58,9 @@ type Engine struct {
 	member  map[string]string          // detection id -> threat id
 	// pending: detections below the opening severity, kept in case a
 	// threat on one of their entities opens later (any arrival order).
-	pending map[string]*alert.Detection
+	pending      map[string]*pendingDet
+	pendingByKey map[string]map[string]bool // join key -> pending detection ids
+	adds         uint64
 	// flows by host and remote address (flow logs), for the threats whose
 	// detections name the pair.
 	flows  map[pair]*pairFlows
@@ -72,6 +74,15 @@ type state struct {
 	members map[string]*member
 	pairs   map[pair]bool // hosts and remotes its detections name
 }
+
+type pendingDet struct {
+	d    *alert.Detection
+	keys map[string]bool
+}
+
+// MaxTimeline bounds the detections a threat lists (a host that keeps
+// alerting for hours); the rest are counted in Omitted.
+const MaxTimeline = 5000
 
 // member is what a threat keeps of a detection.
 type member struct {
@@ -87,7 +98,7 @@ func New(cfg Config, now func() time.Time) *Engine {
 		now = time.Now
 	}
 	return &Engine{cfg: cfg, now: now, graph: NewGraph(), threats: map[string]*state{}, byKey: map[string]map[string]bool{},
-		member: map[string]string{}, pending: map[string]*alert.Detection{}, flows: map[pair]*pairFlows{}}
+		member: map[string]string{}, pending: map[string]*pendingDet{}, pendingByKey: map[string]map[string]bool{}, flows: map[pair]*pairFlows{}}
 }
 
 // Graph is the engine's entity graph.
@@ -157,7 +168,7 @@ func (e *Engine) Add(d *alert.Detection) []*alert.Threat {
 		e.stats.Duplicates++
 		return nil
 	}
-	if _, dup := e.pending[d.ID]; dup {
+	if e.pending[d.ID] != nil {
 		e.stats.Duplicates++
 		return nil
 	}
@@ -167,19 +178,20 @@ func (e *Engine) Add(d *alert.Detection) []*alert.Threat {
 	if a := d.Evidence.Alert; a != nil {
 		e.graph.Observe(a.Host.Info, time.Time{}) // an alert's identity, never newer than a heartbeat's
 	}
+	if e.adds++; e.adds%4096 == 0 {
+		e.expire()
+	}
 	keys := e.keys(d)
 	cands := e.candidates(keys, d.Time)
 	if len(cands) == 0 {
 		if d.Severity < opens {
-			e.pending[d.ID] = d
-			e.expire()
+			e.addPending(d, keys)
 			return nil
 		}
 		st := e.open(d)
 		e.stats.Opened++
 		changed := map[string]*state{st.t.ID: st}
-		e.absorbPending(st, changed)
-		e.expire()
+		e.absorbPending(st)
 		return e.finish(changed)
 	}
 	// Join the earliest candidate; merge the others into it.
@@ -192,8 +204,7 @@ func (e *Engine) Add(d *alert.Detection) []*alert.Threat {
 	}
 	e.addMember(st, d, keys)
 	e.stats.Joined++
-	e.absorbPending(st, changed)
-	e.expire()
+	e.absorbPending(st)
 	return e.finish(changed)
 }
 
@@ -247,6 +258,17 @@ func (e *Engine) open(d *alert.Detection) *state {
 }
 
 func (e *Engine) addMember(st *state, d *alert.Detection, keys map[string]bool) {
+	if st.t.FirstSeen.IsZero() || d.Time.Before(st.t.FirstSeen) {
+		st.t.FirstSeen = d.Time
+	}
+	if d.Time.After(st.t.LastSeen) {
+		st.t.LastSeen = d.Time
+	}
+	e.member[d.ID] = st.t.ID
+	if len(st.members) >= MaxTimeline {
+		st.t.Omitted++
+		return
+	}
 	st.members[d.ID] = &member{
 		entry: alert.TimelineEntry{Time: d.Time, Detection: d.ID, Source: d.Source, Rule: d.Rule, Severity: d.Severity,
 			Tactic: d.Tactic, Technique: d.Technique, Message: d.Message},
@@ -285,6 +307,13 @@ func (e *Engine) merge(st, other *state) {
 			pf.taken = st.t.ID
 		}
 	}
+	if other.t.FirstSeen.Before(st.t.FirstSeen) {
+		st.t.FirstSeen = other.t.FirstSeen
+	}
+	if other.t.LastSeen.After(st.t.LastSeen) {
+		st.t.LastSeen = other.t.LastSeen
+	}
+	st.t.Omitted += other.t.Omitted
 	other.members = map[string]*member{}
 	other.t.MergedInto = st.t.ID
 	other.t.Timeline = nil
@@ -293,34 +322,63 @@ func (e *Engine) merge(st, other *state) {
 	e.stats.Merged++
 }
 
+func (e *Engine) addPending(d *alert.Detection, keys map[string]bool) {
+	e.pending[d.ID] = &pendingDet{d: d, keys: keys}
+	for k := range keys {
+		m := e.pendingByKey[k]
+		if m == nil {
+			m = map[string]bool{}
+			e.pendingByKey[k] = m
+		}
+		m[d.ID] = true
+	}
+}
+
+func (e *Engine) removePending(id string) {
+	p := e.pending[id]
+	if p == nil {
+		return
+	}
+	for k := range p.keys {
+		delete(e.pendingByKey[k], id)
+		if len(e.pendingByKey[k]) == 0 {
+			delete(e.pendingByKey, k)
+		}
+	}
+	delete(e.pending, id)
+}
+
 // absorbPending moves pending detections that now join st into it, until
-// none does (a pending one can connect another through its entities).
-func (e *Engine) absorbPending(st *state, changed map[string]*state) {
+// none does (a pending one brings its own entities, and widens the span).
+func (e *Engine) absorbPending(st *state) {
 	for {
 		moved := false
-		e.recompute(st)
-		for id, d := range e.pending {
-			keys := e.keys(d)
-			if !e.within(st.t, d.Time) || !shares(keys, st.keys) {
-				continue
+		queue := make([]string, 0, len(st.keys))
+		for k := range st.keys {
+			queue = append(queue, k)
+		}
+		for len(queue) > 0 {
+			k := queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			for id := range e.pendingByKey[k] {
+				p := e.pending[id]
+				if p == nil || !e.within(st.t, p.d.Time) {
+					continue
+				}
+				e.removePending(id)
+				for nk := range p.keys {
+					if !st.keys[nk] {
+						queue = append(queue, nk)
+					}
+				}
+				e.addMember(st, p.d, p.keys)
+				moved = true
 			}
-			delete(e.pending, id)
-			e.addMember(st, d, keys)
-			moved = true
 		}
 		if !moved {
 			return
 		}
 	}
-}
-
-func shares(a, b map[string]bool) bool {
-	for k := range a {
-		if b[k] {
-			return true
-		}
-	}
-	return false
 }
 
 // finish recomputes the changed threats and returns copies.
@@ -344,9 +402,9 @@ func (e *Engine) finish(changed map[string]*state) []*alert.Threat {
 // expire drops what is older than the retention behind the latest event.
 func (e *Engine) expire() {
 	cut := e.latest.Add(-e.cfg.Retention)
-	for id, d := range e.pending {
-		if d.Time.Before(cut) {
-			delete(e.pending, id)
+	for id, p := range e.pending {
+		if p.d.Time.Before(cut) {
+			e.removePending(id)
 		}
 	}
 	for id, st := range e.threats {
@@ -464,8 +522,13 @@ func (e *Engine) recompute(st *state) {
 	}
 	sort.SliceStable(t.Tactics, func(i, j int) bool { return alert.TacticRank(t.Tactics[i]) < alert.TacticRank(t.Tactics[j]) })
 	slices.Sort(t.Sources)
-	if len(t.Timeline) > 0 {
-		t.FirstSeen, t.LastSeen = t.Timeline[0].Time, t.Timeline[len(t.Timeline)-1].Time
+	if n := len(t.Timeline); n > 0 {
+		if t.FirstSeen.IsZero() || t.Timeline[0].Time.Before(t.FirstSeen) {
+			t.FirstSeen = t.Timeline[0].Time
+		}
+		if t.Timeline[n-1].Time.After(t.LastSeen) {
+			t.LastSeen = t.Timeline[n-1].Time
+		}
 	}
 	if main == nil {
 		return
