@@ -406,3 +406,100 @@ func TestThreatFlowsGiveTheExfiltrationSize(t *testing.T) {
 		t.Errorf("threat %s %v", th.Severity, th.Reasons)
 	}
 }
+
+// kubeletCgroup makes a real cgroup named as the kubelet (systemd driver)
+// names a pod's containerd container, and removes it at the end.
+func kubeletCgroup(t *testing.T, podUID, id string) string {
+	t.Helper()
+	base := "/sys/fs/cgroup"
+	if st, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(st), " /sys/fs/cgroup/unified ") {
+		base = "/sys/fs/cgroup/unified" // a hybrid host: its cgroup2 hierarchy
+	}
+	u := strings.ReplaceAll(podUID, "-", "_")
+	dirs := []string{"kubepods.slice", "kubepods.slice/kubepods-besteffort.slice",
+		"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + u + ".slice",
+		"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + u + ".slice/cri-containerd-" + id + ".scope"}
+	for _, d := range dirs {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil && !os.IsExist(err) {
+			t.Fatalf("cgroup: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(filepath.Join(base, dirs[i]))
+		}
+	})
+	return filepath.Join(base, dirs[len(dirs)-1])
+}
+
+// Join (c), end to end: `kubectl exec` into pod shop/web-7d4b9c by alice
+// (the Kubernetes audit record) and a runtime alert in a container of that
+// pod (a real cgroup named as the kubelet names it, with its OCI bundle's
+// annotations, which the agent reads) are one threat naming alice.
+func TestThreatKubernetesExecJoinsWhatRanInThePod(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	id := strings.Repeat("e5", 32)
+	const podUID = "6b0f3c2a-1d4e-4f5a-9b8c-7d6e5f4a3b2c"
+	cg := kubeletCgroup(t, podUID, id)
+	bundle := filepath.Join(dir, "bundles", id, "config.json")
+	if err := os.MkdirAll(filepath.Dir(bundle), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bundle, []byte(`{"ociVersion":"1.1.0","annotations":{"io.kubernetes.cri.container-type":"container",`+
+		`"io.kubernetes.cri.sandbox-name":"web-7d4b9c","io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.sandbox-uid":"`+podUID+`",`+
+		`"io.kubernetes.cri.container-name":"app"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\n"+
+		"rules:\n  dedup_window: 0s\nprocess_tree:\n  oci_bundles: [%q]\nnats:\n  url: nats://127.0.0.1:%d\n",
+		dir, filepath.Join(dir, "bundles", "{id}", "config.json"), port)
+	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
+	// A scanner that lives a moment (a copy of sleep), run in the pod's
+	// container cgroup.
+	sleep, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nmap := filepath.Join(dir, "nmap")
+	if err := os.WriteFile(nmap, sleep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var det map[string]any
+	waitFor(t, 60*time.Second, func() bool {
+		_ = exec.Command("/bin/sh", "-c", fmt.Sprintf("echo $$ > %s/cgroup.procs && exec %s 0.5", cg, nmap)).Run()
+		for _, d := range b.detections(t, bin, "--rule", "Network scanner executed") {
+			for _, r := range d["resources"].([]any) {
+				if e := r.(map[string]any); e["kind"] == "pod" && e["id"] == "shop/web-7d4b9c" {
+					det = d
+					return true
+				}
+			}
+		}
+		return false
+	})
+	ev, _ := det["evidence"].(map[string]any)
+	al, _ := ev["alert"].(map[string]any)
+	ctr, _ := al["container"].(map[string]any)
+	if ctr["id"] != id || ctr["pod_uid"] != podUID || ctr["name"] != "app" || ctr["runtime"] != "containerd" {
+		t.Errorf("container %v", ctr)
+	}
+	ingestLines(t, bin, b, dir, "k8saudit", []string{fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"exec-e2e","stage":"ResponseStarted",`+
+		`"requestURI":"/api/v1/namespaces/shop/pods/web-7d4b9c/exec?command=sh&container=app&stdin=true&tty=true","verb":"create",`+
+		`"user":{"username":"alice","groups":["system:authenticated"]},"sourceIPs":["198.51.100.30"],"userAgent":"kubectl/v1.30.0",`+
+		`"objectRef":{"resource":"pods","namespace":"shop","name":"web-7d4b9c","apiVersion":"v1","subresource":"exec"},`+
+		`"responseStatus":{"metadata":{},"code":101},"requestReceivedTimestamp":%q,"stageTimestamp":%q,`+
+		`"annotations":{"authorization.k8s.io/decision":"allow"}}`, time.Now().UTC().Format(time.RFC3339Nano), time.Now().UTC().Format(time.RFC3339Nano))},
+		"--cluster", "prod")
+	got := b.waitThreat(t, bin, "Network scanner executed", "Exec or attach into a pod")
+	if len(got) != 1 {
+		t.Fatalf("%d threats: %+v", len(got), got)
+	}
+	th := got[0]
+	if !slices.ContainsFunc(th.Actors, func(e alert.Entity) bool { return e.Kind == alert.KindK8sUser && e.ID == "alice" }) ||
+		!slices.ContainsFunc(th.Resources, func(e alert.Entity) bool { return e.Kind == alert.KindPod && e.ID == "shop/web-7d4b9c" }) {
+		t.Errorf("actors %v resources %v", th.Actors, th.Resources)
+	}
+}

@@ -102,6 +102,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		MaxProcesses: a.cfg.ProcessTree.MaxProcesses,
 		ExitGrace:    a.cfg.ProcessTree.ExitGrace,
 		MaxAncestors: a.cfg.ProcessTree.MaxAncestors,
+		OCIBundles:   a.cfg.ProcessTree.OCIBundles,
 	})
 	n, err := a.tree.Seed()
 	if err != nil {

@@ -133,6 +133,11 @@ func FromAlert(a *Alert) Detection {
 	if a.Container.ID != "" {
 		d.Resources = append(d.Resources, Entity{Kind: KindContainer, ID: a.Container.ID, Name: a.Container.Runtime})
 	}
+	if c := a.Container; c.PodName != "" && c.PodNamespace != "" {
+		// As Kubernetes audit names them: the join with exec and attach.
+		d.Resources = append(d.Resources, Entity{Kind: KindPod, ID: c.PodNamespace + "/" + c.PodName, Name: c.Name},
+			Entity{Kind: KindNamespace, ID: c.PodNamespace})
+	}
 	d.Resources = append(d.Resources, ssmOrigins(a)...)
 	return d
 }

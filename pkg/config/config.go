@@ -150,6 +150,16 @@ type ProcessTree struct {
 	MaxProcesses int           `yaml:"max_processes"`
 	ExitGrace    time.Duration `yaml:"exit_grace"`
 	MaxAncestors int           `yaml:"max_ancestors"`
+	// OCIBundles are where container runtimes keep a container's OCI
+	// config ({id}: the container id): its annotations name the
+	// Kubernetes pod and namespace.
+	OCIBundles []string `yaml:"oci_bundles"`
+}
+
+// DefaultOCIBundles: containerd's CRI namespace (k8s.io) and cri-o.
+var DefaultOCIBundles = []string{
+	"/run/containerd/io.containerd.runtime.v2.task/k8s.io/{id}/config.json",
+	"/run/containers/storage/overlay-containers/{id}/userdata/config.json",
 }
 
 // DefaultWatchedPrefixes are sensitive files whose reads are reported.
@@ -179,7 +189,7 @@ func Default() Agent {
 		StatusSocket:          "/run/vigil/agent.sock",
 		HostRoot:              "/",
 		LogLevel:              "info",
-		ProcessTree:           ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8},
+		ProcessTree:           ProcessTree{MaxProcesses: 32768, ExitGrace: 30 * time.Second, MaxAncestors: 8, OCIBundles: DefaultOCIBundles},
 		Collect:               "rules",
 		Alerts:                "stdout",
 		Env:                   "default",
@@ -566,6 +576,11 @@ func (c *Agent) Validate() error {
 	}
 	if c.ProcessTree.ExitGrace < time.Second {
 		return bad("process_tree.exit_grace", "must be at least 1s")
+	}
+	for i, b := range c.ProcessTree.OCIBundles {
+		if !strings.HasPrefix(b, "/") || !strings.Contains(b, "{id}") {
+			return bad(fmt.Sprintf("process_tree.oci_bundles.%d", i), "%q: an absolute path with {id} for the container id", b)
+		}
 	}
 	if c.ProcessTree.MaxAncestors < 1 || c.ProcessTree.MaxAncestors > 64 {
 		return bad("process_tree.max_ancestors", "must be between 1 and 64")

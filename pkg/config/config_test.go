@@ -66,6 +66,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"relative prefix", "noisy_prefixes: [tmp/]\n", "agent.yaml:1: noisy_prefixes"},
 		{"ring not power of two", "ring_buffer_bytes: 5000\n", "agent.yaml:1: ring_buffer_bytes: must be a power of two"},
 		{"nested", "process_tree:\n  max_ancestors: 99\n", "agent.yaml:2: process_tree.max_ancestors"},
+		{"oci bundle without id", "process_tree:\n  oci_bundles: [/run/x/config.json]\n", "agent.yaml:2: process_tree.oci_bundles.0"},
 		{"metrics not loopback", "metrics_address: 0.0.0.0:9464\n", "agent.yaml:1: metrics_address"},
 		{"bad collect", "collect: some\n", "agent.yaml:1: collect"},
 		{"relative rules path", "rules:\n  paths: [rules.d]\n", "agent.yaml:2: rules.paths"},

@@ -74,6 +74,12 @@ type Ancestor struct {
 type Container struct {
 	ID      string `json:"id,omitempty" expr:"id"`
 	Runtime string `json:"runtime" expr:"runtime"`
+	// The Kubernetes pod of the container (the pod uid from its cgroup,
+	// the names from its OCI bundle), when it is one.
+	Name         string `json:"name,omitempty" expr:"name"`
+	PodName      string `json:"pod_name,omitempty" expr:"pod_name"`
+	PodNamespace string `json:"pod_namespace,omitempty" expr:"pod_namespace"`
+	PodUID       string `json:"pod_uid,omitempty" expr:"pod_uid"`
 }
 
 // ExecInfo is set on exec events.

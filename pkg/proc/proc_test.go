@@ -53,7 +53,11 @@ func writeProcRoot(t *testing.T, procs ...fakeProc) string {
 		if cg == "" {
 			cg = "/user.slice"
 		}
-		must(os.WriteFile(filepath.Join(dir, "cgroup"), []byte("0::"+cg+"\n"), 0o644))
+		content := "0::" + cg + "\n"
+		if strings.Contains(cg, "\n") { // the whole file, as a hybrid host writes it
+			content = cg
+		}
+		must(os.WriteFile(filepath.Join(dir, "cgroup"), []byte(content), 0o644))
 		if p.exe != "" {
 			must(os.Symlink(p.exe, filepath.Join(dir, "exe")))
 		}
@@ -281,5 +285,74 @@ func TestBoundArgBytes(t *testing.T) {
 		if got := fmt.Sprint(BoundArgBytes(c.in, c.max)); got != c.want {
 			t.Errorf("BoundArgBytes(%q, %d) = %s, want %s", c.in, c.max, got, c.want)
 		}
+	}
+}
+
+// A Kubernetes container's pod: the uid from the kubelet's cgroup (systemd
+// and cgroupfs drivers), the names from the OCI bundle (containerd and
+// cri-o annotations, configurable paths).
+func TestKubernetesPodOfAContainer(t *testing.T) {
+	id := strings.Repeat("c1", 32)
+	uid := "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+	procs := append(baseProcs(), fakeProc{pid: 800, ppid: 1, start: 600, comm: "sh", exe: "/bin/sh", args: []string{"sh"},
+		cgroup: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice/cri-containerd-" + id + ".scope"})
+	root := writeProcRoot(t, procs...)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	bundle := filepath.Join(root, "run/k8s", id, "config.json")
+	must(os.MkdirAll(filepath.Dir(bundle), 0o755))
+	must(os.WriteFile(bundle, []byte(`{"ociVersion":"1.1.0","annotations":{"io.kubernetes.cri.container-type":"container",`+
+		`"io.kubernetes.cri.sandbox-name":"web-7d4b9c","io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.container-name":"app"}}`), 0o644))
+	tr := NewTree(TreeConfig{Root: root, OCIBundles: []string{"/nowhere/{id}.json", "/run/k8s/{id}/config.json"}})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	e := &event.Event{Type: event.TypeOpen, Process: event.Process{PID: 800}}
+	tr.Apply(e)
+	c := e.Container
+	if c.ID != id || c.Runtime != RuntimeContainerd || c.PodName != "web-7d4b9c" || c.PodNamespace != "shop" || c.PodUID != uid || c.Name != "app" {
+		t.Errorf("container %+v", c)
+	}
+	for path, want := range map[string]string{
+		"/kubepods/burstable/pod" + uid + "/" + id:                                            uid,
+		"/kubepods.slice/kubepods-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice/x":       uid,
+		"/system.slice/docker-" + id + ".scope":                                               "",
+		"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podnope.slice/x.scope": "",
+	} {
+		if got := PodUIDFromCgroup(path); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+	p, ok := PodFromOCIConfig([]byte(`{"annotations":{"io.kubernetes.pod.name":"db-0","io.kubernetes.pod.namespace":"data","io.kubernetes.pod.uid":"u","io.kubernetes.container.name":"pg"}}`))
+	if !ok || p != (Pod{Name: "db-0", Namespace: "data", UID: "u", Container: "pg"}) {
+		t.Errorf("cri-o: %+v", p)
+	}
+	if _, ok := PodFromOCIConfig([]byte(`{"annotations":{}}`)); ok {
+		t.Error("no pod in an empty config")
+	}
+}
+
+// A hybrid host (cgroup v1 controllers, every process in the cgroup2 root):
+// the cgroup2 id is the same for a host process and a container's, so the
+// container is not taken from the cache of that id.
+func TestHybridHostContainersNotCachedUnderTheRootCgroup(t *testing.T) {
+	id := strings.Repeat("d4", 32)
+	root := writeProcRoot(t, append(baseProcs(),
+		fakeProc{pid: 900, ppid: 1, start: 700, comm: "cron", exe: "/usr/sbin/cron", cgroup: "8:pids:/\n0::/\n"},
+		fakeProc{pid: 901, ppid: 1, start: 701, comm: "nginx", exe: "/usr/sbin/nginx", cgroup: "8:pids:/docker/" + id + "\n0::/\n"})...)
+	tr := NewTree(TreeConfig{Root: root})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	host := &event.Event{Type: event.TypeOpen, CgroupID: 1, Process: event.Process{PID: 900}}
+	tr.Apply(host)
+	ctr := &event.Event{Type: event.TypeOpen, CgroupID: 1, Process: event.Process{PID: 901}}
+	tr.Apply(ctr)
+	if host.Container.Runtime != RuntimeHost || ctr.Container.ID != id || ctr.Container.Runtime != RuntimeDocker {
+		t.Errorf("host %+v, container %+v", host.Container, ctr.Container)
 	}
 }

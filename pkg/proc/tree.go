@@ -27,6 +27,10 @@ type TreeConfig struct {
 	MaxAncestors int
 	// MaxArgs bounds the arguments kept per process.
 	MaxArgs int
+	// OCIBundles are where containers' OCI configs are ({id}: the
+	// container id), for their pod's name and namespace; paths are below
+	// Root.
+	OCIBundles []string
 	// MaxArgBytes bounds their total length, as the sensor bounds the argv
 	// it copies at exec (2048 bytes): a process seeded from /proc with a
 	// huge command line (a CI runner's "bash -c <script>") must not make
@@ -89,6 +93,7 @@ type Tree struct {
 	procs   map[uint32]*Process
 	serials uint64 // the last Process.serial handed out
 	cgroups map[uint64]event.Container
+	shared  map[uint64]bool // cgroup2 ids that do not tell containers apart
 	now     func() time.Time
 
 	bootOnce sync.Once
@@ -103,6 +108,7 @@ func NewTree(cfg TreeConfig) *Tree {
 		users:   NewUsers(cfg.Root),
 		procs:   make(map[uint32]*Process),
 		cgroups: make(map[uint64]event.Container),
+		shared:  make(map[uint64]bool),
 		now:     time.Now,
 	}
 	b, _ := os.ReadFile(filepath.Join(cfg.Root, "proc/sys/kernel/random/boot_id"))
@@ -361,12 +367,24 @@ func (t *Tree) enrich(e *event.Event) {
 		ep.LoginUser = t.users.User(ep.LoginUID)
 	}
 	p := t.lookup(ep.PID)
-	if e.CgroupID != 0 || p == nil {
-		e.Container = t.container(e.CgroupID, ep.PID)
+	if (e.CgroupID != 0 && !t.shared[e.CgroupID]) || p == nil {
+		c, cached := t.container(e.CgroupID, ep.PID)
+		if !cached && e.CgroupID != 0 && p != nil {
+			// A cgroup2 id many processes share (the root of a hybrid
+			// host): resolve per process from now on.
+			if len(t.shared) > 4096 {
+				clear(t.shared)
+			}
+			t.shared[e.CgroupID] = true
+			pc := new(event.Container)
+			*pc = c
+			p.container = pc
+		}
+		e.Container = c
 	} else {
 		// No cgroup v2 id (a v1-only host): resolve once per process.
 		if p.container == nil {
-			c := t.container(0, ep.PID)
+			c, _ := t.container(0, ep.PID)
 			p.container = &c
 		}
 		e.Container = *p.container
@@ -435,23 +453,71 @@ func (t *Tree) bootTime() time.Time {
 // container resolves a cgroup id to a container, once per cgroup: from the
 // process's cgroup file, or, when the process is already gone, by finding
 // the cgroup directory whose inode is the id in the cgroup2 hierarchy.
-func (t *Tree) container(cgid uint64, pid uint32) event.Container {
+// cached is false when the id does not tell containers apart (or the
+// process was not found).
+func (t *Tree) container(cgid uint64, pid uint32) (event.Container, bool) {
 	if c, ok := t.cgroups[cgid]; ok && cgid != 0 {
-		return c
+		return c, true
 	}
 	c := event.Container{Runtime: RuntimeHost}
+	cache := true
 	if b, err := os.ReadFile(t.procPath(pid, "cgroup")); err == nil {
-		c.ID, c.Runtime = ContainerFromProcCgroup(string(b))
+		content := string(b)
+		c.ID, c.Runtime = ContainerFromProcCgroup(content)
+		if c.ID != "" {
+			c.PodUID = podUIDFromProcCgroup(content)
+		}
+		// On a hybrid host every process may sit in the cgroup2 root while
+		// its v1 hierarchies tell containers apart: the id (a cgroup2 one)
+		// then says nothing, so nothing is cached under it.
+		cache = !strings.HasPrefix(content, "0::/\n") && !strings.Contains(content, "\n0::/\n")
 	} else if p := t.cgroupPathByID(cgid); p != "" {
 		c.ID, c.Runtime = ParseCgroupPath(p)
+		if c.ID != "" {
+			c.PodUID = PodUIDFromCgroup(p)
+		}
 	} else {
-		return c // unknown: do not cache
+		return c, false // unknown: do not cache
+	}
+	if c.ID != "" && (c.Runtime == RuntimeContainerd || c.Runtime == RuntimeCRIO) {
+		t.pod(&c)
+	}
+	if !cache {
+		return c, false
 	}
 	if len(t.cgroups) > 4096 {
 		clear(t.cgroups)
 	}
 	t.cgroups[cgid] = c
-	return c
+	return c, true
+}
+
+// pod fills a Kubernetes container's pod from its OCI bundle.
+func (t *Tree) pod(c *event.Container) {
+	for _, tmpl := range t.cfg.OCIBundles {
+		b, err := os.ReadFile(filepath.Join(t.cfg.Root, strings.ReplaceAll(tmpl, "{id}", c.ID)))
+		if err != nil {
+			continue
+		}
+		if p, ok := PodFromOCIConfig(b); ok {
+			c.Name, c.PodName, c.PodNamespace = p.Container, p.Name, p.Namespace
+			if c.PodUID == "" {
+				c.PodUID = p.UID
+			}
+			return
+		}
+	}
+}
+
+func podUIDFromProcCgroup(content string) string {
+	for _, line := range strings.Split(content, "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
+			if u := PodUIDFromCgroup(parts[2]); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
 }
 
 // cgroupPathByID walks the cgroup2 mount for the directory with inode id.
