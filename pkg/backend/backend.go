@@ -20,12 +20,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vigil-sec/vigil/pkg/alert"
 	"github.com/vigil-sec/vigil/pkg/backend/api"
 	"github.com/vigil-sec/vigil/pkg/backend/bus"
 	"github.com/vigil-sec/vigil/pkg/backend/detect"
 	"github.com/vigil-sec/vigil/pkg/backend/index"
 	"github.com/vigil-sec/vigil/pkg/backend/ingest"
+	"github.com/vigil-sec/vigil/pkg/backend/lease"
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 	"github.com/vigil-sec/vigil/pkg/backend/threat"
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
@@ -185,12 +185,16 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	}
 	b.stage = detect.New(b.rules, b.conn, b.log.Named("detect"))
 	cc := b.cfg.Correlation
-	eng := correlate.New(correlate.Config{Window: cc.Window, Retention: cc.Retention, CrownJewels: cc.CrownJewels}, nil)
-	b.threats = threat.New(eng, thrKV, b.conn, b.log.Named("correlate"))
+	graph := correlate.NewGraph()
+	newEngine := func() *correlate.Engine {
+		return correlate.New(correlate.Config{Window: cc.Window, Retention: cc.Retention, CrownJewels: cc.CrownJewels, Graph: graph}, nil)
+	}
+	b.threats = threat.New(newEngine(), thrKV, b.conn, b.log.Named("correlate"))
+	b.threats.End() // until this instance holds the lease
 	b.view = threat.NewView(thrKV)
-	// Every stored threat reaches the engine: restored at start, and an
-	// analyst's triage as it happens.
-	b.view.OnChange = func(t *alert.Threat) { eng.Restore(t); eng.Triage(t) }
+	// Every stored threat reaches the engine: an analyst's triage as it
+	// happens (a term starts from all of them).
+	b.view.OnChange = b.threats.Stored
 	var wg sync.WaitGroup
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -225,16 +229,22 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		return nil
 	}
 	if cc.Enabled {
+		leaseKV, err := b.conn.EnsureKV(ctx, wire.LeaseBucket, b.cfg.Replicas())
+		if err != nil {
+			stopWork()
+			wg.Wait()
+			return err
+		}
+		// Every instance keeps the entity graph and the sensor inventory;
+		// one at a time correlates (the lease), from the stored threats.
 		run("heartbeats", func(c context.Context) error {
 			return b.conn.Follow(c, wire.DefaultAgentStream, wire.AnyHost(wire.KindHeartbeat), time.Now().Add(-cc.Retention), b.threats.Heartbeat)
 		})
-		run("sensors", func(c context.Context) error { return b.threats.WatchSensors(c, time.Second, 10*time.Second) })
-		run("correlate", func(c context.Context) error {
-			return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}, b.threats.Detections)
-		})
-		run("correlate-cloud", func(c context.Context) error {
-			return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer,
-				Filter: wire.SourceSubject("*", wire.KindCloud, "*", "*")}, b.threats.CloudRecords)
+		host, _ := os.Hostname()
+		ls := &lease.Lease{KV: leaseKV, Key: "correlation", Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.natsURL),
+			TTL: LeaseTTL, Log: b.log.Named("correlate")}
+		run("correlation", func(c context.Context) error {
+			return ls.Run(c, func(lc context.Context) error { return b.correlate(lc, newEngine()) })
 		})
 	}
 	run("detect-cloud", func(c context.Context) error {
@@ -294,6 +304,49 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	return err
+}
+
+// LeaseTTL is how long a correlation leader that stopped renewing (a
+// crash) keeps the lease before a standby takes over.
+var LeaseTTL = 10 * time.Second
+
+// correlate runs one term of the correlation while this instance holds the
+// lease: a fresh engine restored from the stored threats, the consumers of
+// detections and cloud records, and the sensors' silence check.
+func (b *Backend) correlate(parent context.Context, e *correlate.Engine) error {
+	b.threats.Begin(e, b.view.All())
+	defer b.threats.End()
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("sensors", func(c context.Context) error { return b.threats.WatchSensors(c, time.Second, 10*time.Second) })
+	start("correlate", func(c context.Context) error {
+		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}, b.threats.Detections)
+	})
+	start("correlate-cloud", func(c context.Context) error {
+		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer,
+			Filter: wire.SourceSubject("*", wire.KindCloud, "*", "*")}, b.threats.CloudRecords)
+	})
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	// The term ends: consumers finish their batch (or leave it for
+	// redelivery to the next leader).
+	cancel()
+	wg.Wait()
 	return err
 }
 

@@ -52,6 +52,8 @@ type Status struct {
 		Pending    uint64 `json:"pending_detections"`
 		Hosts      int    `json:"hosts"`
 		Threats    int    `json:"threats_stored"`
+		// Leading: this instance holds the correlation's lease.
+		Leading bool `json:"leading"`
 	} `json:"correlate"`
 	Index struct {
 		Detections int    `json:"detections"`
@@ -89,8 +91,9 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		c.Detections, c.Records, c.Heartbeats = t.Stats.Detections.Load(), t.Stats.Records.Load(), t.Stats.Heartbeats.Load()
 		c.Derived, c.Saved, c.Conflicts = t.Stats.Derived.Load(), t.Stats.Saved.Load(), t.Stats.Conflicts.Load()
 		c.SaveErrors, c.Malformed = t.Stats.SaveErrors.Load(), t.Stats.Malformed.Load()
-		es := t.Engine.Stats()
-		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Engine.Graph().Hosts()
+		es := t.Engine().Stats()
+		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Graph().Hosts()
+		c.Leading = t.Leading()
 		c.Threats = len(b.view.All())
 	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()

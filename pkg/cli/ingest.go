@@ -59,7 +59,17 @@ func newIngestCmd(stdout, stderr io.Writer, stdin io.Reader) *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			if ok, err := conn.HasStream(ctx, wire.CloudStream); err != nil || !ok {
+			// A cluster electing its JetStream leader (a node lost) answers
+			// nothing for a few seconds: that is not a missing stream.
+			ok, err := conn.HasStream(ctx, wire.CloudStream)
+			for deadline := time.Now().Add(30 * time.Second); err != nil && time.Now().Before(deadline); {
+				time.Sleep(time.Second)
+				ok, err = conn.HasStream(ctx, wire.CloudStream)
+			}
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", wire.CloudStream, wire.RedactURL(natsURL), err)
+			}
+			if !ok {
 				return fmt.Errorf("no %s stream on %s: start the backend (vigil backend) first", wire.CloudStream, wire.RedactURL(natsURL))
 			}
 			var total ingest.Summary

@@ -111,8 +111,8 @@ type DropDir struct {
 
 // BackendCorrelation tunes the joins of detections into threats.
 type BackendCorrelation struct {
-	// Enabled runs the correlation stage on this instance (one instance
-	// per deployment until the stage is partitioned by entity key).
+	// Enabled lets this instance run the correlation: one instance at a
+	// time does, elected through a lease.
 	Enabled bool `yaml:"enabled"`
 	// Window: a detection joins a threat whose event-time span, widened by
 	// this on both sides, contains it.

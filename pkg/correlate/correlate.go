@@ -29,6 +29,9 @@ type Config struct {
 	// CrownJewels are host tags (key=value, or key for any value) that
 	// raise a threat's severity.
 	CrownJewels []string
+	// Graph is the entity graph to use (a new one when nil): engines of
+	// successive terms share the one heartbeats feed.
+	Graph *Graph
 }
 
 func (c *Config) defaults() {
@@ -97,7 +100,11 @@ func New(cfg Config, now func() time.Time) *Engine {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{cfg: cfg, now: now, graph: NewGraph(), threats: map[string]*state{}, byKey: map[string]map[string]bool{},
+	g := cfg.Graph
+	if g == nil {
+		g = NewGraph()
+	}
+	return &Engine{cfg: cfg, now: now, graph: g, threats: map[string]*state{}, byKey: map[string]map[string]bool{},
 		member: map[string]string{}, pending: map[string]*pendingDet{}, pendingByKey: map[string]map[string]bool{}, flows: map[pair]*pairFlows{}}
 }
 

@@ -117,6 +117,7 @@ const (
 	TokenBucket            = "vigil_tokens"
 	IngestBucket           = "vigil_ingest_offsets"
 	ThreatBucket           = "vigil_threats"
+	LeaseBucket            = "vigil_leases"
 	CorrelateConsumer      = "correlate"
 	CorrelateCloudConsumer = "correlate-cloud"
 	CloudConsumer          = "detect-cloud"

@@ -53,8 +53,12 @@ type Stats struct {
 
 // Stage correlates.
 type Stage struct {
-	Engine  *correlate.Engine
+	engine  atomic.Pointer[correlate.Engine]
+	graph   *correlate.Graph
 	Sensors *correlate.Sensors
+	// leading: this instance holds the correlation's lease (only the
+	// leader raises sensor detections and consumes).
+	leading atomic.Bool
 	// caughtUp: the heartbeats of the retention have been replayed, so a
 	// sensor's last heartbeat is its real last one.
 	caughtUp atomic.Bool
@@ -66,9 +70,47 @@ type Stage struct {
 	dirty    map[string]*alert.Threat // changed, not stored yet (a failed write)
 }
 
-// New makes the stage.
+// New makes the stage over e; its graph is shared by the engines of
+// later terms (Begin).
 func New(e *correlate.Engine, kv KV, bus Bus, log *zap.Logger) *Stage {
-	return &Stage{Engine: e, Sensors: correlate.NewSensors(), kv: kv, bus: bus, log: log, dirty: map[string]*alert.Threat{}}
+	s := &Stage{graph: e.Graph(), Sensors: correlate.NewSensors(), kv: kv, bus: bus, log: log, dirty: map[string]*alert.Threat{}}
+	s.engine.Store(e)
+	s.leading.Store(true)
+	return s
+}
+
+// Engine is the current term's engine.
+func (s *Stage) Engine() *correlate.Engine { return s.engine.Load() }
+
+// Graph is the entity graph every term shares.
+func (s *Stage) Graph() *correlate.Graph { return s.graph }
+
+// Begin starts a term as the leader: a fresh engine (on the shared graph)
+// restored from the stored threats, so it goes on where the last leader
+// left off.
+func (s *Stage) Begin(e *correlate.Engine, stored []*alert.Threat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range stored {
+		e.Restore(t)
+		e.Triage(t)
+	}
+	s.dirty = map[string]*alert.Threat{}
+	s.engine.Store(e)
+	s.leading.Store(true)
+}
+
+// End ends the term: another instance leads now.
+func (s *Stage) End() { s.leading.Store(false) }
+
+// Leading tells whether this instance correlates now.
+func (s *Stage) Leading() bool { return s.leading.Load() }
+
+// Stored gives the engine a threat as stored (an analyst's triage).
+func (s *Stage) Stored(t *alert.Threat) {
+	e := s.Engine()
+	e.Restore(t)
+	e.Triage(t)
 }
 
 // Heartbeat feeds the entity graph and the sensor inventory (a
@@ -83,12 +125,12 @@ func (s *Stage) Heartbeat(m store.Msg) {
 		return
 	}
 	s.Stats.Heartbeats.Add(1)
-	s.Engine.Heartbeat(&hb)
+	s.graph.Observe(&hb.Host, hb.Time)
 	at := m.Time
 	if at.IsZero() {
 		at = hb.Time
 	}
-	if back := s.Sensors.Heartbeat(&hb, at); back != nil {
+	if back := s.Sensors.Heartbeat(&hb, at); back != nil && s.Leading() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.publishDetections(ctx, []*alert.Detection{back})
@@ -146,7 +188,7 @@ func (s *Stage) Detections(ctx context.Context, msgs []store.Msg) []error {
 			continue
 		}
 		s.Stats.Detections.Add(1)
-		for _, t := range s.Engine.Add(&d) {
+		for _, t := range s.Engine().Add(&d) {
 			s.dirty[t.ID] = t
 		}
 	}
@@ -246,10 +288,10 @@ func (s *Stage) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
 		}
 		s.Stats.Records.Add(1)
 		// Flow records: the bytes and duration of a threat's exchanges.
-		for _, t := range s.Engine.Flow(&r) {
+		for _, t := range s.Engine().Flow(&r) {
 			s.dirty[t.ID] = t
 		}
-		if d := s.Engine.Cloud(&r); d != nil {
+		if d := s.Engine().Cloud(&r); d != nil {
 			dm, err := detect.Message(d)
 			if err != nil {
 				s.Stats.Malformed.Add(1)
