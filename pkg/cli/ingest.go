@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -130,12 +128,7 @@ func newDetectionsCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"source": source, "severity": severity, "since": since, "until": until, "rule": rule} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			q := queryOf(map[string]string{"source": source, "severity": severity, "since": since, "until": until, "rule": rule})
 			q.Set("limit", fmt.Sprint(limit))
 			var out struct {
 				Detections []json.RawMessage `json:"detections"`
@@ -147,12 +140,9 @@ func newDetectionsCmd(stdout io.Writer) *cobra.Command {
 				if out.Detections == nil {
 					out.Detections = []json.RawMessage{}
 				}
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(stdout, out)
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tSEVERITY\tSOURCE\tRULE\tMESSAGE")
+			var rows []string
 			for _, raw := range out.Detections {
 				var d struct {
 					Time     time.Time `json:"time"`
@@ -166,15 +156,9 @@ func newDetectionsCmd(stdout io.Writer) *cobra.Command {
 				if len(msg) > 120 {
 					msg = msg[:117] + "..."
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Time.UTC().Format(time.RFC3339), d.Severity, d.Source, d.Rule, strings.ReplaceAll(msg, "\n", " "))
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", d.Time.UTC().Format(time.RFC3339), d.Severity, d.Source, d.Rule, strings.ReplaceAll(msg, "\n", " ")))
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(out.Detections) == 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no detections")
-			}
-			return nil
+			return listing(stdout, cmd.ErrOrStderr(), "TIME\tSEVERITY\tSOURCE\tRULE\tMESSAGE", rows, "no detections")
 		},
 	}
 	fl := cmd.Flags()

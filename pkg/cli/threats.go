@@ -28,12 +28,7 @@ func newThreatsCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"status": status, "severity": severity, "host": host, "rule": rule, "tactic": tactic, "since": since} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
+			q := queryOf(map[string]string{"status": status, "severity": severity, "host": host, "rule": rule, "tactic": tactic, "since": since})
 			q.Set("limit", fmt.Sprint(limit))
 			var out struct {
 				Threats []json.RawMessage `json:"threats"`
@@ -47,20 +42,13 @@ func newThreatsCmd(stdout io.Writer) *cobra.Command {
 				}
 				return printJSON(stdout, out)
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSEVERITY\tSTATUS\tLAST SEEN\tDETECTIONS\tTITLE")
+			var rows []string
 			for _, raw := range out.Threats {
 				var t alert.Threat
 				_ = json.Unmarshal(raw, &t)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.Severity, t.Status, t.LastSeen.UTC().Format(time.RFC3339), len(t.Timeline), t.Title)
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s", t.ID, t.Severity, t.Status, t.LastSeen.UTC().Format(time.RFC3339), len(t.Timeline), t.Title))
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(out.Threats) == 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no threats")
-			}
-			return nil
+			return listing(stdout, cmd.ErrOrStderr(), "ID\tSEVERITY\tSTATUS\tLAST SEEN\tDETECTIONS\tTITLE", rows, "no threats")
 		},
 	}
 	fl := cmd.Flags()
@@ -177,6 +165,34 @@ func printThreat(w io.Writer, t *alert.Threat) {
 	}
 }
 
+// listing prints tab-separated rows as a table under header, or says
+// none on stderr when there are none.
+func listing(stdout, stderr io.Writer, header string, rows []string, none string) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stderr, none)
+	}
+	return nil
+}
+
+// queryOf is the set filters as URL parameters.
+func queryOf(filters map[string]string) url.Values {
+	q := url.Values{}
+	for k, v := range filters {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -207,19 +223,12 @@ func newSensorsCmd(stdout io.Writer) *cobra.Command {
 				}
 				return printJSON(stdout, out)
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST\tHOSTNAME\tSTATUS\tVERSION\tLAST HEARTBEAT\tEVENTS/S\tDROPS\tSPOOL")
+			var rows []string
 			for _, s := range out.Sensors {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\n", s.Host, s.Hostname, s.Status, s.Version,
-					s.LastHeartbeat.UTC().Format(time.RFC3339), s.EventsPerSecond, s.Drops, s.SpoolBacklog)
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d", s.Host, s.Hostname, s.Status, s.Version,
+					s.LastHeartbeat.UTC().Format(time.RFC3339), s.EventsPerSecond, s.Drops, s.SpoolBacklog))
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(out.Sensors) == 0 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no sensors")
-			}
-			return nil
+			return listing(stdout, cmd.ErrOrStderr(), "HOST\tHOSTNAME\tSTATUS\tVERSION\tLAST HEARTBEAT\tEVENTS/S\tDROPS\tSPOOL", rows, "no sensors")
 		},
 	}
 	apiFlags(cmd, &api, &tokenFile)

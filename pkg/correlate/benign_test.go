@@ -19,18 +19,7 @@ import (
 // (audit2rbac's demo log), and low host alerts spread over unrelated
 // hosts, through the vendor rules and the correlation: no threat above low.
 func TestBenignCorpusYieldsNoThreatAboveLow(t *testing.T) {
-	set := rules.NewSet()
-	names, content := rules.Builtin()
-	for _, n := range names {
-		if err := set.Parse(n, content[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rs, err := cloud.Compile(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det := cloud.NewDetector(rs)
+	det := vendorDetector(t)
 	e := New(Config{}, fixedNow)
 	var recs []cloudevent.Record
 	ct, err := os.ReadFile("../rules/cloud/testdata/benign-cloudtrail.json")
@@ -78,16 +67,10 @@ func TestBenignCorpusYieldsNoThreatAboveLow(t *testing.T) {
 	t.Logf("%d records, %d detections, %d threats", len(recs), e.Stats().Detections, len(threats))
 }
 
+// vendorDetector evaluates the vendor cloud rules.
 func vendorDetector(t *testing.T) *cloud.Detector {
 	t.Helper()
-	set := rules.NewSet()
-	names, content := rules.Builtin()
-	for _, n := range names {
-		if err := set.Parse(n, content[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rs, err := cloud.Compile(set)
+	rs, err := cloud.LoadAndCompile(rules.Sources{Builtin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 )
 
-func server(t *testing.T) (*httptest.Server, string) {
+// adminToken makes the token store and its first admin token, as a first
+// start does (and a second start makes no other).
+func adminToken(t *testing.T) (*Tokens, string) {
 	t.Helper()
 	tokens := NewTokens(store.NewMemKV())
 	path := filepath.Join(t.TempDir(), "admin.token")
@@ -27,6 +29,12 @@ func server(t *testing.T) (*httptest.Server, string) {
 		t.Fatal("a second start made another admin token")
 	}
 	b, _ := os.ReadFile(path)
+	return tokens, strings.TrimSpace(string(b))
+}
+
+func server(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	tokens, admin := adminToken(t)
 	ix := index.New(10)
 	for _, f := range []string{"detection-cloudtrail", "detection-k8saudit", "detection-vpcflow"} {
 		d, err := os.ReadFile("../../rules/cloud/testdata/" + f + ".golden.json")
@@ -39,12 +47,18 @@ func server(t *testing.T) (*httptest.Server, string) {
 	s := &Server{Index: ix, Tokens: tokens, MaxBody: 1 << 20}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	return ts, strings.TrimSpace(string(b))
+	return ts, admin
 }
 
 func get(t *testing.T, ts *httptest.Server, path, tok string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", ts.URL+path, nil)
+	return call(t, ts, "GET", path, tok, "")
+}
+
+// call makes a request with a bearer token (none when tok is empty).
+func call(t *testing.T, ts *httptest.Server, method, path, tok, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

@@ -3,12 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +21,7 @@ import (
 // host, stored as the stage stores it.
 func threatServer(t *testing.T) (*httptest.Server, string, string, *threat.View) {
 	t.Helper()
-	tokens := NewTokens(store.NewMemKV())
-	path := filepath.Join(t.TempDir(), "admin.token")
-	if _, err := tokens.EnsureAdmin(context.Background(), path); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
+	tokens, admin := adminToken(t)
 	viewer, err := tokens.Create(context.Background(), RoleViewer, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -65,20 +56,12 @@ func threatServer(t *testing.T) (*httptest.Server, string, string, *threat.View)
 	s := &Server{Index: ix, Threats: view, Tokens: tokens, MaxBody: 1 << 20}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	return ts, strings.TrimSpace(string(b)), viewer, view
+	return ts, admin, viewer, view
 }
 
 func patch(t *testing.T, ts *httptest.Server, path, tok, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("PATCH", ts.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return call(t, ts, "PATCH", path, tok, body)
 }
 
 // GET /api/v1/threats and /threats/{id}: pinned by golden files; filters
