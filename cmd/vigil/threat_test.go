@@ -59,7 +59,8 @@ func (b *backendProc) waitThreat(t *testing.T, bin string, rules ...string) []al
 
 // Join (a), end to end with the real agent: the agent's heartbeats tell
 // the backend instance i-0join's address (from a fake IMDS on loopback);
-// CloudTrail calls by i-0join's role session from another address raise
+// CloudTrail calls by i-0join's role session from another address,
+// ingested 10 minutes after they happened and before the host side, raise
 // "Instance credentials used outside the instance" (high) and a threat; the
 // backend restarts mid-join; then a program on the host reads the instance
 // credentials from IMDS, and that host alert joins the same threat, now
@@ -103,8 +104,9 @@ func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
 	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
 
 	// The cloud side: calls from inside (the instance's address) and from
-	// outside, written for this test, in the present.
-	now := time.Now().UTC()
+	// outside, written for this test, arriving 10 minutes after they
+	// happened (CloudTrail delivers minutes late).
+	now := time.Now().UTC().Add(-10 * time.Minute)
 	var lines []string
 	for i, c := range []struct{ ip, event string }{{"10.9.8.7", "ListBuckets"}, {"203.0.113.50", "ListBuckets"}, {"203.0.113.50", "GetObject"}} {
 		lines = append(lines, fmt.Sprintf(`{"eventVersion":"1.08","eventTime":%q,"eventSource":"s3.amazonaws.com","eventName":%q,"eventID":"join-%d",`+

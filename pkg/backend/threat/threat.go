@@ -91,13 +91,13 @@ func (s *Stage) Graph() *correlate.Graph { return s.graph }
 func (s *Stage) Begin(e *correlate.Engine, stored []*alert.Threat) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dirty = map[string]*alert.Threat{}
+	s.engine.Store(e)
+	s.leading.Store(true) // from here on, changes to the bucket reach e too
 	for _, t := range stored {
 		e.Restore(t)
 		e.Triage(t)
 	}
-	s.dirty = map[string]*alert.Threat{}
-	s.engine.Store(e)
-	s.leading.Store(true)
 }
 
 // End ends the term: another instance leads now.
@@ -106,8 +106,12 @@ func (s *Stage) End() { s.leading.Store(false) }
 // Leading tells whether this instance correlates now.
 func (s *Stage) Leading() bool { return s.leading.Load() }
 
-// Stored gives the engine a threat as stored (an analyst's triage).
+// Stored gives the leader's engine a threat as stored (an analyst's
+// triage); a standby keeps none (its term starts from the bucket).
 func (s *Stage) Stored(t *alert.Threat) {
+	if !s.Leading() {
+		return
+	}
 	e := s.Engine()
 	e.Restore(t)
 	e.Triage(t)
