@@ -1,48 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
+	"github.com/vigil-sec/vigil/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// writeCert signs a certificate with ca (self-signed when ca is nil) and
-// writes name.pem and name.key.
-func writeCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: isCA, BasicConstraintsValid: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca, caKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	_ = os.WriteFile(filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return cert, key
-}
 
 // The embedded listener with mutual TLS: a client with a certificate from
 // the configured CA ingests; one without a certificate, or in plain text,
@@ -50,9 +14,9 @@ func writeCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecds
 func TestBackendMutualTLS(t *testing.T) {
 	bin := backendBin(t)
 	dir := t.TempDir()
-	ca, caKey := writeCert(t, dir, "ca", nil, nil, true)
-	writeCert(t, dir, "server", ca, caKey, false)
-	writeCert(t, dir, "client", ca, caKey, false)
+	ca := testenv.WriteCert(t, dir, "ca", nil, true)
+	testenv.WriteCert(t, dir, "server", ca, false)
+	testenv.WriteCert(t, dir, "client", ca, false)
 	p := func(n string) string { return filepath.Join(dir, n) }
 	port := freePort(t)
 	conf := fmt.Sprintf("nats:\n  tls: {cert_file: %s, key_file: %s, ca_file: %s}\n", p("server.pem"), p("server.key"), p("ca.pem"))

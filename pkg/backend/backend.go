@@ -189,8 +189,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	newEngine := func() *correlate.Engine {
 		return correlate.New(correlate.Config{Window: cc.Window, Retention: cc.Retention, CrownJewels: cc.CrownJewels, Graph: graph}, nil)
 	}
-	b.threats = threat.New(newEngine(), thrKV, b.conn, b.log.Named("correlate"))
-	b.threats.End() // until this instance holds the lease
+	b.threats = threat.New(newEngine(), thrKV, b.conn, b.log.Named("correlate")) // a standby until it holds the lease
 	b.view = threat.NewView(thrKV)
 	// Every stored threat reaches the engine: an analyst's triage as it
 	// happens (a term starts from all of them).

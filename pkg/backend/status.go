@@ -94,7 +94,7 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		es := t.Engine().Stats()
 		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Graph().Hosts()
 		c.Leading = t.Leading()
-		c.Threats = len(b.view.All())
+		c.Threats = b.view.Len()
 	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()
 	b.pushMu.Lock()

@@ -549,7 +549,7 @@ func (e *Engine) recompute(st *state) {
 		}
 		t.Reasons = append(t.Reasons, why)
 	}
-	if hasRuntime, hasCloud := slices.Contains(t.Sources, alert.SourceRuntime), len(t.Sources) > 1 || (len(t.Sources) == 1 && t.Sources[0] != alert.SourceRuntime); hasRuntime && hasCloud {
+	if slices.Contains(t.Sources, alert.SourceRuntime) && len(t.Sources) > 1 {
 		raise("joins what a host did with what the cloud logs show")
 	}
 	if e.exposed(t) {

@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"bufio"
 	"regexp"
 	"strings"
 )
@@ -91,34 +90,48 @@ func hexByte(a, b byte) (byte, bool) {
 // file's content: the first hierarchy whose path names a container wins (on
 // hybrid hosts the v1 lines may carry the id while the v2 path is "/").
 func ContainerFromProcCgroup(content string) (id, runtime string) {
-	sc := bufio.NewScanner(strings.NewReader(content))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if id, rt := ParseCgroupPath(parts[2]); rt != RuntimeHost {
-			return id, rt
+	id, runtime, _ = containerLine(content)
+	return id, runtime
+}
+
+// containerLine is ContainerFromProcCgroup with the cgroup path that named
+// the container.
+func containerLine(content string) (id, runtime, path string) {
+	for rest := content; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if p, ok := cgroupLinePath(line); ok {
+			if id, rt := ParseCgroupPath(p); rt != RuntimeHost {
+				return id, rt, p
+			}
 		}
 	}
-	return "", RuntimeHost
+	return "", RuntimeHost, ""
+}
+
+// cgroupLinePath is the path of a /proc/<pid>/cgroup line
+// (hierarchy:controllers:path).
+func cgroupLinePath(line string) (string, bool) {
+	_, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return "", false
+	}
+	_, p, ok := strings.Cut(rest, ":")
+	return p, ok
 }
 
 // CgroupPathFromProc returns the cgroup v2 path (the "0::" line) of a
 // /proc/<pid>/cgroup file's content, or the first path on a v1 host.
 func CgroupPathFromProc(content string) string {
 	first := ""
-	sc := bufio.NewScanner(strings.NewReader(content))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
+	for rest := content; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
 		}
-		if parts[0] == "0" && parts[1] == "" {
-			return parts[2]
-		}
-		if first == "" {
-			first = parts[2]
+		if p, ok := cgroupLinePath(line); ok && first == "" {
+			first = p
 		}
 	}
 	return first

@@ -463,14 +463,15 @@ func (t *Tree) container(cgid uint64, pid uint32) (event.Container, bool) {
 	cache := true
 	if b, err := os.ReadFile(t.procPath(pid, "cgroup")); err == nil {
 		content := string(b)
-		c.ID, c.Runtime = ContainerFromProcCgroup(content)
+		var path string
+		c.ID, c.Runtime, path = containerLine(content)
 		if c.ID != "" {
-			c.PodUID = podUIDFromProcCgroup(content)
+			c.PodUID = PodUIDFromCgroup(path)
 		}
 		// On a hybrid host every process may sit in the cgroup2 root while
 		// its v1 hierarchies tell containers apart: the id (a cgroup2 one)
 		// then says nothing, so nothing is cached under it.
-		cache = !strings.HasPrefix(content, "0::/\n") && !strings.Contains(content, "\n0::/\n")
+		cache = CgroupPathFromProc(content) != "/"
 	} else if p := t.cgroupPathByID(cgid); p != "" {
 		c.ID, c.Runtime = ParseCgroupPath(p)
 		if c.ID != "" {
@@ -507,17 +508,6 @@ func (t *Tree) pod(c *event.Container) {
 			return
 		}
 	}
-}
-
-func podUIDFromProcCgroup(content string) string {
-	for _, line := range strings.Split(content, "\n") {
-		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
-			if u := PodUIDFromCgroup(parts[2]); u != "" {
-				return u
-			}
-		}
-	}
-	return ""
 }
 
 // cgroupPathByID walks the cgroup2 mount for the directory with inode id.

@@ -122,7 +122,6 @@ const (
 	CorrelateCloudConsumer = "correlate-cloud"
 	CloudConsumer          = "detect-cloud"
 	RuntimeConsumer        = "detect-runtime"
-	HeartbeatSubject       = "vigil.*.hb.*"
 )
 
 // CloudStreamSpec stores ingested cloud records, deduplicated on their

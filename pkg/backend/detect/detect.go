@@ -141,9 +141,5 @@ func (s *Stage) publish(ctx context.Context, in, out []store.Msg) []error {
 	}
 	s.Stats.PublishErrors.Add(1)
 	s.log.Warn("detections not stored: the batch will be redelivered", zap.Error(err), zap.Int("detections", len(out)))
-	errs := make([]error, len(in))
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
+	return store.Retry(len(in), err)
 }

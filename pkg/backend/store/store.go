@@ -255,6 +255,16 @@ func (c *Conn) Publish(ctx context.Context, msgs []Msg) (PublishResult, error) {
 	return res, nil
 }
 
+// Retry is a Handler's answer that leaves all n messages of a batch for
+// redelivery, for err.
+func Retry(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
 // Handler processes a consumed batch. It returns, per message, nil to ack
 // it or an error to have it redelivered later (a transient failure: bad
 // input is acked and counted by the handler, never redelivered forever).

@@ -74,8 +74,7 @@ type Stage struct {
 // later terms (Begin).
 func New(e *correlate.Engine, kv KV, bus Bus, log *zap.Logger) *Stage {
 	s := &Stage{graph: e.Graph(), Sensors: correlate.NewSensors(), kv: kv, bus: bus, log: log, dirty: map[string]*alert.Threat{}}
-	s.engine.Store(e)
-	s.leading.Store(true)
+	s.engine.Store(e) // a standby until Begin
 	return s
 }
 
@@ -137,7 +136,7 @@ func (s *Stage) Heartbeat(m store.Msg) {
 	if back := s.Sensors.Heartbeat(&hb, at); back != nil && s.Leading() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.publishDetections(ctx, []*alert.Detection{back})
+		_ = s.publishDetections(ctx, []*alert.Detection{back}) // counted and logged
 	}
 }
 
@@ -156,29 +155,35 @@ func (s *Stage) WatchSensors(ctx context.Context, tick, wait time.Duration) erro
 			if !s.caughtUp.Load() && now.Sub(start) < wait {
 				continue
 			}
-			if ds := s.Sensors.Check(now); len(ds) > 0 {
-				s.publishDetections(ctx, ds)
-			}
+			// A failure is counted and logged; the silence is raised
+			// again at the next start.
+			_ = s.publishDetections(ctx, s.Sensors.Check(now))
 		}
 	}
 }
 
 // publishDetections stores detections the stage raised; they come back
-// through Detections. A failure is logged and counted (silences are
-// raised again at the next start).
-func (s *Stage) publishDetections(ctx context.Context, ds []*alert.Detection) {
-	var out []store.Msg
+// through Detections.
+func (s *Stage) publishDetections(ctx context.Context, ds []*alert.Detection) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]store.Msg, 0, len(ds))
 	for _, d := range ds {
-		if dm, err := detect.Message(d); err == nil {
-			out = append(out, dm)
+		dm, err := detect.Message(d)
+		if err != nil {
+			s.Stats.Malformed.Add(1)
+			continue
 		}
+		out = append(out, dm)
 	}
 	res, err := s.bus.Publish(ctx, out)
 	s.Stats.Derived.Add(uint64(res.Published))
 	if err != nil {
 		s.Stats.SaveErrors.Add(1)
-		s.log.Warn("sensor detections not stored", zap.Error(err))
+		s.log.Warn("raised detections not stored", zap.Error(err))
 	}
+	return err
 }
 
 // Detections correlates a batch of detections (a store.Handler).
@@ -211,11 +216,7 @@ func (s *Stage) flush(ctx context.Context, n int) []error {
 		if err := s.save(ctx, s.dirty[id]); err != nil {
 			s.Stats.SaveErrors.Add(1)
 			s.log.Warn("threat not stored: the batch will be redelivered", zap.String("threat", id), zap.Error(err))
-			errs := make([]error, n)
-			for i := range errs {
-				errs[i] = err
-			}
-			return errs
+			return store.Retry(n, err)
 		}
 		delete(s.dirty, id)
 	}
@@ -262,7 +263,7 @@ func (s *Stage) save(ctx context.Context, t *alert.Threat) error {
 
 // Subject is where a threat's updates are published: vigil.<env>.threat.<id>.
 func Subject(env, id string) string {
-	return wire.Prefix + "." + cloudevent.Token(env) + "." + string(wire.KindThreat) + "." + id
+	return wire.Subject(cloudevent.Token(env), wire.KindThreat, id)
 }
 
 func mergeNotes(stored, engine []alert.Note) []alert.Note {
@@ -281,7 +282,7 @@ func mergeNotes(stored, engine []alert.Note) []alert.Note {
 // threat's host to its remotes (flow logs; the threat is updated). A
 // store.Handler.
 func (s *Stage) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
-	var out []store.Msg
+	var derived []*alert.Detection
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range msgs {
@@ -296,30 +297,16 @@ func (s *Stage) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
 			s.dirty[t.ID] = t
 		}
 		if d := s.Engine().Cloud(&r); d != nil {
-			dm, err := detect.Message(d)
-			if err != nil {
-				s.Stats.Malformed.Add(1)
-				continue
-			}
-			out = append(out, dm)
+			derived = append(derived, d)
 		}
 	}
 	if errs := s.flush(ctx, len(msgs)); errs != nil {
 		return errs
 	}
-	if len(out) == 0 {
-		return nil
+	if err := s.publishDetections(ctx, derived); err != nil {
+		return store.Retry(len(msgs), err)
 	}
-	res, err := s.bus.Publish(ctx, out)
-	s.Stats.Derived.Add(uint64(res.Published))
-	if err == nil {
-		return nil
-	}
-	errs := make([]error, len(msgs))
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
+	return nil
 }
 
 // View is every instance's copy of the threats, from the bucket.
@@ -353,6 +340,13 @@ func (v *View) Put(key string, data []byte, _ uint64) {
 	if v.OnChange != nil {
 		v.OnChange(&t)
 	}
+}
+
+// Len is how many threats are stored (merged ones included).
+func (v *View) Len() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.threats)
 }
 
 // All returns every stored threat (merged ones included).
