@@ -21,6 +21,9 @@ type Status struct {
 		URL       string `json:"url"`
 		Embedded  bool   `json:"embedded"`
 		Connected bool   `json:"connected"`
+		// FollowerResets counts stream followers (index, heartbeats,
+		// threat view) re-created after they stalled on a server.
+		FollowerResets uint64 `json:"follower_resets"`
 	} `json:"nats"`
 	Streams []store.StreamState `json:"streams"`
 	Rules   struct {
@@ -74,6 +77,7 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 	var s Status
 	s.Version, s.Uptime = version.Version, time.Since(b.started)
 	s.NATS.URL, s.NATS.Embedded, s.NATS.Connected = b.natsURL, b.bus != nil, b.conn.Connected()
+	s.NATS.FollowerResets = b.conn.FollowResets()
 	for _, name := range []string{wire.DefaultAgentStream, wire.CloudStream, wire.DetectionStream} {
 		st, _ := b.conn.Stream(ctx, name)
 		s.Streams = append(s.Streams, st)
@@ -135,6 +139,7 @@ func (b *Backend) metrics() http.Handler {
 	counter("detection_duplicates_total", "Detections already stored (redelivery, re-ingestion).", stat(func(b *Backend) uint64 { return b.stage.Stats.Duplicates.Load() }))
 	counter("malformed_messages_total", "Messages that could not be decoded (acked and counted).", stat(func(b *Backend) uint64 { return b.stage.Stats.Malformed.Load() }))
 	counter("publish_errors_total", "Detection batches left for redelivery after a publish failure.", stat(func(b *Backend) uint64 { return b.stage.Stats.PublishErrors.Load() }))
+	counter("follower_resets_total", "Stream followers re-created after they stalled on a NATS server.", func() float64 { return float64(b.conn.FollowResets()) })
 	counter("correlated_detections_total", "Detections the correlation joined or kept.", stat(func(b *Backend) uint64 { return b.threats.Stats.Detections.Load() }))
 	counter("threat_writes_total", "Threat writes to the KV bucket.", stat(func(b *Backend) uint64 { return b.threats.Stats.Saved.Load() }))
 	counter("threat_write_errors_total", "Detection batches left for redelivery after a threat write failed.", stat(func(b *Backend) uint64 { return b.threats.Stats.SaveErrors.Load() }))

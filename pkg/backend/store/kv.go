@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -12,7 +14,10 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // KV is a JetStream key-value bucket.
-type KV struct{ kv jetstream.KeyValue }
+type KV struct {
+	kv     jetstream.KeyValue
+	resets *atomic.Uint64 // the connection's follower resets
+}
 
 // EnsureKV creates the bucket or updates it.
 func (c *Conn) EnsureKV(ctx context.Context, bucket string, replicas int) (*KV, error) {
@@ -20,7 +25,7 @@ func (c *Conn) EnsureKV(ctx context.Context, bucket string, replicas int) (*KV, 
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", bucket, err)
 	}
-	return &KV{kv: kv}, nil
+	return &KV{kv: kv, resets: &c.followResets}, nil
 }
 
 // Get returns a key's value and revision.
@@ -64,28 +69,59 @@ func (k *KV) Update(ctx context.Context, key string, v []byte, rev uint64) (uint
 
 // Watch calls fn with every key's value (nil when deleted) from the
 // bucket's start, then with every change, until ctx ends; ready is called
-// once the existing keys have been delivered.
+// once the existing keys have been delivered. Like Follow, a watcher that
+// closes or stops being fed (FollowCheck without an update while the
+// bucket has newer revisions) is re-created from the last revision seen.
 func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64), ready func()) error {
-	w, err := k.kv.WatchAll(ctx)
+	var last uint64
+	for {
+		var opts []jetstream.WatchOpt
+		if last > 0 {
+			opts = append(opts, jetstream.ResumeFromRevision(last+1))
+		}
+		if err := k.watch(ctx, opts, &last, fn, &ready); err != nil || ctx.Err() != nil {
+			return err
+		}
+		if k.resets != nil {
+			k.resets.Add(1)
+		}
+	}
+}
+
+// watch runs one watcher until ctx ends or it stalls (nil either way).
+func (k *KV) watch(ctx context.Context, opts []jetstream.WatchOpt, last *uint64, fn func(string, []byte, uint64), ready *func()) error {
+	w, err := k.kv.WatchAll(ctx, opts...)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer func() { _ = w.Stop() }()
+	idle := time.NewTimer(FollowCheck)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle.C:
+			if k.lastRevision(ctx) > *last {
+				return nil
+			}
+			idle.Reset(FollowCheck)
 		case e, ok := <-w.Updates():
 			if !ok {
 				return nil
 			}
+			idle.Reset(FollowCheck)
 			if e == nil { // the initial values are all delivered
-				if ready != nil {
-					ready()
-					ready = nil
+				if *ready != nil {
+					(*ready)()
+					*ready = nil
 				}
 				continue
 			}
+			*last = e.Revision()
 			if e.Operation() != jetstream.KeyValuePut {
 				fn(e.Key(), nil, e.Revision())
 				continue
@@ -93,4 +129,19 @@ func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64
 			fn(e.Key(), e.Value(), e.Revision())
 		}
 	}
+}
+
+// lastRevision is the bucket's last revision (0 if unknown or empty).
+func (k *KV) lastRevision(ctx context.Context) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := k.kv.Status(ctx)
+	if err != nil {
+		return 0
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo().State.Msgs == 0 {
+		return 0
+	}
+	return bs.StreamInfo().State.LastSeq
 }

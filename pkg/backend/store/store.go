@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,8 @@ type Conn struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *zap.Logger
+
+	followResets atomic.Uint64
 }
 
 // Connect connects, retrying until opts.Wait has passed.
@@ -377,43 +380,106 @@ func toMsg(m jetstream.Msg) Msg {
 	return out
 }
 
+// FollowCheck is how long Follow waits without a message before it asks
+// the stream whether it missed any.
+const FollowCheck = 5 * time.Second
+
 // Follow reads a stream from its start (or since) in order and then
 // follows it live, until ctx ends: every backend instance builds its own
 // view (the detection index) this way.
+//
+// An ordered consumer is an R1 ephemeral: when the server that holds it
+// dies or stalls, nats.go re-creates it only if its heartbeats stop, and
+// on a cluster they may not (the consumer lives on, no longer fed). So
+// while no message comes, Follow asks the stream every FollowCheck for
+// its last sequence (matching the filter); when that is past the last
+// one seen, it re-creates the consumer from there.
 func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Time, fn func(Msg)) error {
 	s, err := c.js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
-	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !since.IsZero() {
-		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	var last uint64 // the stream sequence of the last message seen
+	for {
+		cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+		switch {
+		case last > 0:
+			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+		case !since.IsZero():
+			cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+		}
+		if filter != "" {
+			cc.FilterSubjects = []string{filter}
+		}
+		stalled, err := c.follow(ctx, s, cc, filter, since, &last, fn)
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		if c.log != nil {
+			c.log.Warn("follower stalled: re-created", zap.String("stream", stream), zap.String("filter", filter),
+				zap.Uint64("from_seq", last+1), zap.Uint64("stream_last_seq", stalled))
+		}
+		c.followResets.Add(1)
 	}
-	if filter != "" {
-		cc.FilterSubjects = []string{filter}
-	}
+}
+
+// follow runs one ordered consumer until ctx ends (0, nil) or it stalls:
+// then it returns the stream's last sequence that it did not deliver.
+func (c *Conn) follow(ctx context.Context, s jetstream.Stream, cc jetstream.OrderedConsumerConfig, filter string,
+	since time.Time, last *uint64, fn func(Msg)) (uint64, error) {
 	cons, err := s.OrderedConsumer(ctx, cc)
 	if err != nil {
-		return fmt.Errorf("consumer on %s: %w", stream, err)
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("consumer on %s: %w", s.CachedInfo().Config.Name, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return err
+		return 0, err
 	}
+	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	defer it.Stop()
 	for {
-		m, err := it.Next()
+		m, err := it.Next(jetstream.NextMaxWait(FollowCheck))
+		if ctx.Err() != nil {
+			return 0, nil
+		}
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return *last, nil // re-created from the last one seen
+			}
+			if seq := c.lastSeq(ctx, s, filter, since); seq > *last {
+				return seq, nil
 			}
 			continue
+		}
+		if md, err := m.Metadata(); err == nil {
+			*last = md.Sequence.Stream
 		}
 		fn(toMsg(m))
 	}
 }
+
+// lastSeq is the sequence of the stream's last message matching filter
+// that a follower since that time must see (0 if none or unknown): one
+// older than since, or gone with the retention, is none.
+func (c *Conn) lastSeq(ctx context.Context, s jetstream.Stream, filter string, since time.Time) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if filter == "" {
+		filter = ">"
+	}
+	m, err := s.GetLastMsgForSubject(ctx, filter)
+	if err != nil || m.Time.Before(since) {
+		return 0
+	}
+	return m.Sequence
+}
+
+// FollowResets counts followers re-created after a stall.
+func (c *Conn) FollowResets() uint64 { return c.followResets.Load() }
 
 // Notify publishes on a core NATS subject, for whoever listens (no
 // stream, no ack): threat updates for other consumers.

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-sec/vigil/pkg/backend/bus"
+	"github.com/vigil-sec/vigil/pkg/wire"
+)
+
+// A follower whose consumer stops being fed while its heartbeats go on (a
+// paused consumer here; a consumer on a cluster node that lost its stream
+// leader in CI) is found by asking the stream, and re-created from the
+// last message it saw: nothing is missed, nothing is seen twice.
+func TestFollowRecoversFromAStalledConsumer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := embedded(t, ctx)
+	spec := wire.DetectionStreamSpec(time.Hour, 1<<20, 1)
+	if err := c.EnsureStream(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		t.Helper()
+		if _, err := c.Publish(ctx, []Msg{{Subject: "vigil.t.detection.x.h", ID: id, Data: []byte(id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	var n atomic.Int32
+	seen := make(chan string, 16)
+	go func() {
+		_ = c.Follow(ctx, spec.Name, "vigil.*.detection.>", time.Time{}, func(m Msg) { n.Add(1); seen <- string(m.Data) })
+	}()
+	wait := func(within time.Duration) string {
+		t.Helper()
+		select {
+		case s := <-seen:
+			return s
+		case <-time.After(within):
+			t.Fatalf("nothing delivered within %s (%v so far)", within, got)
+			return ""
+		}
+	}
+	publish("one")
+	got = append(got, wait(10*time.Second))
+	// Pause the follower's consumer on the server: it lives on and sends
+	// heartbeats, but delivers nothing.
+	pauseAll(t, ctx, c, spec.Name)
+	publish("two")
+	publish("three")
+	got = append(got, wait(3*FollowCheck), wait(FollowCheck))
+	if got[0] != "one" || got[1] != "two" || got[2] != "three" {
+		t.Errorf("delivered %v", got)
+	}
+	if c.FollowResets() == 0 {
+		t.Error("no reset counted")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n.Load() != 3 {
+		t.Errorf("%d deliveries, want 3", n.Load())
+	}
+}
+
+// The same for a KV watcher (the threat view).
+func TestWatchRecoversFromAStalledWatcher(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := embedded(t, ctx)
+	kv, err := c.EnsureKV(ctx, "t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Put(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan string, 16)
+	ready := make(chan struct{})
+	go func() {
+		_ = kv.Watch(ctx, func(k string, v []byte, _ uint64) { seen <- k + "=" + string(v) }, func() { close(ready) })
+	}()
+	wait := func(within time.Duration) string {
+		t.Helper()
+		select {
+		case s := <-seen:
+			return s
+		case <-time.After(within):
+			t.Fatalf("nothing delivered within %s", within)
+			return ""
+		}
+	}
+	if got := wait(10 * time.Second); got != "a=1" {
+		t.Fatalf("first %q", got)
+	}
+	<-ready
+	pauseAll(t, ctx, c, "KV_t")
+	if err := kv.Put(ctx, "b", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(3 * FollowCheck); got != "b=2" {
+		t.Errorf("after the stall %q", got)
+	}
+	if c.FollowResets() == 0 {
+		t.Error("no reset counted")
+	}
+	select {
+	case s := <-seen:
+		t.Errorf("delivered again: %q", s)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+func embedded(t *testing.T, ctx context.Context) *Conn {
+	t.Helper()
+	b, err := bus.Start(bus.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Anonymous: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	c, err := Connect(ctx, Options{InProcess: b, Name: "test"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// pauseAll pauses the stream's one consumer for an hour.
+func pauseAll(t *testing.T, ctx context.Context, c *Conn, stream string) {
+	t.Helper()
+	s, err := c.js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(ctx)
+	paused := 0
+	for name := range names.Name() {
+		if _, err := c.js.PauseConsumer(ctx, stream, name, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		paused++
+	}
+	if paused != 1 {
+		t.Fatalf("%d consumers paused", paused)
+	}
+}
