@@ -3,14 +3,19 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 // natsNode is one nats-server of a test cluster.
@@ -32,6 +37,12 @@ func natsCluster(t *testing.T, dir string) []*natsNode {
 		}
 		t.Skip("nats-server not installed")
 	}
+	return natsClusterOf(t, dir, srvBin)
+}
+
+// natsClusterOf is natsCluster with the given nats-server binary.
+func natsClusterOf(t *testing.T, dir, srvBin string) []*natsNode {
+	t.Helper()
 	var client, route, mon [3]int
 	for i := range client {
 		client[i], route[i], mon[i] = freePort(t), freePort(t), freePort(t)
@@ -72,6 +83,119 @@ func natsCluster(t *testing.T, dir string) []*natsNode {
 		return true
 	})
 	return nodes
+}
+
+var recentServer struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// recentNATSServer is a nats-server binary of the version the backend
+// embeds (2.10 or later: subject transforms, for partitions), built from
+// the module; Debian's is 2.9.
+func recentNATSServer(t *testing.T) string {
+	t.Helper()
+	recentServer.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-nats-server-")
+		if err != nil {
+			recentServer.err = err
+			return
+		}
+		recentServer.path = filepath.Join(dir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", recentServer.path, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			recentServer.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if recentServer.err != nil {
+		t.Fatal(recentServer.err)
+	}
+	return recentServer.path
+}
+
+// joinSetup is where a join test runs: b is the backend the test asks and
+// delivers to (b.nats), restart restarts it with its data.
+type joinSetup struct {
+	b       *backendProc
+	restart func() *backendProc
+}
+
+// joinConf is the backend configuration of the join tests: the cluster
+// prod is in account 111122223333.
+const joinConf = "correlation:\n  cluster_accounts: {prod: \"111122223333\"}\n"
+
+// joinSetups runs a join test against one backend with its embedded NATS,
+// and against a 3-node NATS cluster (R3 streams and buckets) with two
+// backends sharing 4 correlation partitions: the test asks the one that
+// was started first, whichever partitions it owns.
+func joinSetups(t *testing.T, fn func(*testing.T, *joinSetup)) {
+	t.Run("embedded", func(t *testing.T) {
+		bin := backendBin(t)
+		data, port := filepath.Join(t.TempDir(), "data"), freePort(t)
+		s := &joinSetup{b: startBackend(t, bin, data, port, joinConf)}
+		s.restart = func() *backendProc {
+			s.b.stop()
+			s.b = startBackend(t, bin, data, port, joinConf)
+			return s.b
+		}
+		fn(t, s)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		bin := backendBin(t)
+		dir := t.TempDir()
+		nodes := natsClusterOf(t, dir, recentNATSServer(t))
+		url := clusterURL(nodes)
+		conf := fmt.Sprintf("nats:\n  url: %s\n%s  partitions: 4\n", url, joinConf)
+		start := func(name string) *backendProc {
+			b := startBackend(t, bin, filepath.Join(dir, name), freePort(t), conf)
+			b.nats = url
+			return b
+		}
+		a := start("a")
+		other := start("b")
+		other.token = a.token
+		// Both correlate: the partitions are shared.
+		waitFor(t, 60*time.Second, func() bool {
+			return len(a.held(t)) > 0 && len(other.held(t)) > 0 && len(a.held(t))+len(other.held(t)) == 4
+		})
+		s := &joinSetup{b: a}
+		s.restart = func() *backendProc {
+			s.b.stop()
+			s.b = start("a")
+			s.b.token = other.token
+			return s.b
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("the other backend:\n%s", tail(other.stderr.String(), 30))
+			}
+		})
+		fn(t, s)
+	})
+}
+
+// held lists the correlation partitions a backend owns.
+func (b *backendProc) held(t *testing.T) []int {
+	t.Helper()
+	tok, err := os.ReadFile(b.token)
+	if err != nil {
+		return nil
+	}
+	req, _ := http.NewRequest("GET", b.api+"/api/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Correlate struct {
+			Held []int `json:"partitions_held"`
+		} `json:"correlate"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st.Correlate.Held
 }
 
 func (n *natsNode) kill() {
@@ -170,5 +294,104 @@ func TestClusterFailoverKeepsOneThreat(t *testing.T) {
 	}
 	if dets := standby.stable(t, bin, 2, "--source", "cloudtrail"); len(dets) != 2 {
 		t.Errorf("%d detections, want 2 (none lost, none twice)", len(dets))
+	}
+}
+
+// The same with 4 partitions on a recent nats-server cluster: both
+// backends correlate their share; the owner of the join's partition (the
+// account's) and a NATS node are killed mid-join; the survivor takes the
+// partition over and the join still gives one threat, nothing lost or
+// duplicated.
+func TestClusterPartitionOwnerFailover(t *testing.T) {
+	bin := backendBin(t)
+	dir := t.TempDir()
+	nodes := natsClusterOf(t, dir, recentNATSServer(t))
+	conf := fmt.Sprintf("nats:\n  url: %s\ncorrelation:\n  partitions: 4\n", clusterURL(nodes))
+	bA := startBackend(t, bin, filepath.Join(dir, "a"), freePort(t), conf)
+	bB := startBackend(t, bin, filepath.Join(dir, "b"), freePort(t), conf)
+	bB.token = bA.token
+	part := wire.PartitionOf("111122223333", 4)
+	waitFor(t, 60*time.Second, func() bool {
+		a, b := bA.held(t), bB.held(t)
+		return len(a) > 0 && len(b) > 0 && len(a)+len(b) == 4 && slices.Contains(a, part) != slices.Contains(b, part)
+	})
+	owner, other := bA, bB
+	if slices.Contains(bB.held(t), part) {
+		owner, other = bB, bA
+	}
+	now := time.Now().UTC()
+	ingest := func(lines ...string) {
+		t.Helper()
+		f := filepath.Join(dir, fmt.Sprintf("trail-%d.json", time.Now().UnixNano()))
+		if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, "ingest", "cloudtrail", "--nats-url", clusterURL(nodes), f).CombinedOutput(); err != nil {
+			t.Fatalf("ingest: %v\n%s", err, out)
+		}
+	}
+	ingest(iamRecord("iam-1", "CreateAccessKey", now))
+	first := other.waitThreat(t, bin, "Access key created for another user")
+	if len(first) != 1 {
+		t.Fatalf("%d threats", len(first))
+	}
+	_ = owner.cmd.Process.Signal(syscall.SIGKILL)
+	_ = owner.cmd.Wait()
+	nodes[0].kill()
+	ingest(iamRecord("iam-2", "CreateLoginProfile", now.Add(time.Minute)), iamRecord("iam-1", "CreateAccessKey", now))
+	got := other.waitThreat(t, bin, "Access key created for another user", "Console password created for a user")
+	if len(got) != 1 || got[0].ID != first[0].ID || len(got[0].Timeline) != 2 {
+		t.Fatalf("threats after failover: %+v", got)
+	}
+	waitFor(t, 60*time.Second, func() bool { return len(other.held(t)) == 4 })
+	if dets := other.stable(t, bin, 2, "--source", "cloudtrail"); len(dets) != 2 {
+		t.Errorf("%d detections, want 2 (none lost, none twice)", len(dets))
+	}
+}
+
+// Partitions need stream subject transforms: against nats-server 2.9 the
+// backend refuses to start, saying why, instead of correlating nothing.
+func TestPartitionsNeedARecentServer(t *testing.T) {
+	bin := backendBin(t)
+	srvBin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nats-server is not installed (make deps installs it)")
+		}
+		t.Skip("nats-server not installed")
+	}
+	out, _ := exec.Command(srvBin, "--version").CombinedOutput()
+	if !strings.Contains(string(out), "v2.9.") {
+		t.Skipf("the system nats-server is %s, not 2.9", strings.TrimSpace(string(out)))
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	srv := exec.Command(srvBin, "-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", dir)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	waitFor(t, 30*time.Second, func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	cfg := filepath.Join(dir, "backend.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("nats:\n  url: nats://127.0.0.1:%d\n  replicas: 1\ncorrelation:\n  partitions: 4\n", port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "backend", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	done := make(chan []byte, 1)
+	go func() { b, _ := cmd.CombinedOutput(); done <- b }()
+	select {
+	case b := <-done:
+		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(b), "correlation.partitions above 1 needs nats-server 2.10") {
+			t.Errorf("exit %d:\n%s", cmd.ProcessState.ExitCode(), b)
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the backend did not stop")
 	}
 }

@@ -66,6 +66,10 @@ func (b *backendProc) waitThreat(t *testing.T, bin string, rules ...string) []al
 // credentials from IMDS, and that host alert joins the same threat, now
 // critical, with both sides in its timeline and nothing duplicated.
 func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
+	joinSetups(t, testInstanceCredentialsUsedOutside)
+}
+
+func testInstanceCredentialsUsedOutside(t *testing.T, s *joinSetup) {
 	bin := vigilBin(t)
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.254:0")
@@ -88,9 +92,7 @@ func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
 	imds.Start()
 	defer imds.Close()
 
-	port := freePort(t)
-	data := filepath.Join(dir, "data")
-	b := startBackend(t, bin, data, port, "")
+	b := s.b
 	rulesDir := filepath.Join(dir, "rules.d")
 	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -100,7 +102,7 @@ func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  endpoint: %s\n  timeout: 2s\n"+
-		"rules:\n  paths: [%s]\n  dedup_window: 0s\nnats:\n  url: nats://127.0.0.1:%d\n", dir, imds.URL, rulesDir, port)
+		"rules:\n  paths: [%s]\n  dedup_window: 0s\nnats:\n  url: %s\n", dir, imds.URL, rulesDir, b.nats)
 	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
 
 	// The cloud side: calls from inside (the instance's address) and from
@@ -130,8 +132,7 @@ func TestThreatInstanceCredentialsUsedOutside(t *testing.T) {
 	}
 
 	// Restart mid-join: the threat is in JetStream, not in memory.
-	b.stop()
-	b = startBackend(t, bin, data, port, "")
+	b = s.restart()
 
 	// The host side: a program reads the instance's credentials.
 	cred := imds.URL + "/latest/meta-data/iam/security-credentials/web-role"
@@ -270,14 +271,15 @@ func TestSensorSilentWhenTheAgentIsKilled(t *testing.T) {
 // startJoinAgent runs the real agent delivering to b, with cloud identity
 // from a fake IMDS on loopback (instance i-0e2e, private address
 // 10.9.8.7) when imds is set.
-func startJoinAgent(t *testing.T, bin, dir string, port int, imds string) {
+func startJoinAgent(t *testing.T, bin, dir, natsURL string, imds string) {
 	t.Helper()
-	im := "imds:\n  enabled: false\n"
+	// Without metadata: an SSM hybrid node of account 111122223333.
+	im := "imds:\n  enabled: false\naccount_id: \"111122223333\"\n"
 	if imds != "" {
 		im = fmt.Sprintf("imds:\n  endpoint: %s\n  timeout: 2s\n", imds)
 	}
 	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\n%srules:\n  dedup_window: 0s\n"+
-		"nats:\n  url: nats://127.0.0.1:%d\n", dir, im, port)
+		"nats:\n  url: %s\n", dir, im, natsURL)
 	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
 }
 
@@ -314,12 +316,13 @@ func ingestLines(t *testing.T, bin string, b *backendProc, dir, source string, l
 // path in the alert's ancestry) and the CloudTrail SendCommand with that
 // command id are one threat naming the IAM user who sent it; the host's
 // agent knows no instance id, so only the command id links them.
-func TestThreatSSMCommandJoinsWhatRan(t *testing.T) {
+func TestThreatSSMCommandJoinsWhatRan(t *testing.T) { joinSetups(t, testSSMCommandJoinsWhatRan) }
+
+func testSSMCommandJoinsWhatRan(t *testing.T, s *joinSetup) {
 	bin := vigilBin(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
-	startJoinAgent(t, bin, dir, port, "")
+	b := s.b
+	startJoinAgent(t, bin, dir, b.nats, "")
 	const cmd = "7c1e2d3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
 	script := filepath.Join(dir, "var/lib/amazon/ssm/mi-0e2e/document/orchestration", cmd, "awsrunShellScript/0.awsrunShellScript/_script.sh")
 	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
@@ -356,11 +359,14 @@ func TestThreatSSMCommandJoinsWhatRan(t *testing.T) {
 // records from the host's address to that remote: the threat gains the
 // bytes sent and the duration, and is raised for the size.
 func TestThreatFlowsGiveTheExfiltrationSize(t *testing.T) {
+	joinSetups(t, testFlowsGiveTheExfiltrationSize)
+}
+
+func testFlowsGiveTheExfiltrationSize(t *testing.T, s *joinSetup) {
 	bin := vigilBin(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
-	startJoinAgent(t, bin, dir, port, fakeIMDS(t, "i-0flow", "10.9.8.7"))
+	b := s.b
+	startJoinAgent(t, bin, dir, b.nats, fakeIMDS(t, "i-0flow", "10.9.8.7"))
 	waitFor(t, 30*time.Second, func() bool { return b.hosts(t) > 0 })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -439,10 +445,13 @@ func kubeletCgroup(t *testing.T, podUID, id string) string {
 // pod (a real cgroup named as the kubelet names it, with its OCI bundle's
 // annotations, which the agent reads) are one threat naming alice.
 func TestThreatKubernetesExecJoinsWhatRanInThePod(t *testing.T) {
+	joinSetups(t, testKubernetesExecJoinsWhatRanInThePod)
+}
+
+func testKubernetesExecJoinsWhatRanInThePod(t *testing.T, s *joinSetup) {
 	bin := vigilBin(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	b := startBackend(t, bin, filepath.Join(dir, "data"), port, "")
+	b := s.b
 	id := strings.Repeat("e5", 32)
 	const podUID = "6b0f3c2a-1d4e-4f5a-9b8c-7d6e5f4a3b2c"
 	cg := kubeletCgroup(t, podUID, id)
@@ -455,9 +464,11 @@ func TestThreatKubernetesExecJoinsWhatRanInThePod(t *testing.T) {
 		`"io.kubernetes.cri.container-name":"app"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\n"+
-		"rules:\n  dedup_window: 0s\nprocess_tree:\n  oci_bundles: [%q]\nnats:\n  url: nats://127.0.0.1:%d\n",
-		dir, filepath.Join(dir, "bundles", "{id}", "config.json"), port)
+	// A node of cluster prod in account 111122223333 (the backend knows
+	// the cluster's account), without instance metadata.
+	conf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\naccount_id: \"111122223333\"\n"+
+		"rules:\n  dedup_window: 0s\nprocess_tree:\n  oci_bundles: [%q]\nnats:\n  url: %s\n",
+		dir, filepath.Join(dir, "bundles", "{id}", "config.json"), b.nats)
 	startConfigured(t, bin, filepath.Join(dir, "agent.yaml"), conf)
 	// A scanner that lives a moment (a copy of sleep), run in the pod's
 	// container cgroup.

@@ -51,6 +51,9 @@ func (a *Agent) describeHost(ctx context.Context) identity.Host {
 			a.log.Debug("no cloud metadata", zap.Error(err))
 		}
 	}
+	if h.Cloud == nil && a.cfg.AccountID != "" {
+		h.Cloud = &identity.Cloud{AccountID: a.cfg.AccountID}
+	}
 	id, cloned, err := identity.HostID(a.cfg.HostRoot, a.cfg.StateDir, instance)
 	if err != nil {
 		a.log.Warn("host id unavailable, using the hostname", zap.Error(err))

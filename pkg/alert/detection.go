@@ -193,3 +193,18 @@ func isCommandID(s string) bool {
 	}
 	return true
 }
+
+// Scope is what the detection is correlated under: its AWS account, else
+// its Kubernetes cluster, else its host ("" when it names none). It is the
+// key of its detection-stream subject, from which the stream derives the
+// correlation partition, so everything in one account has one owner.
+func (d *Detection) Scope() string {
+	for _, kind := range [...]string{KindAccount, KindCluster, KindHost} {
+		for _, r := range d.Resources {
+			if r.Kind == kind && r.ID != "" {
+				return r.ID
+			}
+		}
+	}
+	return ""
+}

@@ -69,3 +69,24 @@ func TestSeverityText(t *testing.T) {
 		t.Error("unknown severity accepted")
 	}
 }
+
+// A detection's scope (its correlation partition's key) is its account,
+// else its cluster, else its host: a host's alerts and its account's
+// CloudTrail detections meet in one partition.
+func TestDetectionScope(t *testing.T) {
+	for _, tc := range []struct {
+		res  []Entity
+		want string
+	}{
+		{[]Entity{{Kind: KindHost, ID: "h-1"}, {Kind: KindInstance, ID: "i-1"}, {Kind: KindAccount, ID: "111122223333"}}, "111122223333"},
+		{[]Entity{{Kind: KindHost, ID: "h-1"}, {Kind: KindCluster, ID: "prod"}}, "prod"},
+		{[]Entity{{Kind: KindPod, ID: "shop/web"}, {Kind: KindHost, ID: "h-1"}}, "h-1"},
+		{[]Entity{{Kind: KindAccount, ID: ""}, {Kind: KindHost, ID: "h-2"}}, "h-2"},
+		{nil, ""},
+	} {
+		d := Detection{Resources: tc.res}
+		if got := d.Scope(); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.res, got, tc.want)
+		}
+	}
+}

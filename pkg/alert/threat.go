@@ -32,16 +32,20 @@ func ThreatResolutions() []string {
 // (host, instance, role session, access key, pod, remote address) within
 // a window of event time.
 type Threat struct {
-	Schema     string    `json:"schema"`
-	ID         string    `json:"id"`
-	Title      string    `json:"title"`
-	Severity   Severity  `json:"severity"`
-	Status     string    `json:"status"`
-	Resolution string    `json:"resolution,omitempty"`
-	Env        string    `json:"env,omitempty"`
-	FirstSeen  time.Time `json:"first_seen"` // event time of the earliest detection
-	LastSeen   time.Time `json:"last_seen"`
-	Updated    time.Time `json:"updated"` // when the threat last changed (wall clock)
+	Schema     string   `json:"schema"`
+	ID         string   `json:"id"`
+	Title      string   `json:"title"`
+	Severity   Severity `json:"severity"`
+	Status     string   `json:"status"`
+	Resolution string   `json:"resolution,omitempty"`
+	Env        string   `json:"env,omitempty"`
+	// Scope is the subject key of the detection that opened the threat
+	// (its account, cluster or host, as a subject token): the correlation
+	// partition that owns the threat is derived from it.
+	Scope     string    `json:"scope,omitempty"`
+	FirstSeen time.Time `json:"first_seen"` // event time of the earliest detection
+	LastSeen  time.Time `json:"last_seen"`
+	Updated   time.Time `json:"updated"` // when the threat last changed (wall clock)
 	// Main is the detection the chain is named after: the most severe,
 	// the earliest among equals.
 	Main      string   `json:"main_detection"`

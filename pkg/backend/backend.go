@@ -144,8 +144,8 @@ func Streams(cfg config.Backend) []wire.StreamSpec {
 	agent := wire.AgentStream("")
 	agent.MaxAge, agent.MaxBytes, agent.Replicas = cfg.Retention.Agent.MaxAge, cfg.Retention.Agent.MaxBytes, r
 	return []wire.StreamSpec{agent,
-		wire.CloudStreamSpec(cfg.Retention.Cloud.MaxAge, cfg.Retention.Cloud.MaxBytes, r),
-		wire.DetectionStreamSpec(cfg.Retention.Detections.MaxAge, cfg.Retention.Detections.MaxBytes, r)}
+		wire.CloudStreamSpec(cfg.Retention.Cloud.MaxAge, cfg.Retention.Cloud.MaxBytes, r, cfg.Correlation.Partitions),
+		wire.DetectionStreamSpec(cfg.Retention.Detections.MaxAge, cfg.Retention.Detections.MaxBytes, r, cfg.Correlation.Partitions)}
 }
 
 // ensure creates or updates every stream, consumer and bucket.
@@ -185,11 +185,13 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	}
 	b.stage = detect.New(b.rules, b.conn, b.log.Named("detect"))
 	cc := b.cfg.Correlation
+	b.stage.ClusterAccounts = cc.ClusterAccounts
 	graph := correlate.NewGraph()
 	newEngine := func() *correlate.Engine {
 		return correlate.New(correlate.Config{Window: cc.Window, Retention: cc.Retention, CrownJewels: cc.CrownJewels, Graph: graph}, nil)
 	}
-	b.threats = threat.New(newEngine(), thrKV, b.conn, b.log.Named("correlate")) // a standby until it holds the lease
+	// Standbys until this instance holds a partition's lease.
+	b.threats = threat.New(cc.Partitions, newEngine, thrKV, b.conn, b.log.Named("correlate"))
 	b.view = threat.NewView(thrKV)
 	// Every stored threat reaches the engine: an analyst's triage as it
 	// happens (a term starts from all of them).
@@ -240,10 +242,10 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 			return b.conn.Follow(c, wire.DefaultAgentStream, wire.AnyHost(wire.KindHeartbeat), time.Now().Add(-cc.Retention), b.threats.Heartbeat)
 		})
 		host, _ := os.Hostname()
-		ls := &lease.Lease{KV: leaseKV, Key: "correlation", Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.natsURL),
+		g := &lease.Group{KV: leaseKV, Key: "correlation", N: cc.Partitions, Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.natsURL),
 			TTL: LeaseTTL, Log: b.log.Named("correlate")}
 		run("correlation", func(c context.Context) error {
-			return ls.Run(c, func(lc context.Context) error { return b.correlate(lc, newEngine()) })
+			return g.Run(c, func(lc context.Context, k int) error { return b.correlate(lc, k, newEngine()) })
 		})
 	}
 	run("detect-cloud", func(c context.Context) error {
@@ -313,9 +315,10 @@ var LeaseTTL = 10 * time.Second
 // correlate runs one term of the correlation while this instance holds the
 // lease: a fresh engine restored from the stored threats, the consumers of
 // detections and cloud records, and the sensors' silence check.
-func (b *Backend) correlate(parent context.Context, e *correlate.Engine) error {
-	b.threats.Begin(e, b.view.All())
-	defer b.threats.End()
+func (b *Backend) correlate(parent context.Context, k int, e *correlate.Engine) error {
+	term := b.threats.Term(k)
+	term.Begin(e, b.view.All())
+	defer term.End()
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -329,14 +332,20 @@ func (b *Backend) correlate(parent context.Context, e *correlate.Engine) error {
 			}
 		}()
 	}
-	start("sensors", func(c context.Context) error { return b.threats.WatchSensors(c, time.Second, 10*time.Second) })
-	start("correlate", func(c context.Context) error {
-		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}, b.threats.Detections)
-	})
-	start("correlate-cloud", func(c context.Context) error {
-		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer,
-			Filter: wire.SourceSubject("*", wire.KindCloud, "*", "*")}, b.threats.CloudRecords)
-	})
+	// Sensor detections are raised once, by partition 0's owner; they are
+	// routed to the host's partition like any detection.
+	if k == 0 {
+		start("sensors", func(c context.Context) error { return b.threats.WatchSensors(c, time.Second, 10*time.Second) })
+	}
+	n := b.threats.Partitions()
+	dets := store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}
+	cloud := store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer, Filter: wire.PartitionFilter(wire.KindCloud, 0, 1)}
+	if n > 1 {
+		dets.Durable, dets.Filter = fmt.Sprintf("%s-%d-of-%d", wire.CorrelateConsumer, k, n), wire.PartitionFilter(wire.KindDetection, k, n)
+		cloud.Durable, cloud.Filter = fmt.Sprintf("%s-%d-of-%d", wire.CorrelateCloudConsumer, k, n), wire.PartitionFilter(wire.KindCloud, k, n)
+	}
+	start("correlate", func(c context.Context) error { return b.conn.Consume(c, dets, term.Detections) })
+	start("correlate-cloud", func(c context.Context) error { return b.conn.Consume(c, cloud, term.CloudRecords) })
 	var err error
 	select {
 	case <-ctx.Done():

@@ -55,8 +55,12 @@ type Status struct {
 		Pending    uint64 `json:"pending_detections"`
 		Hosts      int    `json:"hosts"`
 		Threats    int    `json:"threats_stored"`
-		// Leading: this instance holds the correlation's lease.
+		// Leading: this instance correlates (holds a partition's lease).
 		Leading bool `json:"leading"`
+		// Partitions is how many there are; Held, those this instance
+		// correlates.
+		Partitions int   `json:"partitions"`
+		Held       []int `json:"partitions_held"`
 	} `json:"correlate"`
 	Index struct {
 		Detections int    `json:"detections"`
@@ -95,9 +99,9 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		c.Detections, c.Records, c.Heartbeats = t.Stats.Detections.Load(), t.Stats.Records.Load(), t.Stats.Heartbeats.Load()
 		c.Derived, c.Saved, c.Conflicts = t.Stats.Derived.Load(), t.Stats.Saved.Load(), t.Stats.Conflicts.Load()
 		c.SaveErrors, c.Malformed = t.Stats.SaveErrors.Load(), t.Stats.Malformed.Load()
-		es := t.Engine().Stats()
+		es := t.EngineStats()
 		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Graph().Hosts()
-		c.Leading = t.Leading()
+		c.Leading, c.Partitions, c.Held = t.Leading(), t.Partitions(), t.Held()
 		c.Threats = b.view.Len()
 	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()

@@ -122,7 +122,19 @@ type BackendCorrelation struct {
 	Retention time.Duration `yaml:"retention"`
 	// CrownJewels are host tags (key=value, or key) that raise a threat.
 	CrownJewels []string `yaml:"crown_jewels"`
+	// Partitions split the correlation by account (or cluster, or host)
+	// among the instances: each partition has one owner at a time. 1 (the
+	// default): one instance correlates, the others stand by. More needs
+	// nats-server 2.10 or later, and the same value on every instance.
+	Partitions int `yaml:"partitions"`
+	// ClusterAccounts names the AWS account of each Kubernetes cluster
+	// (cluster: account id), so its audit detections are correlated with
+	// its nodes' (partitioned by account).
+	ClusterAccounts map[string]string `yaml:"cluster_accounts"`
 }
+
+// MaxPartitions bounds correlation.partitions.
+const MaxPartitions = 64
 
 // DefaultBackend is the configuration with no file.
 func DefaultBackend() Backend {
@@ -136,7 +148,7 @@ func DefaultBackend() Backend {
 		},
 		Rules:           BackendRules{Builtin: true, Paths: []string{"/etc/vigil/rules.d"}},
 		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
-		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour},
+		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour, Partitions: 1},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -213,6 +225,14 @@ func (c *Backend) Validate() error {
 	}
 	if c.Correlation.Retention < c.Correlation.Window || c.Correlation.Retention < 15*time.Minute {
 		return bad("correlation.retention", "%s: at least the window and 15m (late records must still join)", c.Correlation.Retention)
+	}
+	if c.Correlation.Partitions < 1 || c.Correlation.Partitions > MaxPartitions {
+		return bad("correlation.partitions", "%d: 1 to %d", c.Correlation.Partitions, MaxPartitions)
+	}
+	for cl, acct := range c.Correlation.ClusterAccounts {
+		if cl == "" || len(acct) != 12 || strings.Trim(acct, "0123456789") != "" {
+			return bad("correlation.cluster_accounts."+cl, "%q: want a 12-digit AWS account id", acct)
+		}
 	}
 	for i, j := range c.Correlation.CrownJewels {
 		if k, _, _ := strings.Cut(j, "="); k == "" {

@@ -22,6 +22,9 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 		"short window":       {"correlation:\n  window: 10s\n", "backend.yaml:2: correlation.window"},
 		"retention < window": {"correlation:\n  window: 2h\n  retention: 1h\n", "correlation.retention"},
 		"bad crown jewel":    {"correlation:\n  crown_jewels: [\"=x\"]\n", "correlation.crown_jewels.0"},
+		"partitions":         {"correlation:\n  partitions: 65\n", "correlation.partitions"},
+		"no partitions":      {"correlation:\n  partitions: 0\n", "correlation.partitions"},
+		"cluster account":    {"correlation:\n  cluster_accounts: {prod: \"12\"}\n", "correlation.cluster_accounts.prod"},
 	} {
 		_, err := ParseBackend("backend.yaml", []byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

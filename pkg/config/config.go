@@ -93,6 +93,10 @@ type Agent struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// IMDS configures the cloud metadata lookup.
 	IMDS IMDS `yaml:"imds"`
+	// AccountID is the AWS account of a host whose instance metadata
+	// cannot say (on-premises, SSM hybrid nodes): the backend correlates
+	// it with that account's CloudTrail. Instance metadata wins.
+	AccountID string `yaml:"account_id"`
 	// DegradedAlertInterval is the shortest time between two "Sensor
 	// degraded" alerts; losses in between are summed into the next.
 	DegradedAlertInterval time.Duration `yaml:"degraded_alert_interval"`
@@ -535,6 +539,9 @@ func (c *Agent) Validate() error {
 	}
 	if c.Spool.MaxBytes < 1<<20 {
 		return bad("spool.max_bytes", "must be at least 1 MiB")
+	}
+	if c.AccountID != "" && (len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "") {
+		return bad("account_id", "%q: want a 12-digit AWS account id", c.AccountID)
 	}
 	if c.HeartbeatInterval < time.Second {
 		return bad("heartbeat_interval", "must be at least 1s")

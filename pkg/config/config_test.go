@@ -73,6 +73,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"bad env", "env: \"a.b\"\n", "agent.yaml:1: env"},
 		{"bad telemetry", "telemetry: everything\n", "agent.yaml:1: telemetry"},
 		{"bad nats url", "nats:\n  url: localhost\n", "agent.yaml:2: nats.url"},
+		{"bad account", "account_id: \"12-34\"\n", "agent.yaml:1: account_id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/pkg/alert"
+	"github.com/vigil-sec/vigil/pkg/cloudevent"
 )
 
 // Config tunes the joins.
@@ -112,6 +113,13 @@ func New(cfg Config, now func() time.Time) *Engine {
 func (e *Engine) Graph() *Graph { return e.graph }
 
 // Stats returns the counters.
+// Len is how many threats the engine holds (open and recent).
+func (e *Engine) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.threats)
+}
+
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -257,7 +265,7 @@ func ThreatID(detectionID string) string {
 
 func (e *Engine) open(d *alert.Detection) *state {
 	t := &alert.Threat{Schema: alert.ThreatSchema, ID: ThreatID(d.ID), Status: alert.StatusOpen, Env: d.Env,
-		FirstSeen: d.Time, LastSeen: d.Time}
+		Scope: cloudevent.Token(d.Scope()), FirstSeen: d.Time, LastSeen: d.Time}
 	st := &state{t: t, keys: map[string]bool{}, members: map[string]*member{}, pairs: map[pair]bool{}}
 	e.threats[t.ID] = st
 	e.addMember(st, d, e.keys(d))

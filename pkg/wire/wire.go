@@ -5,6 +5,8 @@
 package wire
 
 import (
+	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"time"
@@ -58,7 +60,14 @@ type StreamSpec struct {
 	MaxAge     time.Duration
 	MaxBytes   int64 // 0: unbounded
 	Replicas   int   // 0: the server's default (1)
+	// Transform, when set, rewrites the subjects of messages as they are
+	// stored (nats-server 2.10 or later): the correlation's partitions.
+	Transform *Transform
 }
+
+// Transform is a stream subject transform: From (a subset of the stream's
+// subjects) is stored as To.
+type Transform struct{ From, To string }
 
 // DefaultAgentStream is the stream agents deliver to unless configured.
 const DefaultAgentStream = "VIGIL"
@@ -127,16 +136,53 @@ const (
 // CloudStreamSpec stores ingested cloud records, deduplicated on their
 // source ids (eventID, auditID/stage, a flow line's hash) for a day, so a
 // file ingested again within that window stores nothing twice.
-func CloudStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
+// With partitions > 1 the stream adds the partition of the record's key
+// to its subject (see Partitioned).
+func CloudStreamSpec(maxAge time.Duration, maxBytes int64, replicas, partitions int) StreamSpec {
 	return StreamSpec{Name: CloudStream, Subjects: []string{Prefix + ".*." + string(KindCloud) + ".>"}, Storage: FileStorage,
-		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
+		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas,
+		Transform: Partitioned(KindCloud, partitions)}
 }
 
 // DetectionStreamSpec stores detections of every source, deduplicated on
-// the detection id.
-func DetectionStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
+// the detection id, partitioned like the cloud records.
+func DetectionStreamSpec(maxAge time.Duration, maxBytes int64, replicas, partitions int) StreamSpec {
 	return StreamSpec{Name: DetectionStream, Subjects: []string{Prefix + ".*." + string(KindDetection) + ".>"}, Storage: FileStorage,
-		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
+		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas,
+		Transform: Partitioned(KindDetection, partitions)}
+}
+
+// Partitioned is the transform that stores vigil.<env>.<kind>.<source>.<key>
+// as vigil.<env>.<kind>.<source>.<key>.<partition>, the partition being
+// the server's hash of the key (PartitionOf) modulo n: the correlation's
+// consumers are partitioned by that last token, so everything about one
+// key (an account, a cluster, a host) has one owner. None for n <= 1.
+func Partitioned(kind Kind, n int) *Transform {
+	if n <= 1 {
+		return nil
+	}
+	return &Transform{From: Prefix + ".*." + string(kind) + ".*.*",
+		To: fmt.Sprintf("%s.{{wildcard(1)}}.%s.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(%d,3)}}", Prefix, kind, n)}
+}
+
+// PartitionFilter is the subject filter of partition k of n (of every
+// message when n <= 1).
+func PartitionFilter(kind Kind, k, n int) string {
+	if n <= 1 {
+		return Prefix + ".*." + string(kind) + ".*.*"
+	}
+	return fmt.Sprintf("%s.*.%s.*.*.%d", Prefix, kind, k)
+}
+
+// PartitionOf is the partition of a subject key among n, as nats-server's
+// partition() mapping computes it (FNV-1a, 32 bits).
+func PartitionOf(key string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }
 
 // RedactURL hides the secrets of NATS server URLs (a comma-separated list):

@@ -39,10 +39,13 @@ type Stats struct {
 
 // Stage evaluates records and alerts.
 type Stage struct {
-	det   *cloud.Detector
-	pub   Publisher
-	log   *zap.Logger
-	Stats Stats
+	det *cloud.Detector
+	pub Publisher
+	log *zap.Logger
+	// ClusterAccounts names the AWS account of Kubernetes clusters: their
+	// detections get it as a resource (their correlation scope).
+	ClusterAccounts map[string]string
+	Stats           Stats
 }
 
 // New makes the stage.
@@ -59,13 +62,7 @@ func Message(d *alert.Detection) (store.Msg, error) {
 	if err != nil {
 		return store.Msg{}, err
 	}
-	key := "unknown"
-	for _, r := range d.Resources {
-		if r.Kind == alert.KindHost || r.Kind == alert.KindAccount || r.Kind == alert.KindCluster {
-			key = cloudevent.Token(r.ID)
-			break
-		}
-	}
+	key := cloudevent.Token(d.Scope()) // the partition's key
 	env := d.Env
 	if env == "" {
 		env = "default"
@@ -102,6 +99,28 @@ func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
 	})
 }
 
+// addAccount gives a detection of a cluster with a known account that
+// account, unless it names one.
+func (s *Stage) addAccount(d *alert.Detection) {
+	if len(s.ClusterAccounts) == 0 {
+		return
+	}
+	var acct string
+	for _, r := range d.Resources {
+		switch r.Kind {
+		case alert.KindAccount:
+			return
+		case alert.KindCluster:
+			if a := s.ClusterAccounts[r.ID]; a != "" && acct == "" {
+				acct = a
+			}
+		}
+	}
+	if acct != "" {
+		d.Resources = append(d.Resources, alert.Entity{Kind: alert.KindAccount, ID: acct})
+	}
+}
+
 // batch turns each message into detections (ok false: it could not be
 // decoded, counted and acked) and publishes them.
 func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg) ([]alert.Detection, bool)) []error {
@@ -116,6 +135,7 @@ func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg
 			continue
 		}
 		for i := range dets {
+			s.addAccount(&dets[i])
 			dm, err := Message(&dets[i])
 			if err != nil {
 				s.Stats.Malformed.Add(1)

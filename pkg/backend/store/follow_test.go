@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestFollowRecoversFromAStalledConsumer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := embedded(t, ctx)
-	spec := wire.DetectionStreamSpec(time.Hour, 1<<20, 1)
+	spec := wire.DetectionStreamSpec(time.Hour, 1<<20, 1, 1)
 	if err := c.EnsureStream(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +147,51 @@ func pauseAll(t *testing.T, ctx context.Context, c *Conn, stream string) {
 	}
 	if paused != 1 {
 		t.Fatalf("%d consumers paused", paused)
+	}
+}
+
+// A partitioned stream stores each subject with the partition of its key
+// as the server computes it, and that is wire.PartitionOf: the correlation
+// restores a threat into the partition its detections are consumed from.
+func TestPartitionedStreamAgreesWithPartitionOf(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := embedded(t, ctx)
+	const n = 5
+	spec := wire.DetectionStreamSpec(time.Hour, 1<<20, 1, n)
+	if err := c.EnsureStream(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"111122223333", "444455556666", "prod", "h-1", "vm", "unknown", "777788889999", "a_b-c"}
+	for i, key := range keys {
+		if _, err := c.Publish(ctx, []Msg{{Subject: wire.SourceSubject("e", wire.KindDetection, "runtime", key), ID: key, Data: []byte{byte(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	done := make(chan struct{})
+	go func() {
+		_ = c.Follow(ctx, spec.Name, "", time.Time{}, func(m Msg) {
+			got[m.ID] = m.Subject
+			if len(got) == len(keys) {
+				close(done)
+			}
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("got %v", got)
+	}
+	parts := map[int]bool{}
+	for _, key := range keys {
+		k := wire.PartitionOf(key, n)
+		parts[k] = true
+		if want := fmt.Sprintf("vigil.e.detection.runtime.%s.%d", key, k); got[key] != want {
+			t.Errorf("%s stored as %s, want %s", key, got[key], want)
+		}
+	}
+	if len(parts) < 2 {
+		t.Errorf("every key in one partition: %v", parts)
 	}
 }

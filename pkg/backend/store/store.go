@@ -138,12 +138,23 @@ func streamConfig(s wire.StreamSpec) jetstream.StreamConfig {
 	if s.Storage == wire.MemoryStorage {
 		c.Storage = jetstream.MemoryStorage
 	}
+	if s.Transform != nil {
+		c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: s.Transform.From, Destination: s.Transform.To}
+	}
 	return c
 }
 
 // EnsureStream creates the stream or updates it to spec.
 func (c *Conn) EnsureStream(ctx context.Context, spec wire.StreamSpec) error {
-	if _, err := c.js.CreateOrUpdateStream(ctx, streamConfig(spec)); err != nil {
+	st, err := c.js.CreateOrUpdateStream(ctx, streamConfig(spec))
+	// A server before 2.10 does not apply subject transforms (nats.go says
+	// so; a server would ignore what it does not know).
+	if spec.Transform != nil && (errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported) ||
+		err == nil && st.CachedInfo().Config.SubjectTransform == nil) {
+		return fmt.Errorf("stream %s: the server (nats-server %s) does not apply subject transforms: "+
+			"correlation.partitions above 1 needs nats-server 2.10 or later", spec.Name, c.nc.ConnectedServerVersion())
+	}
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", spec.Name, err)
 	}
 	return nil

@@ -51,14 +51,14 @@ type Stats struct {
 	Malformed  atomic.Uint64 // messages that could not be decoded (acked, counted)
 }
 
-// Stage correlates.
+// Stage correlates, in partitions: each Term is one partition's engine,
+// run by the instance that holds the partition's lease. The entity graph
+// and the sensor inventory are shared by every term and kept on every
+// instance (from heartbeats).
 type Stage struct {
-	engine  atomic.Pointer[correlate.Engine]
+	terms   []*Term
 	graph   *correlate.Graph
 	Sensors *correlate.Sensors
-	// leading: this instance holds the correlation's lease (only the
-	// leader raises sensor detections and consumes).
-	leading atomic.Bool
 	// caughtUp: the heartbeats of the retention have been replayed, so a
 	// sensor's last heartbeat is its real last one.
 	caughtUp atomic.Bool
@@ -66,54 +66,115 @@ type Stage struct {
 	bus      Bus
 	log      *zap.Logger
 	Stats    Stats
-	mu       sync.Mutex
-	dirty    map[string]*alert.Threat // changed, not stored yet (a failed write)
 }
 
-// New makes the stage over e; its graph is shared by the engines of
-// later terms (Begin).
-func New(e *correlate.Engine, kv KV, bus Bus, log *zap.Logger) *Stage {
-	s := &Stage{graph: e.Graph(), Sensors: correlate.NewSensors(), kv: kv, bus: bus, log: log, dirty: map[string]*alert.Threat{}}
-	s.engine.Store(e) // a standby until Begin
+// Term is one partition's correlation: a standby until Begin.
+type Term struct {
+	s      *Stage
+	k      int
+	engine atomic.Pointer[correlate.Engine]
+	// leading: this instance holds the partition's lease (only then does
+	// it consume, and raise sensor detections for partition 0).
+	leading atomic.Bool
+	mu      sync.Mutex
+	dirty   map[string]*alert.Threat // changed, not stored yet (a failed write)
+}
+
+// New makes the stage with n partitions (at least 1); newEngine makes a
+// term's engine, every one on the same graph.
+func New(n int, newEngine func() *correlate.Engine, kv KV, bus Bus, log *zap.Logger) *Stage {
+	s := &Stage{Sensors: correlate.NewSensors(), kv: kv, bus: bus, log: log}
+	for k := range max(n, 1) {
+		t := &Term{s: s, k: k, dirty: map[string]*alert.Threat{}}
+		t.engine.Store(newEngine())
+		if s.graph == nil {
+			s.graph = t.engine.Load().Graph()
+		}
+		s.terms = append(s.terms, t)
+	}
 	return s
 }
 
-// Engine is the current term's engine.
-func (s *Stage) Engine() *correlate.Engine { return s.engine.Load() }
+// Partitions is how many partitions the stage has.
+func (s *Stage) Partitions() int { return len(s.terms) }
+
+// Term is partition k's term.
+func (s *Stage) Term(k int) *Term { return s.terms[k] }
+
+// Partition is the partition that owns a threat (from its scope).
+func (s *Stage) Partition(t *alert.Threat) int { return wire.PartitionOf(t.Scope, len(s.terms)) }
+
+// EngineStats sums the terms' engines' counters.
+func (s *Stage) EngineStats() correlate.Stats {
+	var sum correlate.Stats
+	for _, t := range s.terms {
+		st := t.Engine().Stats()
+		sum.Detections += st.Detections
+		sum.Duplicates += st.Duplicates
+		sum.Opened += st.Opened
+		sum.Joined += st.Joined
+		sum.Merged += st.Merged
+		sum.Pending += st.Pending
+		sum.Derived += st.Derived
+		sum.Flows += st.Flows
+	}
+	return sum
+}
 
 // Graph is the entity graph every term shares.
 func (s *Stage) Graph() *correlate.Graph { return s.graph }
 
-// Begin starts a term as the leader: a fresh engine (on the shared graph)
-// restored from the stored threats, so it goes on where the last leader
-// left off.
-func (s *Stage) Begin(e *correlate.Engine, stored []*alert.Threat) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dirty = map[string]*alert.Threat{}
-	s.engine.Store(e)
-	s.leading.Store(true) // from here on, changes to the bucket reach e too
-	for _, t := range stored {
-		e.Restore(t)
-		e.Triage(t)
+// Held lists the partitions this instance correlates now.
+func (s *Stage) Held() []int {
+	var out []int
+	for _, t := range s.terms {
+		if t.Leading() {
+			out = append(out, t.k)
+		}
+	}
+	return out
+}
+
+// Leading tells whether this instance correlates any partition now.
+func (s *Stage) Leading() bool { return len(s.Held()) > 0 }
+
+// Engine is the term's current engine.
+func (t *Term) Engine() *correlate.Engine { return t.engine.Load() }
+
+// Leading tells whether this instance holds the term's partition.
+func (t *Term) Leading() bool { return t.leading.Load() }
+
+// Begin starts a term as the partition's owner: a fresh engine (on the
+// shared graph) restored from the partition's stored threats, so it goes
+// on where the last owner left off.
+func (t *Term) Begin(e *correlate.Engine, stored []*alert.Threat) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dirty = map[string]*alert.Threat{}
+	t.engine.Store(e)
+	t.leading.Store(true) // from here on, changes to the bucket reach e too
+	for _, th := range stored {
+		if t.s.Partition(th) != t.k {
+			continue
+		}
+		e.Restore(th)
+		e.Triage(th)
 	}
 }
 
-// End ends the term: another instance leads now.
-func (s *Stage) End() { s.leading.Store(false) }
+// End ends the term: another instance owns the partition now.
+func (t *Term) End() { t.leading.Store(false) }
 
-// Leading tells whether this instance correlates now.
-func (s *Stage) Leading() bool { return s.leading.Load() }
-
-// Stored gives the leader's engine a threat as stored (an analyst's
+// Stored gives the owning term's engine a threat as stored (an analyst's
 // triage); a standby keeps none (its term starts from the bucket).
-func (s *Stage) Stored(t *alert.Threat) {
-	if !s.Leading() {
+func (s *Stage) Stored(th *alert.Threat) {
+	t := s.terms[s.Partition(th)]
+	if !t.Leading() {
 		return
 	}
-	e := s.Engine()
-	e.Restore(t)
-	e.Triage(t)
+	e := t.Engine()
+	e.Restore(th)
+	e.Triage(th)
 }
 
 // Heartbeat feeds the entity graph and the sensor inventory (a
@@ -133,7 +194,7 @@ func (s *Stage) Heartbeat(m store.Msg) {
 	if at.IsZero() {
 		at = hb.Time
 	}
-	if back := s.Sensors.Heartbeat(&hb, at); back != nil && s.Leading() {
+	if back := s.Sensors.Heartbeat(&hb, at); back != nil && s.terms[0].Leading() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.publishDetections(ctx, []*alert.Detection{back}) // counted and logged
@@ -186,10 +247,12 @@ func (s *Stage) publishDetections(ctx context.Context, ds []*alert.Detection) er
 	return err
 }
 
-// Detections correlates a batch of detections (a store.Handler).
-func (s *Stage) Detections(ctx context.Context, msgs []store.Msg) []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// Detections correlates a batch of the partition's detections (a
+// store.Handler).
+func (t *Term) Detections(ctx context.Context, msgs []store.Msg) []error {
+	s := t.s
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, m := range msgs {
 		var d alert.Detection
 		if err := json.Unmarshal(m.Data, &d); err != nil || d.ID == "" {
@@ -197,28 +260,29 @@ func (s *Stage) Detections(ctx context.Context, msgs []store.Msg) []error {
 			continue
 		}
 		s.Stats.Detections.Add(1)
-		for _, t := range s.Engine().Add(&d) {
-			s.dirty[t.ID] = t
+		for _, th := range t.Engine().Add(&d) {
+			t.dirty[th.ID] = th
 		}
 	}
-	return s.flush(ctx, len(msgs))
+	return t.flush(ctx, len(msgs))
 }
 
 // flush stores the changed threats; if one cannot be, the batch is
 // redelivered and the write retried with the next batch.
-func (s *Stage) flush(ctx context.Context, n int) []error {
-	ids := make([]string, 0, len(s.dirty))
-	for id := range s.dirty {
+func (t *Term) flush(ctx context.Context, n int) []error {
+	s := t.s
+	ids := make([]string, 0, len(t.dirty))
+	for id := range t.dirty {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if err := s.save(ctx, s.dirty[id]); err != nil {
+		if err := s.save(ctx, t.dirty[id]); err != nil {
 			s.Stats.SaveErrors.Add(1)
 			s.log.Warn("threat not stored: the batch will be redelivered", zap.String("threat", id), zap.Error(err))
 			return store.Retry(n, err)
 		}
-		delete(s.dirty, id)
+		delete(t.dirty, id)
 	}
 	return nil
 }
@@ -281,10 +345,11 @@ func mergeNotes(stored, engine []alert.Note) []alert.Note {
 // published and come back through Detections), and the flows of a
 // threat's host to its remotes (flow logs; the threat is updated). A
 // store.Handler.
-func (s *Stage) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
+func (t *Term) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
+	s := t.s
 	var derived []*alert.Detection
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, m := range msgs {
 		r, err := cloudevent.UnmarshalWire(m.Data)
 		if err != nil {
@@ -293,14 +358,14 @@ func (s *Stage) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
 		}
 		s.Stats.Records.Add(1)
 		// Flow records: the bytes and duration of a threat's exchanges.
-		for _, t := range s.Engine().Flow(&r) {
-			s.dirty[t.ID] = t
+		for _, th := range t.Engine().Flow(&r) {
+			t.dirty[th.ID] = th
 		}
-		if d := s.Engine().Cloud(&r); d != nil {
+		if d := t.Engine().Cloud(&r); d != nil {
 			derived = append(derived, d)
 		}
 	}
-	if errs := s.flush(ctx, len(msgs)); errs != nil {
+	if errs := t.flush(ctx, len(msgs)); errs != nil {
 		return errs
 	}
 	if err := s.publishDetections(ctx, derived); err != nil {
