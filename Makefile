@@ -41,12 +41,12 @@ build: deps bpf
 	@file $(BIN) | grep -q 'statically linked' || { echo "$(BIN) is not statically linked"; file $(BIN); exit 1; }
 	@echo "built $(BIN) ($(VERSION)), statically linked"
 
-# The main job: the agent printing one line per alert. Build output goes to
-# stderr, so stdout holds only what the agent prints (--output json for
-# JSON lines, --print-events for every event).
+# The main job: the all-in-one (backend, embedded NATS and the agent,
+# printing one line per alert). Build output goes to stderr, so stdout
+# holds only what the agent prints.
 run:
 	@$(MAKE) -s --no-print-directory build >&2
-	@exec ./bin/vigil agent --output text
+	@exec ./bin/vigil run
 
 # Everything: unit, privileged eBPF, benign workload, rule fixtures, fuzz
 # smoke, then the packages, units and Ansible roll-out on booted Debian.

@@ -43,7 +43,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newAgentCmd(stdout, stderr), newCheckCmd(stdout), newStatusCmd(stdout), newRulesCmd(stdout),
 		newSimulateCmd(stdout), newSimulateChildCmd(), newEnrollCmd(stdout), newConfigCmd(stdout), newTailCmd(stdout),
 		newVersionCmd(stdout), newGenDocsCmd(stdout), newBackendCmd(stdout, stderr), newIngestCmd(stdout, stderr, os.Stdin),
-		newDetectionsCmd(stdout), newThreatsCmd(stdout), newSensorsCmd(stdout))
+		newDetectionsCmd(stdout), newThreatsCmd(stdout), newSensorsCmd(stdout), newRunCmd(stdout, stderr))
 	strict(root)
 	return root
 }

@@ -61,7 +61,7 @@ func newThreatsCmd(stdout io.Writer) *cobra.Command {
 	fl.StringVar(&since, "since", "", "last seen from: RFC 3339 or a duration back (24h, 7d)")
 	fl.IntVar(&limit, "limit", 100, "at most this many")
 	fl.BoolVar(&asJSON, "json", false, "print the API's JSON")
-	cmd.AddCommand(newThreatShowCmd(stdout), newThreatSetCmd(stdout))
+	cmd.AddCommand(newThreatShowCmd(stdout), newThreatSetCmd(stdout), newThreatResolveCmd(stdout))
 	return cmd
 }
 
@@ -116,16 +116,7 @@ func newThreatSetCmd(stdout io.Writer) *cobra.Command {
 				u.Resolution = &resolution
 			}
 			u.Note = note
-			body, err := json.Marshal(u)
-			if err != nil {
-				return err
-			}
-			var t alert.Threat
-			if err := c.do(cmd.Context(), "PATCH", "/api/v1/threats/"+url.PathEscape(args[0]), body, &t); err != nil {
-				return err
-			}
-			printThreat(stdout, &t)
-			return nil
+			return patchThreat(cmd, c, args[0], u, stdout)
 		},
 	}
 	fl := cmd.Flags()
@@ -134,6 +125,44 @@ func newThreatSetCmd(stdout io.Writer) *cobra.Command {
 	fl.StringVar(&resolution, "resolution", "", strings.Join(alert.ThreatResolutions(), ", "))
 	fl.StringVar(&note, "note", "", "a note to append")
 	return cmd
+}
+
+func newThreatResolveCmd(stdout io.Writer) *cobra.Command {
+	var api, tokenFile, resolution, note string
+	cmd := &cobra.Command{
+		Use:   "resolve ID --resolution R [--note TEXT]",
+		Short: "Resolve a threat with a resolution and a note (admin token)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			status := alert.StatusResolved
+			return patchThreat(cmd, c, args[0], alert.ThreatUpdate{Status: &status, Resolution: &resolution, Note: note}, stdout)
+		},
+	}
+	fl := cmd.Flags()
+	apiFlags(cmd, &api, &tokenFile)
+	fl.StringVar(&resolution, "resolution", "", strings.Join(alert.ThreatResolutions(), ", "))
+	fl.StringVar(&note, "note", "", "a note to append")
+	_ = cmd.MarkFlagRequired("resolution")
+	completeValues(cmd, map[string][]string{"resolution": alert.ThreatResolutions()})
+	return cmd
+}
+
+// patchThreat sends a triage to the API and prints the threat as it is now.
+func patchThreat(cmd *cobra.Command, c *apiClient, id string, u alert.ThreatUpdate, stdout io.Writer) error {
+	body, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	var t alert.Threat
+	if err := c.do(cmd.Context(), "PATCH", "/api/v1/threats/"+url.PathEscape(id), body, &t); err != nil {
+		return err
+	}
+	printThreat(stdout, &t)
+	return nil
 }
 
 func printThreat(w io.Writer, t *alert.Threat) {
