@@ -39,7 +39,7 @@ fi
 
 pkgs=(clang llvm bpftool libelf-dev zlib1g-dev libzstd-dev make file gcc git
       iproute2 procps python3 util-linux systemd-container mmdebstrap bc rpm
-      ansible-core ansible-lint openssh-client packer nats-server)
+      ansible-core ansible-lint openssh-client packer nats-server chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

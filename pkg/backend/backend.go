@@ -28,6 +28,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/backend/lease"
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 	"github.com/vigil-sec/vigil/pkg/backend/threat"
+	"github.com/vigil-sec/vigil/pkg/backend/ui"
 	"github.com/vigil-sec/vigil/pkg/cloudevent"
 	"github.com/vigil-sec/vigil/pkg/config"
 	"github.com/vigil-sec/vigil/pkg/correlate"
@@ -266,8 +267,19 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		}
 		run("ingest-dirs", func(c context.Context) error { b.watcher.Run(c); return nil })
 	}
+	sessKV, err := b.conn.EnsureKVTTL(ctx, wire.SessionBucket, b.cfg.Replicas(), b.cfg.UI.SessionTTL)
+	if err != nil {
+		stopWork()
+		wg.Wait()
+		return err
+	}
+	var users []api.User
+	for _, u := range b.cfg.UI.Users {
+		users = append(users, api.User{Name: u.Name, Role: u.Role, Hash: u.PasswordHash})
+	}
 	srv := &api.Server{Index: b.index, Threats: b.view, Sensors: b.threats.Sensors, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
-		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes}
+		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Sessions: &api.Sessions{KV: sessKV, TTL: b.cfg.UI.SessionTTL},
+		Users: api.NewUsers(users), UI: ui.Handler()}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		stopWork()

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-sec/vigil/pkg/backend"
+	"github.com/vigil-sec/vigil/pkg/backend/api"
 	"github.com/vigil-sec/vigil/pkg/config"
 )
 
@@ -94,8 +97,34 @@ func newBackendCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and /metrics")
 	fl.StringVar(&f.env, "env", "default", "deployment environment (the subjects' second token)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.AddCommand(newTokenCmd(stdout))
+	cmd.AddCommand(newTokenCmd(stdout), newPasswdCmd(stdout))
 	return cmd
+}
+
+// newPasswdCmd prints the bcrypt hash of a password read from standard
+// input, for ui.users in backend.yaml.
+func newPasswdCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "passwd < password",
+		Short: "Print the bcrypt hash of a password (standard input) for ui.users in backend.yaml",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 1024)).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			pw := strings.TrimRight(line, "\r\n")
+			if len(pw) < 12 || len(pw) > 72 {
+				return errors.New("the password must be 12 to 72 bytes")
+			}
+			hash, err := api.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(stdout, hash)
+			return err
+		},
+	}
 }
 
 // apiClient talks to the backend's API with a bearer token.

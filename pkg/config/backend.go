@@ -28,6 +28,8 @@ type Backend struct {
 	Ingest    BackendIngest    `yaml:"ingest"`
 	// Correlation joins detections into threats.
 	Correlation BackendCorrelation `yaml:"correlation"`
+	// UI is the investigation UI's logins.
+	UI BackendUI `yaml:"ui"`
 	// ShutdownTimeout bounds a graceful stop (in-flight work is acked or
 	// left for redelivery).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -133,6 +135,23 @@ type BackendCorrelation struct {
 	ClusterAccounts map[string]string `yaml:"cluster_accounts"`
 }
 
+// BackendUI configures the investigation UI's logins (API tokens always
+// work too).
+type BackendUI struct {
+	// Users log in with a password, kept as a bcrypt hash
+	// (`vigil backend passwd` makes one).
+	Users []UIUser `yaml:"users"`
+	// SessionTTL is how long a login lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+// UIUser is one UI login.
+type UIUser struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"` // admin or viewer
+	PasswordHash string `yaml:"password_hash"`
+}
+
 // MaxPartitions bounds correlation.partitions.
 const MaxPartitions = 64
 
@@ -149,6 +168,7 @@ func DefaultBackend() Backend {
 		Rules:           BackendRules{Builtin: true, Paths: []string{"/etc/vigil/rules.d"}},
 		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
 		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour, Partitions: 1},
+		UI:              BackendUI{SessionTTL: 12 * time.Hour},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -225,6 +245,22 @@ func (c *Backend) Validate() error {
 	}
 	if c.Correlation.Retention < c.Correlation.Window || c.Correlation.Retention < 15*time.Minute {
 		return bad("correlation.retention", "%s: at least the window and 15m (late records must still join)", c.Correlation.Retention)
+	}
+	seen := map[string]bool{}
+	for i, u := range c.UI.Users {
+		key := fmt.Sprintf("ui.users.%d", i)
+		switch {
+		case u.Name == "" || seen[u.Name]:
+			return bad(key+".name", "%q: want a name of its own", u.Name)
+		case u.Role != "admin" && u.Role != "viewer":
+			return bad(key+".role", "%q: admin or viewer", u.Role)
+		case !strings.HasPrefix(u.PasswordHash, "$2") || len(u.PasswordHash) != 60:
+			return bad(key+".password_hash", "want a bcrypt hash (vigil backend passwd), not a password")
+		}
+		seen[u.Name] = true
+	}
+	if c.UI.SessionTTL < time.Minute || c.UI.SessionTTL > 30*24*time.Hour {
+		return bad("ui.session_ttl", "%s: 1m to 720h", c.UI.SessionTTL)
 	}
 	if c.Correlation.Partitions < 1 || c.Correlation.Partitions > MaxPartitions {
 		return bad("correlation.partitions", "%d: 1 to %d", c.Correlation.Partitions, MaxPartitions)

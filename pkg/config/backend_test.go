@@ -23,6 +23,8 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 		"retention < window": {"correlation:\n  window: 2h\n  retention: 1h\n", "correlation.retention"},
 		"bad crown jewel":    {"correlation:\n  crown_jewels: [\"=x\"]\n", "correlation.crown_jewels.0"},
 		"partitions":         {"correlation:\n  partitions: 65\n", "correlation.partitions"},
+		"ui password":        {"ui:\n  users:\n    - {name: a, role: admin, password_hash: secret}\n", "ui.users.0.password_hash"},
+		"ui role":            {"ui:\n  users:\n    - {name: a, role: root, password_hash: x}\n", "ui.users.0.role"},
 		"no partitions":      {"correlation:\n  partitions: 0\n", "correlation.partitions"},
 		"cluster account":    {"correlation:\n  cluster_accounts: {prod: \"12\"}\n", "correlation.cluster_accounts.prod"},
 	} {

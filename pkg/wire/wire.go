@@ -127,6 +127,7 @@ const (
 	IngestBucket           = "vigil_ingest_offsets"
 	ThreatBucket           = "vigil_threats"
 	LeaseBucket            = "vigil_leases"
+	SessionBucket          = "vigil_sessions"
 	CorrelateConsumer      = "correlate"
 	CorrelateCloudConsumer = "correlate-cloud"
 	CloudConsumer          = "detect-cloud"

@@ -33,6 +33,11 @@ type Server struct {
 	Threats *threat.View
 	Sensors *correlate.Sensors
 	Tokens  *Tokens
+	// Sessions and Users are the UI's logins (nil: none).
+	Sessions *Sessions
+	Users    *Users
+	// UI serves the investigation UI's pages and assets (nil: none).
+	UI      http.Handler
 	Ingest  Ingester
 	Status  func(ctx context.Context) any // the status document
 	Healthy func() (bool, string)         // ready to serve, or why not
@@ -55,6 +60,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/status", s.auth(RoleViewer, http.HandlerFunc(s.status)))
 	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
 	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
+	mux.HandleFunc("POST /api/v1/session", s.login)
+	mux.Handle("GET /api/v1/session", s.auth(RoleViewer, http.HandlerFunc(s.whoami)))
+	mux.HandleFunc("DELETE /api/v1/session", s.logout)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	if s.UI != nil {
+		mux.Handle("GET /{$}", s.UI)
+		mux.Handle("GET /ui/", s.UI)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -94,16 +109,25 @@ func allowed(have, need string) bool {
 func (s *Server) auth(need string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		var info TokenInfo
 		if !ok || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
-			writeError(w, http.StatusUnauthorized, "Authorization", "a bearer token is required (vigil backend token create)")
-			return
-		}
-		info, err := s.Tokens.Check(r.Context(), strings.TrimSpace(tok))
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "Authorization", "invalid token")
-			return
+			// A browser: its session cookie.
+			var code int
+			var msg string
+			if info, r, code, msg = s.fromSession(r); code != 0 {
+				if code == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+				}
+				writeError(w, code, "Authorization", msg)
+				return
+			}
+		} else {
+			var err error
+			if info, err = s.Tokens.Check(r.Context(), strings.TrimSpace(tok)); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, "Authorization", "invalid token")
+				return
+			}
 		}
 		if !allowed(info.Role, need) {
 			writeError(w, http.StatusForbidden, "", fmt.Sprintf("a %s token may not do this (needs %s)", info.Role, need))

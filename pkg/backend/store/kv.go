@@ -21,7 +21,13 @@ type KV struct {
 
 // EnsureKV creates the bucket or updates it.
 func (c *Conn) EnsureKV(ctx context.Context, bucket string, replicas int) (*KV, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: replicas, Storage: jetstream.FileStorage, History: 1})
+	return c.EnsureKVTTL(ctx, bucket, replicas, 0)
+}
+
+// EnsureKVTTL is EnsureKV for a bucket whose entries expire ttl after
+// they were written (0: never).
+func (c *Conn) EnsureKVTTL(ctx context.Context, bucket string, replicas int, ttl time.Duration) (*KV, error) {
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: replicas, Storage: jetstream.FileStorage, History: 1, TTL: ttl})
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", bucket, err)
 	}
@@ -45,6 +51,9 @@ func (k *KV) Put(ctx context.Context, key string, v []byte) error {
 	_, err := k.kv.Put(ctx, key, v)
 	return err
 }
+
+// Delete removes a key.
+func (k *KV) Delete(ctx context.Context, key string) error { return k.kv.Delete(ctx, key) }
 
 // ErrConflict is a compare-and-set that lost: the key changed since it
 // was read.

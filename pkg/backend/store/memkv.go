@@ -41,6 +41,18 @@ func (k *MemKV) Put(_ context.Context, key string, v []byte) error {
 	return nil
 }
 
+// Delete removes a key.
+func (k *MemKV) Delete(_ context.Context, key string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.Fail != nil {
+		return k.Fail
+	}
+	delete(k.m, key)
+	delete(k.rev, key)
+	return nil
+}
+
 // Update sets a key if it is at rev (0: absent).
 func (k *MemKV) Update(_ context.Context, key string, v []byte, rev uint64) (uint64, error) {
 	k.mu.Lock()

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/browser"
+)
+
+// The investigation UI in headless Chromium against the real backend and
+// the real agent: a wrong password is refused; a login sees the threat a
+// real scanner run made (its arguments and directory carry script and
+// markup, shown as text, never run); the threat's timeline and process tree
+// highlight the offending process; resolving it with a note survives a
+// reload; the fleet page shows the sensor healthy, then silent once the
+// agent is killed. Screenshots of each page go to $VIGIL_ARTIFACTS (and to
+// docs/img with VIGIL_UPDATE_SCREENSHOTS=1).
+func TestUIInvestigation(t *testing.T) {
+	bin := vigilBin(t)
+	dir := t.TempDir()
+	shots := os.Getenv("VIGIL_ARTIFACTS")
+	if shots == "" {
+		shots = filepath.Join(dir, "screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hashCmd := exec.Command(bin, "backend", "passwd")
+	hashCmd.Stdin = strings.NewReader("correct horse battery\n")
+	hash, err := hashCmd.Output()
+	if err != nil {
+		t.Fatalf("backend passwd: %v", err)
+	}
+	conf := fmt.Sprintf("ui:\n  users:\n    - {name: alice, role: admin, password_hash: %q}\n", strings.TrimSpace(string(hash)))
+	b := startBackend(t, bin, filepath.Join(dir, "data"), freePort(t), conf)
+
+	agentConf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\n"+
+		"rules:\n  dedup_window: 0s\nnats:\n  url: %s\n", dir, b.nats)
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte(agentConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	agent := exec.Command(bin, "agent", "--config", cfg, "--status-socket", sock)
+	agent.Stderr = &syncBuffer{}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if agent.ProcessState == nil {
+			_ = agent.Process.Kill()
+			_ = agent.Wait()
+		}
+	})
+	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+
+	// The attack: a scanner from a directory whose name is markup, with a
+	// script for arguments.
+	weird := filepath.Join(dir, `"><img src=x onerror=window.__xss=1>`)
+	if err := os.MkdirAll(weird, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nmap := fakeTool(t, weird, "nmap")
+	const script = `<script>window.__xss=2</script>`
+	waitFor(t, 60*time.Second, func() bool {
+		_ = exec.Command(nmap, "-sS", script, "127.0.0.1").Run()
+		return len(b.detections(t, bin, "--rule", "Network scanner executed")) > 0
+	})
+	threats := b.waitThreat(t, bin, "Network scanner executed")
+	id := threats[0].ID
+
+	br, err := browser.Start(filepath.Join(dir, "chromium"))
+	if errors.Is(err, browser.ErrMissing) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(br.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = br.Screenshot(filepath.Join(shots, "failure.png"))
+			if s, err := br.EvalString(`document.getElementById("main").textContent`); err == nil {
+				t.Logf("the page says: %s", s)
+			}
+		}
+	})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		must(br.Screenshot(filepath.Join(shots, name)))
+		if os.Getenv("VIGIL_UPDATE_SCREENSHOTS") != "" {
+			must(br.Screenshot(filepath.Join("..", "..", "docs", "img", name)))
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := br.Text(sel)
+		must(err)
+		return s
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30s", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// 1. Log in: a wrong password is refused.
+	must(br.Open(b.api + "/"))
+	must(br.Wait("#login"))
+	shot("login.png")
+	must(br.Fill("#user", "alice"))
+	must(br.Fill("#password", "wrong password!"))
+	must(br.Click("#signin"))
+	eventually("the refusal", func() bool {
+		s, _ := br.EvalString(`document.getElementById("login-error").textContent`)
+		return s != ""
+	})
+	if s := text("#login-error"); !strings.Contains(s, "wrong user or password") {
+		t.Errorf("refusal %q", s)
+	}
+	must(br.Fill("#password", "correct horse battery"))
+	must(br.Click("#signin"))
+
+	// 2. The threat the attack made.
+	must(br.Wait(fmt.Sprintf(`#threat-rows tr[data-id=%q]`, id)))
+	if s := text("#who"); !strings.Contains(s, "alice (admin)") {
+		t.Errorf("who %q", s)
+	}
+	shot("threats.png")
+
+	// 3. Its timeline and process tree, the scanner highlighted, the
+	// markup shown as text.
+	must(br.Click(fmt.Sprintf(`#threat-rows tr[data-id=%q] a`, id)))
+	must(br.Wait("#process-tree .offender"))
+	if s := text("#timeline"); !strings.Contains(s, "Network scanner executed") {
+		t.Errorf("timeline %q", s)
+	}
+	off := text("#process-tree .offender")
+	if !strings.Contains(off, "nmap") || !strings.Contains(off, script) || !strings.Contains(off, `"><img src=x onerror=window.__xss=1>`) {
+		t.Errorf("offending process %q", off)
+	}
+	if n, err := br.Count("#main img, #main script"); err != nil || n != 0 {
+		t.Errorf("%d img/script elements in the page (%v): markup was rendered", n, err)
+	}
+	if s, err := br.EvalString(`String(window.__xss)`); err != nil || s != "undefined" {
+		t.Errorf("a script ran: window.__xss = %q (%v)", s, err)
+	}
+	shot("threat.png")
+
+	// 4. Resolve it with a note; a reload shows it resolved.
+	must(br.Select("#set-status", "resolved"))
+	must(br.Select("#set-resolution", "security_test"))
+	must(br.Fill("#set-note", "nmap run by the UI test"))
+	must(br.Click("#save-triage"))
+	eventually("resolved", func() bool {
+		s, _ := br.EvalString(`(document.getElementById("threat-status")||{}).textContent||""`)
+		return s == "resolved"
+	})
+	must(br.Reload())
+	if s := text("#threat-status"); s != "resolved" {
+		t.Errorf("after a reload: %q", s)
+	}
+	if s := text("#notes"); !strings.Contains(s, "nmap run by the UI test") || !strings.Contains(s, "alice") {
+		t.Errorf("notes %q", s)
+	}
+	got := b.threats(t, bin)
+	for _, th := range got {
+		if th.ID == id && (th.Status != "resolved" || th.Resolution != "security_test") {
+			t.Errorf("stored %s %s", th.Status, th.Resolution)
+		}
+	}
+
+	// 5. The fleet: healthy, then silent once the agent is killed.
+	must(br.Open(b.api + "/#/fleet"))
+	must(br.Wait(`#sensor-rows tr[data-status="ok"]`))
+	shot("fleet.png")
+	_ = agent.Process.Signal(syscall.SIGKILL)
+	_ = agent.Wait()
+	eventually("the sensor silent", func() bool { n, _ := br.Count(`#sensor-rows tr[data-status="silent"]`); return n == 1 })
+	shot("fleet-silent.png")
+	if d := br.Dialogs(); len(d) > 0 {
+		t.Errorf("the pages opened dialogs: %v", d)
+	}
+}
