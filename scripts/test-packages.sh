@@ -213,10 +213,22 @@ expect active guest pkg systemctl is-active vigil-backend
 expect "-rw------- root" guest pkg stat -c '%A %U' /var/lib/vigil/backend/admin.token
 guest pkg vigil detections --api "http://127.0.0.1:$BK_API" > /dev/null || fail "vigil detections against the packaged backend"
 guest pkg vigil backend token create --role viewer --api "http://127.0.0.1:$BK_API" | grep -q '^vgl_' || fail "token create"
+# The UI from the package: the page with its CSP, a login with the token.
+guest pkg python3 - "http://127.0.0.1:$BK_API" <<'EOF' || fail "the packaged UI"
+import json, sys, urllib.request
+base = sys.argv[1]
+r = urllib.request.urlopen(base + "/")
+assert "script-src 'self'" in r.headers["Content-Security-Policy"], r.headers
+assert b"/ui/app.js" in r.read()
+tok = open("/var/lib/vigil/backend/admin.token").read().strip()
+req = urllib.request.Request(base + "/api/v1/session", data=json.dumps({"token": tok}).encode(), method="POST")
+r = urllib.request.urlopen(req)
+assert "HttpOnly" in r.headers["Set-Cookie"] and json.load(r)["role"] == "admin", r.headers
+EOF
 bsec=$(guest pkg systemd-analyze security vigil-backend.service --no-pager 2>&1 | tail -n1)
 guest pkg systemctl stop vigil-backend || fail "systemctl stop vigil-backend"
 expect inactive guest pkg systemctl is-active vigil-backend
-pass "vigil-backend: active (Type=notify), admin.token 0600, API and token creation work, stops cleanly; $bsec"
+pass "vigil-backend: active (Type=notify), admin.token 0600, API, UI login and token creation work, stops cleanly; $bsec"
 
 main_pid() { guest pkg systemctl show -p MainPID --value vigil-agent; }
 version_is() { [ "$(guest pkg vigil status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = "$1" ]; }

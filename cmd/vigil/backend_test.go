@@ -252,6 +252,16 @@ func TestBackendIngestDetectDedup(t *testing.T) {
 	if code, _ := b.call(t, "GET", "/api/v1/detections", "vgl_wrong", nil); code != 401 {
 		t.Errorf("bad token: %d", code)
 	}
+	// Every endpoint but health wants credentials, and says so in JSON.
+	for _, e := range []struct{ method, path string }{
+		{"GET", "/api/v1/detections"}, {"GET", "/api/v1/threats"}, {"GET", "/api/v1/threats/thr-x"}, {"PATCH", "/api/v1/threats/thr-x"},
+		{"GET", "/api/v1/threats/events"}, {"GET", "/api/v1/sensors"}, {"GET", "/api/v1/status"}, {"GET", "/api/v1/rules"},
+		{"GET", "/api/v1/session"}, {"POST", "/api/v1/tokens"}, {"POST", "/api/v1/ingest/cloudtrail"},
+	} {
+		if code, m := b.call(t, e.method, e.path, "", []byte(`{}`)); code != 401 || m["error"] == nil {
+			t.Errorf("%s %s without credentials: %d %v", e.method, e.path, code, m)
+		}
+	}
 	if code, m := b.call(t, "GET", "/api/v1/detections?severity=urgent", admin, nil); code != 400 || m["field"] != "severity" {
 		t.Errorf("bad severity: %d %v", code, m)
 	}
@@ -271,6 +281,12 @@ func TestBackendIngestDetectDedup(t *testing.T) {
 	}
 	if code, _ := b.call(t, "POST", "/api/v1/ingest/cloudtrail", viewer, []byte(`{}`)); code != 403 {
 		t.Errorf("viewer pushed logs: %d", code)
+	}
+	if code, m := b.call(t, "PATCH", "/api/v1/threats/thr-x", viewer, []byte(`{"status":"resolved"}`)); code != 403 || m["error"] == nil {
+		t.Errorf("viewer triaged: %d %v", code, m)
+	}
+	if code, m := b.call(t, "PATCH", "/api/v1/threats/thr-x", admin, bytes.Repeat([]byte("x"), 100<<10)); code != 413 || m["error"] == nil {
+		t.Errorf("a 100 KiB triage: %d %v", code, m)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
 	if bytes.Contains([]byte(b.stderr.String()), bytes.TrimSpace(raw)) {

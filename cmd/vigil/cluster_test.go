@@ -263,6 +263,21 @@ func TestClusterFailoverKeepsOneThreat(t *testing.T) {
 	if bB.leading(t) {
 		leader, standby = bB, bA
 	}
+	// The leader backend dies (no release: the standby waits out the
+	// lease) and so does a NATS node.
+	failoverJoin(t, bin, dir, nodes, leader, standby)
+	if !standby.leading(t) {
+		t.Error("the standby does not lead")
+	}
+}
+
+// failoverJoin runs a principal's join (two IAM detections of mallory)
+// across a failure: the first detection makes a threat that survivor
+// sees; victim (a backend) and the first NATS node are SIGKILLed; the
+// second detection and a duplicate of the first are ingested; survivor
+// must show one threat with both, each detection stored once.
+func failoverJoin(t *testing.T, bin, dir string, nodes []*natsNode, victim, survivor *backendProc) {
+	t.Helper()
 	now := time.Now().UTC()
 	ingest := func(lines ...string) {
 		t.Helper()
@@ -275,24 +290,19 @@ func TestClusterFailoverKeepsOneThreat(t *testing.T) {
 		}
 	}
 	ingest(iamRecord("iam-1", "CreateAccessKey", now))
-	first := leader.waitThreat(t, bin, "Access key created for another user")
+	first := survivor.waitThreat(t, bin, "Access key created for another user")
 	if len(first) != 1 {
 		t.Fatalf("%d threats", len(first))
 	}
-	// The leader backend dies (no release: the standby waits out the
-	// lease) and so does a NATS node.
-	_ = leader.cmd.Process.Signal(syscall.SIGKILL)
-	_ = leader.cmd.Wait()
+	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+	_ = victim.cmd.Wait()
 	nodes[0].kill()
 	ingest(iamRecord("iam-2", "CreateLoginProfile", now.Add(time.Minute)), iamRecord("iam-1", "CreateAccessKey", now)) // and a duplicate
-	got := standby.waitThreat(t, bin, "Access key created for another user", "Console password created for a user")
+	got := survivor.waitThreat(t, bin, "Access key created for another user", "Console password created for a user")
 	if len(got) != 1 || got[0].ID != first[0].ID || len(got[0].Timeline) != 2 {
 		t.Fatalf("threats after failover: %+v", got)
 	}
-	if !standby.leading(t) {
-		t.Error("the standby does not lead")
-	}
-	if dets := standby.stable(t, bin, 2, "--source", "cloudtrail"); len(dets) != 2 {
+	if dets := survivor.stable(t, bin, 2, "--source", "cloudtrail"); len(dets) != 2 {
 		t.Errorf("%d detections, want 2 (none lost, none twice)", len(dets))
 	}
 }
@@ -319,34 +329,8 @@ func TestClusterPartitionOwnerFailover(t *testing.T) {
 	if slices.Contains(bB.held(t), part) {
 		owner, other = bB, bA
 	}
-	now := time.Now().UTC()
-	ingest := func(lines ...string) {
-		t.Helper()
-		f := filepath.Join(dir, fmt.Sprintf("trail-%d.json", time.Now().UnixNano()))
-		if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(bin, "ingest", "cloudtrail", "--nats-url", clusterURL(nodes), f).CombinedOutput(); err != nil {
-			t.Fatalf("ingest: %v\n%s", err, out)
-		}
-	}
-	ingest(iamRecord("iam-1", "CreateAccessKey", now))
-	first := other.waitThreat(t, bin, "Access key created for another user")
-	if len(first) != 1 {
-		t.Fatalf("%d threats", len(first))
-	}
-	_ = owner.cmd.Process.Signal(syscall.SIGKILL)
-	_ = owner.cmd.Wait()
-	nodes[0].kill()
-	ingest(iamRecord("iam-2", "CreateLoginProfile", now.Add(time.Minute)), iamRecord("iam-1", "CreateAccessKey", now))
-	got := other.waitThreat(t, bin, "Access key created for another user", "Console password created for a user")
-	if len(got) != 1 || got[0].ID != first[0].ID || len(got[0].Timeline) != 2 {
-		t.Fatalf("threats after failover: %+v", got)
-	}
+	failoverJoin(t, bin, dir, nodes, owner, other)
 	waitFor(t, 60*time.Second, func() bool { return len(other.held(t)) == 4 })
-	if dets := other.stable(t, bin, 2, "--source", "cloudtrail"); len(dets) != 2 {
-		t.Errorf("%d detections, want 2 (none lost, none twice)", len(dets))
-	}
 }
 
 // Partitions need stream subject transforms: against nats-server 2.9 the

@@ -19,8 +19,8 @@ import (
 // real scanner run made (its arguments and directory carry script and
 // markup, shown as text, never run); the threat's timeline and process tree
 // highlight the offending process; resolving it with a note survives a
-// reload; the fleet page shows the sensor healthy, then silent once the
-// agent is killed. Screenshots of each page go to $VIGIL_ARTIFACTS (and to
+// reload; the rules page counts the rule's hit; the fleet page shows the
+// sensor healthy, then silent once the agent is killed. Screenshots of each page go to $VIGIL_ARTIFACTS (and to
 // docs/img with VIGIL_UPDATE_SCREENSHOTS=1).
 func TestUIInvestigation(t *testing.T) {
 	bin := vigilBin(t)
@@ -60,21 +60,6 @@ func TestUIInvestigation(t *testing.T) {
 		}
 	})
 	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
-
-	// The attack: a scanner from a directory whose name is markup, with a
-	// script for arguments.
-	weird := filepath.Join(dir, `"><img src=x onerror=window.__xss=1>`)
-	if err := os.MkdirAll(weird, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	nmap := fakeTool(t, weird, "nmap")
-	const script = `<script>window.__xss=2</script>`
-	waitFor(t, 60*time.Second, func() bool {
-		_ = exec.Command(nmap, "-sS", script, "127.0.0.1").Run()
-		return len(b.detections(t, bin, "--rule", "Network scanner executed")) > 0
-	})
-	threats := b.waitThreat(t, bin, "Network scanner executed")
-	id := threats[0].ID
 
 	br, err := browser.Start(filepath.Join(dir, "chromium"))
 	if errors.Is(err, browser.ErrMissing) && os.Getenv("CI") == "" {
@@ -138,9 +123,30 @@ func TestUIInvestigation(t *testing.T) {
 	}
 	must(br.Fill("#password", "correct horse battery"))
 	must(br.Click("#signin"))
+	must(br.Wait("#threat-rows td.empty"))
+	listed := time.Now()
 
-	// 2. The threat the attack made.
+	// 2. The threat the attack makes appears in the open list, pushed
+	// (the list's fallback poll is every 30 s).
+	// The attack: a scanner from a directory whose name is markup, with a
+	// script for arguments.
+	weird := filepath.Join(dir, `"><img src=x onerror=window.__xss=1>`)
+	if err := os.MkdirAll(weird, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nmap := fakeTool(t, weird, "nmap")
+	const script = `<script>window.__xss=2</script>`
+	waitFor(t, 60*time.Second, func() bool {
+		_ = exec.Command(nmap, "-sS", script, "127.0.0.1").Run()
+		return len(b.detections(t, bin, "--rule", "Network scanner executed")) > 0
+	})
+	threats := b.waitThreat(t, bin, "Network scanner executed")
+	id := threats[0].ID
+
 	must(br.Wait(fmt.Sprintf(`#threat-rows tr[data-id=%q]`, id)))
+	if d := time.Since(listed); d > 28*time.Second {
+		t.Errorf("the list showed the threat %s after it was opened: not pushed", d.Round(time.Second))
+	}
 	if s := text("#who"); !strings.Contains(s, "alice (admin)") {
 		t.Errorf("who %q", s)
 	}
@@ -188,7 +194,40 @@ func TestUIInvestigation(t *testing.T) {
 		}
 	}
 
-	// 5. The fleet: healthy, then silent once the agent is killed.
+	// The detection's page, from the timeline, and the host's page.
+	must(br.Click("#timeline tbody a"))
+	if s := text("#detection-rule"); s != "Network scanner executed" {
+		t.Errorf("detection page %q", s)
+	}
+	if s := text("#main"); !strings.Contains(s, "Part of") || !strings.Contains(s, script) {
+		t.Errorf("detection page says %q", s)
+	}
+	host := ""
+	for _, e := range threats[0].Resources {
+		if e.Kind == "host" {
+			host = e.ID
+		}
+	}
+	must(br.Open(b.api + "/#/entity/host/" + host))
+	must(br.Wait("#entity-detections tbody tr"))
+	if n, err := br.Count("#entity-threats tbody tr a"); err != nil || n != 1 {
+		t.Errorf("host page: %d threats (%v)", n, err)
+	}
+	shot("host.png")
+
+	// 5. The rules, with the scanner rule's hit.
+	must(br.Open(b.api + "/#/rules"))
+	row := `#rules tr[data-rule="Network scanner executed"]`
+	must(br.Wait(row))
+	if s := text(row + " td:last-child"); s == "0" || s == "" {
+		t.Errorf("hits of the scanner rule: %q", s)
+	}
+	if n, err := br.Count("#rules tbody tr"); err != nil || n < 50 {
+		t.Errorf("%d rules listed (%v)", n, err)
+	}
+	shot("rules.png")
+
+	// 6. The fleet: healthy, then silent once the agent is killed.
 	must(br.Open(b.api + "/#/fleet"))
 	must(br.Wait(`#sensor-rows tr[data-status="ok"]`))
 	shot("fleet.png")

@@ -49,6 +49,7 @@ type Backend struct {
 	bus     *bus.Bus
 	conn    *store.Conn
 	rules   *cloud.Ruleset
+	listed  []api.RuleInfo // every rule known, for the rules page
 	stage   *detect.Stage
 	index   *index.Index
 	threats *threat.Stage
@@ -76,6 +77,13 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	b.rules = rs
+	// The same sources again, every rule (host rules too) for the UI.
+	if set, err := rules.Load(rules.Sources{Builtin: cfg.Rules.Builtin, VendorDir: rules.DefaultVendorDir, Paths: cfg.Rules.Paths}); err == nil {
+		for _, r := range set.Rules {
+			b.listed = append(b.listed, api.RuleInfo{Name: r.Name, Source: r.Source, Severity: r.Severity, Tactic: r.Tactic,
+				Technique: r.Technique, Enabled: r.Enabled, Desc: r.Desc})
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -279,7 +287,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	}
 	srv := &api.Server{Index: b.index, Threats: b.view, Sensors: b.threats.Sensors, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
 		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Sessions: &api.Sessions{KV: sessKV, TTL: b.cfg.UI.SessionTTL},
-		Users: api.NewUsers(users), UI: ui.Handler()}
+		Users: api.NewUsers(users), UI: ui.Handler(), Rules: b.listed}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		stopWork()
@@ -289,6 +297,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	b.httpLn = ln
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
 		ErrorLog: zap.NewStdLog(b.log.Named("http"))}
+	hs.RegisterOnShutdown(srv.CloseStreams)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
 	b.log.Info("backend serving", zap.String("api", "http://"+ln.Addr().String()), zap.String("nats", b.natsURL),

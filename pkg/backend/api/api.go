@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-sec/vigil/pkg/alert"
@@ -36,6 +37,9 @@ type Server struct {
 	// Sessions and Users are the UI's logins (nil: none).
 	Sessions *Sessions
 	Users    *Users
+	// Rules are the rules this backend knows (vendor and local; host rules
+	// as the agents' packages ship them), for the rules page.
+	Rules []RuleInfo
 	// UI serves the investigation UI's pages and assets (nil: none).
 	UI      http.Handler
 	Ingest  Ingester
@@ -43,6 +47,18 @@ type Server struct {
 	Healthy func() (bool, string)         // ready to serve, or why not
 	Metrics http.Handler
 	MaxBody int64
+
+	initOnce, closeOnce sync.Once
+	closed              chan struct{}
+}
+
+// CloseStreams ends the event streams (the server is stopping: they would
+// hold its graceful shutdown until its timeout).
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.streamsDone()) }) }
+
+func (s *Server) streamsDone() chan struct{} {
+	s.initOnce.Do(func() { s.closed = make(chan struct{}) })
+	return s.closed
 }
 
 // Handler routes the API.
@@ -53,11 +69,14 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 	mux.Handle("GET /api/v1/detections", s.auth(RoleViewer, http.HandlerFunc(s.detections)))
+	mux.Handle("GET /api/v1/detections/{id}", s.auth(RoleViewer, http.HandlerFunc(s.detection)))
 	mux.Handle("GET /api/v1/sensors", s.auth(RoleViewer, http.HandlerFunc(s.sensors)))
 	mux.Handle("GET /api/v1/threats", s.auth(RoleViewer, http.HandlerFunc(s.listThreats)))
 	mux.Handle("GET /api/v1/threats/{id}", s.auth(RoleViewer, http.HandlerFunc(s.getThreat)))
+	mux.Handle("GET /api/v1/threats/events", s.auth(RoleViewer, http.HandlerFunc(s.threatEvents)))
 	mux.Handle("PATCH /api/v1/threats/{id}", s.auth(RoleAdmin, http.HandlerFunc(s.patchThreat)))
 	mux.Handle("GET /api/v1/status", s.auth(RoleViewer, http.HandlerFunc(s.status)))
+	mux.Handle("GET /api/v1/rules", s.auth(RoleViewer, http.HandlerFunc(s.rules)))
 	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
 	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
 	mux.HandleFunc("POST /api/v1/session", s.login)
@@ -179,9 +198,9 @@ func ParseQuery(v map[string][]string) (index.Query, *apiError) {
 	}
 	for k := range v {
 		switch k {
-		case "source", "severity", "since", "until", "limit", "rule":
+		case "source", "severity", "since", "until", "limit", "rule", "entity":
 		default:
-			return q, &apiError{Field: k, Error: fmt.Sprintf("unknown parameter %q (source, severity, since, until, rule, limit)", k)}
+			return q, &apiError{Field: k, Error: fmt.Sprintf("unknown parameter %q (source, severity, since, until, rule, entity, limit)", k)}
 		}
 	}
 	if src := get("source"); src != "" {
@@ -220,6 +239,13 @@ func ParseQuery(v map[string][]string) (index.Query, *apiError) {
 		q.Limit = n
 	}
 	q.Rule = get("rule")
+	if e := get("entity"); e != "" {
+		kind, id, ok := strings.Cut(e, ":")
+		if !ok || kind == "" || id == "" {
+			return q, &apiError{Field: "entity", Error: fmt.Sprintf("%q: want kind:id (host:h-1, ip:203.0.113.5)", e)}
+		}
+		q.EntityKind, q.EntityID = kind, id
+	}
 	return q, nil
 }
 
@@ -246,6 +272,17 @@ func (s *Server) detections(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"detections": s.Index.Find(q)})
+}
+
+// detection: GET /api/v1/detections/{id}, as stored.
+func (s *Server) detection(w http.ResponseWriter, r *http.Request) {
+	raw, ok := s.Index.Get(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "id", fmt.Sprintf("no detection %q", r.PathValue("id")))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
 }
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {

@@ -139,3 +139,134 @@ func TestSessions(t *testing.T) {
 		t.Errorf("unknown endpoint %d %s", code, raw)
 	}
 }
+
+// The threat stream: a stored threat is announced to the connected
+// readers at once (server-sent events); closing the streams ends them.
+func TestThreatEvents(t *testing.T) {
+	tokens, admin := adminToken(t)
+	view := threat.NewView(store.NewMemKV())
+	s := &Server{Index: index.New(10), Threats: view, Tokens: tokens}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/threats/events", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := resp.Body.Read(buf)
+			acc += string(buf[:n])
+			for {
+				i := strings.Index(acc, "\n\n")
+				if i < 0 {
+					break
+				}
+				lines <- acc[:i]
+				acc = acc[i+2:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	if first := <-lines; first != "retry: 3000" {
+		t.Fatalf("first %q", first)
+	}
+	b, _ := json.Marshal(alert.Threat{Schema: alert.ThreatSchema, ID: "thr-9", Status: alert.StatusOpen})
+	view.Put("thr-9", b, 1)
+	select {
+	case ev := <-lines:
+		if ev != "event: threat\ndata: {\"id\":\"thr-9\"}" {
+			t.Errorf("event %q", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	s.CloseStreams()
+	select {
+	case _, ok := <-lines:
+		if ok {
+			t.Error("more after the close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+	// Without credentials: refused.
+	if code, _ := get(t, ts, "/api/v1/threats/events", ""); code != http.StatusUnauthorized {
+		t.Errorf("anonymous stream: %d", code)
+	}
+}
+
+// GET /api/v1/rules: every rule with its hits of the last 24 hours, most
+// hit first.
+func TestRulesAPI(t *testing.T) {
+	ts, admin := server(t) // no rules at all
+	ix := index.New(10)
+	now := time.Now().UTC()
+	for i, rule := range []string{"B", "B", "A"} {
+		b, _ := json.Marshal(alert.Detection{Schema: alert.DetectionSchema, ID: "d" + string(rune('0'+i)), Rule: rule, Time: now})
+		ix.Add(b)
+	}
+	old, _ := json.Marshal(alert.Detection{Schema: alert.DetectionSchema, ID: "old", Rule: "A", Time: now.Add(-25 * time.Hour)})
+	ix.Add(old)
+	tk, tok := adminToken(t)
+	s := &Server{Index: ix, Tokens: tk, Rules: []RuleInfo{{Name: "A", Source: "runtime", Enabled: true}, {Name: "B", Source: "cloudtrail"}, {Name: "C"}}}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	code, body := get(t, srv, "/api/v1/rules", tok)
+	var out struct{ Rules []RuleInfo }
+	if err := json.Unmarshal([]byte(body), &out); err != nil || code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if len(out.Rules) != 3 || out.Rules[0].Name != "B" || out.Rules[0].Hits24h != 2 || out.Rules[1].Name != "A" || out.Rules[1].Hits24h != 1 ||
+		out.Rules[2].Hits24h != 0 {
+		t.Errorf("%+v", out.Rules)
+	}
+	if code, _ := get(t, srv, "/api/v1/rules?x=1", tok); code != http.StatusBadRequest {
+		t.Errorf("unknown parameter: %d", code)
+	}
+	if code, _ := get(t, ts, "/api/v1/rules", admin); code != 200 {
+		t.Errorf("no rules: %d", code)
+	}
+}
+
+// A detection by id, and detections naming an entity (the UI's detection
+// and entity pages).
+func TestDetectionByIDAndEntity(t *testing.T) {
+	ix := index.New(10)
+	for i, host := range []string{"h-1", "h-2", "h-1"} {
+		b, _ := json.Marshal(alert.Detection{Schema: alert.DetectionSchema, ID: "d" + string(rune('0'+i)), Rule: "R", Time: time.Now().UTC(),
+			Resources: []alert.Entity{{Kind: alert.KindHost, ID: host, Name: "web-" + host}}})
+		ix.Add(b)
+	}
+	tk, tok := adminToken(t)
+	srv := httptest.NewServer((&Server{Index: ix, Tokens: tk}).Handler())
+	defer srv.Close()
+	if code, body := get(t, srv, "/api/v1/detections/d1", tok); code != 200 || !strings.Contains(body, `"h-2"`) {
+		t.Errorf("by id: %d %s", code, body)
+	}
+	if code, body := get(t, srv, "/api/v1/detections/nope", tok); code != 404 || !strings.Contains(body, `"field":"id"`) {
+		t.Errorf("unknown id: %d %s", code, body)
+	}
+	for q, want := range map[string]int{"host:h-1": 2, "host:web-h-2": 1, "ip:h-1": 0} {
+		code, body := get(t, srv, "/api/v1/detections?entity="+q, tok)
+		var out struct{ Detections []json.RawMessage }
+		_ = json.Unmarshal([]byte(body), &out)
+		if code != 200 || len(out.Detections) != want {
+			t.Errorf("entity %s: %d, %d detections, want %d", q, code, len(out.Detections), want)
+		}
+	}
+	if code, body := get(t, srv, "/api/v1/detections?entity=h-1", tok); code != 400 || !strings.Contains(body, `"field":"entity"`) {
+		t.Errorf("bad entity: %d %s", code, body)
+	}
+}

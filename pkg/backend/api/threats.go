@@ -102,7 +102,12 @@ func (s *Server) getThreat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) patchThreat(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "", "the body is over 64 KiB")
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "", err.Error())
 		return
@@ -157,4 +162,43 @@ func (s *Server) sensors(w http.ResponseWriter, r *http.Request) {
 		list = []correlate.Sensor{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sensors": list})
+}
+
+// threatEvents: GET /api/v1/threats/events, server-sent events: "threat"
+// with {"id": ...} each time a threat is stored, a comment every 20 s so
+// proxies keep the stream open.
+func (s *Server) threatEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok || s.Threats == nil {
+		writeError(w, http.StatusNotImplemented, "", "streaming is not available")
+		return
+	}
+	ids, cancel := s.Threats.Subscribe()
+	defer cancel()
+	done := s.streamsDone()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "retry: 3000\n\n")
+	fl.Flush()
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-done:
+			return
+		case <-ping.C:
+			_, _ = io.WriteString(w, ": ping\n\n")
+		case id := <-ids:
+			b, _ := json.Marshal(map[string]string{"id": id})
+			if _, err := fmt.Fprintf(w, "event: threat\ndata: %s\n\n", b); err != nil {
+				return
+			}
+		}
+		fl.Flush()
+	}
 }

@@ -81,7 +81,21 @@ type Query struct {
 	Since       time.Time // event time, inclusive
 	Until       time.Time // event time, exclusive
 	Rule        string
-	Limit       int
+	// EntityKind and EntityID select detections naming that entity (an
+	// actor or a resource).
+	EntityKind, EntityID string
+	Limit                int
+}
+
+func names(d *alert.Detection, kind, id string) bool {
+	for _, l := range [][]alert.Entity{d.Actors, d.Resources} {
+		for _, e := range l {
+			if e.Kind == kind && (e.ID == id || e.Name == id) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Find returns matching detections, newest event time first, as stored.
@@ -93,7 +107,7 @@ func (x *Index) Find(q Query) []json.RawMessage {
 		d := &e.d
 		if q.Source != "" && string(d.Source) != q.Source || d.Severity < q.MinSeverity ||
 			!q.Since.IsZero() && d.Time.Before(q.Since) || !q.Until.IsZero() && !d.Time.Before(q.Until) ||
-			q.Rule != "" && d.Rule != q.Rule {
+			q.Rule != "" && d.Rule != q.Rule || q.EntityKind != "" && !names(d, q.EntityKind, q.EntityID) {
 			continue
 		}
 		hits = append(hits, e)
@@ -106,6 +120,20 @@ func (x *Index) Find(q Query) []json.RawMessage {
 	out := make([]json.RawMessage, len(hits))
 	for i, e := range hits {
 		out[i] = e.raw
+	}
+	return out
+}
+
+// RuleCounts counts the detections of each rule with an event time at or
+// after since.
+func (x *Index) RuleCounts(since time.Time) map[string]int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := map[string]int{}
+	for i := range x.items {
+		if d := &x.items[i].d; !d.Time.Before(since) {
+			out[d.Rule]++
+		}
 	}
 	return out
 }

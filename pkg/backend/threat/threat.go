@@ -382,10 +382,40 @@ type View struct {
 	// analyst's triage from it).
 	OnChange func(*alert.Threat)
 	kv       KV
+	subMu    sync.Mutex
+	subs     map[chan string]struct{}
 }
 
 // NewView makes an empty view over kv.
-func NewView(kv KV) *View { return &View{threats: map[string]*alert.Threat{}, kv: kv} }
+func NewView(kv KV) *View {
+	return &View{threats: map[string]*alert.Threat{}, kv: kv, subs: map[chan string]struct{}{}}
+}
+
+// Subscribe returns a channel of the ids of threats as they are stored
+// (the UI's live updates) and its cancel. A reader that falls behind
+// misses ids, never blocks the view: whoever reads one reloads.
+func (v *View) Subscribe() (<-chan string, func()) {
+	ch := make(chan string, 64)
+	v.subMu.Lock()
+	v.subs[ch] = struct{}{}
+	v.subMu.Unlock()
+	return ch, func() {
+		v.subMu.Lock()
+		delete(v.subs, ch)
+		v.subMu.Unlock()
+	}
+}
+
+func (v *View) notify(id string) {
+	v.subMu.Lock()
+	defer v.subMu.Unlock()
+	for ch := range v.subs {
+		select {
+		case ch <- id:
+		default:
+		}
+	}
+}
 
 // Put records a stored threat (a store.KV.Watch callback; nil: deleted).
 func (v *View) Put(key string, data []byte, _ uint64) {
@@ -405,6 +435,7 @@ func (v *View) Put(key string, data []byte, _ uint64) {
 	if v.OnChange != nil {
 		v.OnChange(&t)
 	}
+	v.notify(t.ID)
 }
 
 // Len is how many threats are stored (merged ones included).

@@ -5,6 +5,25 @@
 const main = document.getElementById("main");
 let session = null; // {role, name, csrf}
 let timer = null;
+let stream = null; // the threat events of the page shown
+
+// live calls onChange(id) shortly after a threat is stored (server-sent
+// events, coalesced), and every fallbackMs in case the stream is down.
+function live(onChange, fallbackMs) {
+  const ind = document.getElementById("live");
+  let pending = null;
+  const run = (id) => { Promise.resolve(onChange(id)).catch(() => {}); };
+  stream = new EventSource("/api/v1/threats/events");
+  stream.addEventListener("open", () => { ind.hidden = false; });
+  stream.addEventListener("error", () => { ind.hidden = true; });
+  stream.addEventListener("threat", (ev) => {
+    let id = "";
+    try { id = JSON.parse(ev.data).id; } catch (e) { id = ""; }
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(() => { pending = null; run(id); }, 300);
+  });
+  if (fallbackMs) timer = setInterval(() => run(""), fallbackMs);
+}
 
 const SEVERITIES = ["critical", "high", "medium", "low", "info"];
 const STATUSES = ["open", "in_progress", "resolved", "rejected"];
@@ -70,6 +89,7 @@ function setChrome() {
 
 function clear() {
   if (timer) { clearInterval(timer); timer = null; }
+  if (stream) { stream.close(); stream = null; }
   document.getElementById("live").hidden = true;
   main.replaceChildren();
 }
@@ -161,8 +181,7 @@ async function threatsPage() {
     }) : [h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No threats match. Try `sudo vigil simulate --all` on a host with the agent."))]));
   };
   await load();
-  document.getElementById("live").hidden = false;
-  timer = setInterval(() => load().catch(() => {}), 5000);
+  live(load, 30000);
 }
 
 // processTree merges the detections' processes and their ancestry into one
@@ -219,7 +238,7 @@ async function threatPage(id) {
   const timeline = h("table", { id: "timeline" }, h("thead", {}, h("tr", {}, ["Time", "Source", "Severity", "Tactic", "Rule", "What"].map((c) => h("th", {}, c)))),
     h("tbody", {}, (t.timeline || []).map((e) => h("tr", { "data-detection": e.detection },
       h("td", {}, when(e.time)), h("td", {}, h("span", { class: "src" }, e.source)), h("td", {}, sev(e.severity)),
-      h("td", {}, e.mitre_tactic, e.mitre_technique ? " (" + e.mitre_technique + ")" : ""), h("td", {}, e.rule), h("td", { class: "wrap" }, e.message || "")))));
+      h("td", {}, e.mitre_tactic, e.mitre_technique ? " (" + e.mitre_technique + ")" : ""), h("td", {}, link(e.rule, "detection", e.detection)), h("td", { class: "wrap" }, e.message || "")))));
   const raw = JSON.stringify(t, null, 2);
   const copy = h("button", { type: "button", id: "copy-json" }, "Copy as JSON");
   copy.addEventListener("click", async () => {
@@ -244,6 +263,12 @@ async function threatPage(id) {
         h("div", { class: "panel" }, entityList("Actors", t.actors), entityList("Resources", t.resources)),
         h("div", { class: "panel", id: "triage" }, h("h2", {}, "Triage"), triage(t)))));
   void byID;
+  // A change to this threat (a new detection, another analyst's triage)
+  // redraws it, unless a note is being written.
+  live((changed) => {
+    const note = document.getElementById("set-note");
+    if (changed === t.id && !(note && note.value)) route();
+  }, 0);
 }
 
 function bytes(n) {
@@ -299,16 +324,77 @@ async function fleetPage() {
   timer = setInterval(() => load().catch(() => {}), 3000);
 }
 
-// An entity: the threats that name it.
+// Rules: every rule the backend knows, with its hits of the last 24 h.
+async function rulesPage() {
+  const data = await api("GET", "/api/v1/rules");
+  const all = data.rules || [];
+  const p = params();
+  const source = p.get("source") || "";
+  const list = source ? all.filter((r) => r.source === source) : all;
+  const sources = [...new Set(all.map((r) => r.source))].sort();
+  const pick = h("select", { id: "rule-source", "aria-label": "source" }, h("option", { value: "" }, "every source"),
+    sources.map((x) => h("option", { value: x, selected: x === source }, x)));
+  pick.addEventListener("change", () => { location.hash = "#/rules" + (pick.value ? "?source=" + encodeURIComponent(pick.value) : ""); });
+  const hits = list.reduce((n, r) => n + (r.hits_24h || 0), 0);
+  main.append(h("h1", {}, "Rules"),
+    h("p", { class: "muted" }, list.length + " rules, " + hits + " detections in the last 24 h. Host rules run on the agents (as their packages ship them, plus local rules); cloud rules here."),
+    h("div", { class: "filters" }, pick),
+    h("table", { id: "rules" }, h("thead", {}, h("tr", {}, ["Rule", "Source", "Severity", "Tactic", "Enabled", "Hits 24 h"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, list.map((r) => h("tr", { "data-rule": r.rule },
+        h("td", { class: "wrap" }, h("b", {}, r.rule), h("div", { class: "muted" }, r.desc || "")),
+        h("td", {}, h("span", { class: "src" }, r.source)), h("td", {}, sev(r.severity)),
+        h("td", {}, r.mitre_tactic || "", r.mitre_technique ? " (" + r.mitre_technique + ")" : ""),
+        h("td", {}, r.enabled ? "yes" : "no"),
+        h("td", {}, r.hits_24h ? h("a", { href: "#/threats?rule=" + encodeURIComponent(r.rule), title: "threats with this rule" }, String(r.hits_24h)) : "0"))))));
+}
+
+// An entity: the threats and the detections that name it, detections by
+// day.
 async function entityPage(kind, id) {
   const q = kind === "host" ? "?host=" + encodeURIComponent(id) + "&limit=500" : "?limit=500";
-  const data = await api("GET", "/api/v1/threats" + q);
+  const [data, dets] = await Promise.all([api("GET", "/api/v1/threats" + q),
+    api("GET", "/api/v1/detections?limit=1000&entity=" + encodeURIComponent(kind + ":" + id))]);
   const list = (data.threats || []).filter((t) => kind === "host" || [...(t.actors || []), ...(t.resources || [])].some((e) => e.kind === kind && e.id === id));
-  main.append(h("h1", {}, id), h("p", { class: "muted" }, kind),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Severity", "Threat", "Status", "First seen", "Last seen"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, list.length ? list.map((t) => h("tr", {}, h("td", {}, sev(t.severity)), h("td", {}, link(t.title || t.id, "threat", t.id)),
-        h("td", { class: "status-" + t.status }, t.status), h("td", {}, when(t.first_seen)), h("td", {}, when(t.last_seen)))) :
-        h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No threat names it.")))));
+  const ds = dets.detections || [];
+  const days = new Map();
+  for (const d of ds) { const day = String(d.time).slice(0, 10); days.set(day, (days.get(day) || 0) + 1); }
+  const order = [...days.keys()].sort();
+  const peak = Math.max(1, ...days.values());
+  main.append(h("h1", {}, id), h("p", { class: "muted" }, kind + " · " + list.length + " threats · " + ds.length + " detections"),
+    h("div", { class: "panel" }, h("h2", {}, "Threats"),
+      h("table", { id: "entity-threats" }, h("thead", {}, h("tr", {}, ["Severity", "Threat", "Status", "First seen", "Last seen"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, list.length ? list.map((t) => h("tr", {}, h("td", {}, sev(t.severity)), h("td", {}, link(t.title || t.id, "threat", t.id)),
+          h("td", { class: "status-" + t.status }, t.status), h("td", {}, when(t.first_seen)), h("td", {}, when(t.last_seen)))) :
+          h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No threat names it."))))),
+    h("div", { class: "panel" }, h("h2", {}, "Detections over time"),
+      h("div", { class: "bars", id: "entity-days" }, order.map((day) => h("div", { class: "bar", title: day + ": " + days.get(day) },
+        h("span", { class: "fill", "data-pct": String(Math.round(100 * days.get(day) / peak)) }), h("span", { class: "label" }, day.slice(5) + " · " + days.get(day))))),
+      h("table", { id: "entity-detections" }, h("thead", {}, h("tr", {}, ["Time", "Source", "Severity", "Rule", "What"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, ds.slice(0, 200).map((d) => h("tr", {}, h("td", {}, when(d.time)), h("td", {}, h("span", { class: "src" }, d.source)),
+          h("td", {}, sev(d.severity)), h("td", {}, link(d.rule, "detection", d.id)), h("td", { class: "wrap" }, d.message || "")))))));
+  // Bar lengths without inline styles (the CSP has no 'unsafe-inline'):
+  // a CSSOM property set from script is allowed.
+  for (const f of main.querySelectorAll(".bar .fill")) f.style.width = f.dataset.pct + "%";
+}
+
+// A detection: what it says, its entities, its evidence, its threat.
+async function detectionPage(id) {
+  const d = await api("GET", "/api/v1/detections/" + encodeURIComponent(id));
+  const threats = await api("GET", "/api/v1/threats?limit=500");
+  const th = (threats.threats || []).find((t) => (t.timeline || []).some((e) => e.detection === id));
+  const a = d.evidence && d.evidence.alert;
+  main.append(
+    h("div", { class: "panel" },
+      h("div", {}, sev(d.severity), " ", h("span", { class: "src" }, d.source)),
+      h("h1", { id: "detection-rule" }, d.rule),
+      h("div", { class: "muted" }, d.id, " · ", when(d.time), " · ", d.mitre_tactic || "", d.mitre_technique ? " (" + d.mitre_technique + ")" : ""),
+      h("p", { class: "wrap" }, d.message || ""),
+      th ? h("p", {}, "Part of ", link(th.title || th.id, "threat", th.id)) : h("p", { class: "muted" }, "Not part of a threat (yet).")),
+    h("div", { class: "grid" },
+      h("div", {},
+        a ? h("div", { class: "panel" }, h("h2", {}, "Process"), processTree([d])) : null,
+        h("div", { class: "panel" }, h("h2", {}, "Evidence"), h("pre", { class: "json", id: "evidence-json" }, JSON.stringify(d.evidence || {}, null, 2)))),
+      h("div", {}, h("div", { class: "panel" }, entityList("Actors", d.actors), entityList("Resources", d.resources)))));
 }
 
 async function route() {
@@ -323,6 +409,8 @@ async function route() {
   try {
     if (parts[0] === "threat" && parts[1]) await threatPage(parts[1]);
     else if (parts[0] === "fleet") await fleetPage();
+    else if (parts[0] === "rules") await rulesPage();
+    else if (parts[0] === "detection" && parts[1]) await detectionPage(parts[1]);
     else if (parts[0] === "entity" && parts[2]) await entityPage(parts[1], parts.slice(2).join("/"));
     else await threatsPage();
   } catch (e) {
