@@ -443,13 +443,7 @@ func TestBackendRestartMidIngestion(t *testing.T) {
 // process): streams are created there and detections work the same.
 func TestBackendOnExternalNATS(t *testing.T) {
 	bin := backendBin(t)
-	srvBin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nats-server is not installed (make deps installs it)")
-		}
-		t.Skip("nats-server not installed")
-	}
+	srvBin := systemNATSServer(t)
 	dir := t.TempDir()
 	port := freePort(t)
 	srv := exec.Command(srvBin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(dir, "js"))

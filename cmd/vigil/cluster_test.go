@@ -30,14 +30,7 @@ type natsNode struct {
 // JetStream cluster and waits until it is healthy.
 func natsCluster(t *testing.T, dir string) []*natsNode {
 	t.Helper()
-	srvBin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nats-server is not installed (make deps installs it)")
-		}
-		t.Skip("nats-server not installed")
-	}
-	return natsClusterOf(t, dir, srvBin)
+	return natsClusterOf(t, dir, systemNATSServer(t))
 }
 
 // natsClusterOf is natsCluster with the given nats-server binary.
@@ -175,27 +168,56 @@ func joinSetups(t *testing.T, fn func(*testing.T, *joinSetup)) {
 	})
 }
 
-// held lists the correlation partitions a backend owns.
-func (b *backendProc) held(t *testing.T) []int {
+// correlation is what a backend says of its correlation: whether it
+// correlates, and the partitions it owns.
+func (b *backendProc) correlation(t *testing.T) (leading bool, held []int) {
 	t.Helper()
 	tok, err := os.ReadFile(b.token)
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	req, _ := http.NewRequest("GET", b.api+"/api/v1/status", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	defer resp.Body.Close()
 	var st struct {
 		Correlate struct {
-			Held []int `json:"partitions_held"`
+			Leading bool  `json:"leading"`
+			Held    []int `json:"partitions_held"`
 		} `json:"correlate"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st.Correlate.Held
+	return st.Correlate.Leading, st.Correlate.Held
+}
+
+// held lists the correlation partitions a backend owns.
+func (b *backendProc) held(t *testing.T) []int {
+	t.Helper()
+	_, h := b.correlation(t)
+	return h
+}
+
+// leading tells whether a backend correlates (holds a lease).
+func (b *backendProc) leading(t *testing.T) bool {
+	t.Helper()
+	l, _ := b.correlation(t)
+	return l
+}
+
+// systemNATSServer is Debian's nats-server (make deps installs it).
+func systemNATSServer(t *testing.T) string {
+	t.Helper()
+	srvBin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nats-server is not installed (make deps installs it)")
+		}
+		t.Skip("nats-server not installed")
+	}
+	return srvBin
 }
 
 func (n *natsNode) kill() {
@@ -214,27 +236,6 @@ func clusterURL(nodes []*natsNode) string {
 		}
 	}
 	return strings.Join(urls, ",")
-}
-
-// leading tells whether a backend holds the correlation's lease.
-func (b *backendProc) leading(t *testing.T) bool {
-	t.Helper()
-	tok, err := os.ReadFile(b.token)
-	if err != nil {
-		return false
-	}
-	req, _ := http.NewRequest("GET", b.api+"/api/v1/status", nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Correlate struct{ Leading bool } `json:"correlate"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st.Correlate.Leading
 }
 
 func iamRecord(id, event string, at time.Time) string {
@@ -337,13 +338,7 @@ func TestClusterPartitionOwnerFailover(t *testing.T) {
 // backend refuses to start, saying why, instead of correlating nothing.
 func TestPartitionsNeedARecentServer(t *testing.T) {
 	bin := backendBin(t)
-	srvBin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nats-server is not installed (make deps installs it)")
-		}
-		t.Skip("nats-server not installed")
-	}
+	srvBin := systemNATSServer(t)
 	out, _ := exec.Command(srvBin, "--version").CombinedOutput()
 	if !strings.Contains(string(out), "v2.9.") {
 		t.Skipf("the system nats-server is %s, not 2.9", strings.TrimSpace(string(out)))

@@ -37,16 +37,7 @@ func TestFollowRecoversFromAStalledConsumer(t *testing.T) {
 	go func() {
 		_ = c.Follow(ctx, spec.Name, "vigil.*.detection.>", time.Time{}, func(m Msg) { n.Add(1); seen <- string(m.Data) })
 	}()
-	wait := func(within time.Duration) string {
-		t.Helper()
-		select {
-		case s := <-seen:
-			return s
-		case <-time.After(within):
-			t.Fatalf("nothing delivered within %s (%v so far)", within, got)
-			return ""
-		}
-	}
+	wait := func(within time.Duration) string { t.Helper(); return receive(t, seen, within) }
 	publish("one")
 	got = append(got, wait(10*time.Second))
 	// Pause the follower's consumer on the server: it lives on and sends
@@ -84,16 +75,7 @@ func TestWatchRecoversFromAStalledWatcher(t *testing.T) {
 	go func() {
 		_ = kv.Watch(ctx, func(k string, v []byte, _ uint64) { seen <- k + "=" + string(v) }, func() { close(ready) })
 	}()
-	wait := func(within time.Duration) string {
-		t.Helper()
-		select {
-		case s := <-seen:
-			return s
-		case <-time.After(within):
-			t.Fatalf("nothing delivered within %s", within)
-			return ""
-		}
-	}
+	wait := func(within time.Duration) string { t.Helper(); return receive(t, seen, within) }
 	if got := wait(10 * time.Second); got != "a=1" {
 		t.Fatalf("first %q", got)
 	}
@@ -112,6 +94,18 @@ func TestWatchRecoversFromAStalledWatcher(t *testing.T) {
 	case s := <-seen:
 		t.Errorf("delivered again: %q", s)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// receive is the next value of seen, or a failure after within.
+func receive(t *testing.T, seen <-chan string, within time.Duration) string {
+	t.Helper()
+	select {
+	case s := <-seen:
+		return s
+	case <-time.After(within):
+		t.Fatalf("nothing delivered within %s", within)
+		return ""
 	}
 }
 

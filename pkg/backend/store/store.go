@@ -411,8 +411,12 @@ func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Tim
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	var last uint64 // the stream sequence of the last message seen
+	backoff := time.Second
 	for {
-		cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+		cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy,
+			// nats.go retries a reset forever inside Next, where no stall
+			// can be seen: a few tries, then this loop starts over.
+			MaxResetAttempts: 3}
 		switch {
 		case last > 0:
 			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
@@ -423,14 +427,30 @@ func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Tim
 			cc.FilterSubjects = []string{filter}
 		}
 		stalled, err := c.follow(ctx, s, cc, filter, since, &last, fn)
-		if err != nil || ctx.Err() != nil {
-			return err
+		if ctx.Err() != nil {
+			return nil
 		}
+		c.followResets.Add(1)
+		if err != nil {
+			// The cluster may be electing leaders: try again, never give
+			// the view up.
+			if c.log != nil {
+				c.log.Warn("follower failed: retrying", zap.String("stream", stream), zap.String("filter", filter),
+					zap.Uint64("from_seq", last+1), zap.Duration("in", backoff), zap.Error(err))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = time.Second
 		if c.log != nil {
 			c.log.Warn("follower stalled: re-created", zap.String("stream", stream), zap.String("filter", filter),
 				zap.Uint64("from_seq", last+1), zap.Uint64("stream_last_seq", stalled))
 		}
-		c.followResets.Add(1)
 	}
 }
 
@@ -458,8 +478,11 @@ func (c *Conn) follow(ctx context.Context, s jetstream.Stream, cc jetstream.Orde
 			return 0, nil
 		}
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			switch {
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 				return *last, nil // re-created from the last one seen
+			case !errors.Is(err, nats.ErrTimeout):
+				return 0, err // a reset that failed
 			}
 			if seq := c.lastSeq(ctx, s, filter, since); seq > *last {
 				return seq, nil
