@@ -133,14 +133,20 @@ fi
 sleep 1
 kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
 
-python3 - "$alerts" <<'PY'
+# The harness stopping the agent (the kill above) is a real tamper alert
+# when the agent reads that kill before it stops: it is not the workload's,
+# so it is left out by the harness's own pid, and only that.
+python3 - "$alerts" "$$" <<'PY'
 import json, sys
 bad = []
+harness = int(sys.argv[2])
 for line in open(sys.argv[1]):
     line = line.strip()
     if not line:
         continue
     a = json.loads(line)
+    if a.get("rule") == "Vigil agent stopped, killed or traced" and (a.get("process") or {}).get("pid") == harness:
+        continue
     if a.get("schema") == "vigil.alert/1" and a["severity"] in ("medium", "high", "critical"):
         bad.append(a)
 for a in bad:
