@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -207,6 +208,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Ready != nil {
 		a.Ready()
 	}
+	// Loading the probes, compiling the rules and reading /proc leave
+	// garbage the idle agent does not need resident: hand it back now.
+	debug.FreeOSMemory()
 
 	gc := time.NewTicker(5 * time.Second)
 	defer gc.Stop()
@@ -216,7 +220,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-hup:
-			_ = a.Reload() // logs its errors; the running rules stay
+			_ = a.Reload()       // logs its errors; the running rules stay
+			debug.FreeOSMemory() // the old rule set, compiled again
 		case <-ctx.Done():
 			a.log.Info("stopping")
 			a.notifyStopping()

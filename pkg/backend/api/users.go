@@ -1,6 +1,8 @@
 package api
 
 import (
+	"sync"
+
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -22,8 +24,13 @@ func NewUsers(us []User) *Users {
 	return u
 }
 
-// dummy is compared against for unknown users, so the answer takes as long.
-var dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+// dummy is compared against for unknown users, so the answer takes as
+// long; made on first use (not at start: every vigil process, the agent
+// included, links this package).
+var dummy = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	return h
+})
 
 // Check tells whether name's password is password, and who that is.
 func (u *Users) Check(name, password string) (TokenInfo, bool) {
@@ -33,7 +40,7 @@ func (u *Users) Check(name, password string) (TokenInfo, bool) {
 	x, ok := u.byName[name]
 	hash := []byte(x.Hash)
 	if !ok {
-		hash = dummy
+		hash = dummy()
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok || !ValidRole(x.Role) || x.Role == RoleIngest {
 		return TokenInfo{}, false
