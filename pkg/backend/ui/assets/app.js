@@ -233,7 +233,6 @@ function entityList(title, ents) {
 async function threatPage(id) {
   const t = await api("GET", "/api/v1/threats/" + encodeURIComponent(id));
   const dets = t.detections || [];
-  const byID = new Map(dets.map((d) => [d.id, d]));
   const chain = h("div", { class: "chain", id: "attack-chain" }, (t.tactics || []).flatMap((x, i) => [i ? h("span", { class: "arrow" }, "›") : null, h("span", { class: "step" }, x)]));
   const timeline = h("table", { id: "timeline" }, h("thead", {}, h("tr", {}, ["Time", "Source", "Severity", "Tactic", "Rule", "What"].map((c) => h("th", {}, c)))),
     h("tbody", {}, (t.timeline || []).map((e) => h("tr", { "data-detection": e.detection },
@@ -262,7 +261,6 @@ async function threatPage(id) {
       h("div", {},
         h("div", { class: "panel" }, entityList("Actors", t.actors), entityList("Resources", t.resources)),
         h("div", { class: "panel", id: "triage" }, h("h2", {}, "Triage"), triage(t)))));
-  void byID;
   // A change to this threat (a new detection, another analyst's triage)
   // redraws it, unless a note is being written.
   live((changed) => {
