@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,18 +21,12 @@ import (
 // markup, shown as text, never run); the threat's timeline and process tree
 // highlight the offending process; resolving it with a note survives a
 // reload; the rules page counts the rule's hit; the fleet page shows the
-// sensor healthy, then silent once the agent is killed. Screenshots of each page go to $VIGIL_ARTIFACTS (and to
-// docs/img with VIGIL_UPDATE_SCREENSHOTS=1).
+// sensor healthy, then silent once the agent is killed. Screenshots of each page go to $VIGIL_ARTIFACTS (the README's login
+// and silent-fleet ones also to docs/img with VIGIL_UPDATE_SCREENSHOTS=1;
+// TestRunAllInOne makes the others).
 func TestUIInvestigation(t *testing.T) {
 	bin := vigilBin(t)
 	dir := t.TempDir()
-	shots := os.Getenv("VIGIL_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join(dir, "screenshots")
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	hashCmd := exec.Command(bin, "backend", "passwd")
 	hashCmd.Stdin = strings.NewReader("correct horse battery\n")
 	hash, err := hashCmd.Output()
@@ -61,51 +56,8 @@ func TestUIInvestigation(t *testing.T) {
 	})
 	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
 
-	br, err := browser.Start(filepath.Join(dir, "chromium"))
-	if errors.Is(err, browser.ErrMissing) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(br.Close)
-	t.Cleanup(func() {
-		if t.Failed() {
-			_ = br.Screenshot(filepath.Join(shots, "failure.png"))
-			if s, err := br.EvalString(`document.getElementById("main").textContent`); err == nil {
-				t.Logf("the page says: %s", s)
-			}
-		}
-	})
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		must(br.Screenshot(filepath.Join(shots, name)))
-		if os.Getenv("VIGIL_UPDATE_SCREENSHOTS") != "" {
-			must(br.Screenshot(filepath.Join("..", "..", "docs", "img", name)))
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := br.Text(sel)
-		must(err)
-		return s
-	}
-	eventually := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 30s", what)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	br := newUIBrowser(t, dir, "login.png", "fleet-silent.png")
+	must, shot, text, eventually := br.must, br.shot, br.text, br.eventually
 
 	// 1. Log in: a wrong password is refused.
 	must(br.Open(b.api + "/"))
@@ -238,4 +190,94 @@ func TestUIInvestigation(t *testing.T) {
 	if d := br.Dialogs(); len(d) > 0 {
 		t.Errorf("the pages opened dialogs: %v", d)
 	}
+}
+
+// uiBrowser is headless Chromium for a UI test. Its screenshots go to
+// $VIGIL_ARTIFACTS (else the test's directory), named after the test, of
+// the whole page; the README's, named when it starts, also go to docs/img
+// with VIGIL_UPDATE_SCREENSHOTS=1, of the window (1440x900).
+type uiBrowser struct {
+	*browser.Browser
+	t     *testing.T
+	shots string
+	docs  []string
+}
+
+func newUIBrowser(t *testing.T, dir string, docs ...string) *uiBrowser {
+	t.Helper()
+	shots := os.Getenv("VIGIL_ARTIFACTS")
+	if shots == "" {
+		shots = filepath.Join(dir, "screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	br, err := browser.Start(filepath.Join(dir, "chromium"))
+	if errors.Is(err, browser.ErrMissing) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &uiBrowser{Browser: br, t: t, shots: shots, docs: docs}
+	t.Cleanup(br.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = br.Screenshot(u.artifact("failure.png"))
+			if s, err := br.EvalString(`document.getElementById("main").textContent`); err == nil {
+				t.Logf("the page says: %s", s)
+			}
+		}
+	})
+	return u
+}
+
+func (u *uiBrowser) artifact(name string) string {
+	return filepath.Join(u.shots, u.t.Name()+"-"+name)
+}
+
+func (u *uiBrowser) must(err error) {
+	u.t.Helper()
+	if err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+func (u *uiBrowser) shot(name string) {
+	u.t.Helper()
+	u.must(u.Screenshot(u.artifact(name)))
+	if os.Getenv("VIGIL_UPDATE_SCREENSHOTS") != "" && slices.Contains(u.docs, name) {
+		u.must(u.ScreenshotView(filepath.Join("..", "..", "docs", "img", name)))
+	}
+}
+
+func (u *uiBrowser) text(sel string) string {
+	u.t.Helper()
+	s, err := u.Text(sel)
+	u.must(err)
+	return s
+}
+
+// eventually waits up to 30 s for ok.
+func (u *uiBrowser) eventually(what string, ok func() bool) {
+	u.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			u.t.Fatalf("%s: not within 30s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// login signs in with an API token and waits for the threats list.
+func (u *uiBrowser) login(api, tokenFile string) {
+	u.t.Helper()
+	tok, err := os.ReadFile(tokenFile)
+	u.must(err)
+	u.must(u.Open(api + "/"))
+	u.must(u.Wait("#login"))
+	u.must(u.Fill("#token", strings.TrimSpace(string(tok))))
+	u.must(u.Click("#signin"))
+	u.must(u.Wait("#threat-rows"))
 }

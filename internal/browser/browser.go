@@ -155,3 +155,13 @@ func (b *Browser) Screenshot(path string) error {
 	}
 	return os.WriteFile(path, png, 0o644)
 }
+
+// ScreenshotView writes a PNG of what the window shows (the top of the
+// page) to path.
+func (b *Browser) ScreenshotView(path string) error {
+	png, err := get(b, "screenshot", chromedp.CaptureScreenshot())
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, png, 0o644)
+}

@@ -43,6 +43,10 @@ type Agent struct {
 	AlertSinks []engine.Sink
 	// Ready is called once the probes are attached and events flow.
 	Ready func()
+	// ExtraRules are loaded after the vendor rules and before the
+	// configured paths, at start and at every reload (`vigil run` adds the
+	// simulator's metadata address this way).
+	ExtraRules []rules.Inline
 
 	started time.Time
 	sensor  *sensor.Sensor

@@ -13,7 +13,7 @@ import (
 )
 
 func (a *Agent) ruleSources() rules.Sources {
-	return rules.Sources{Builtin: a.cfg.Rules.Builtin, VendorDir: a.cfg.Rules.VendorDir, Paths: a.cfg.Rules.Paths}
+	return rules.Sources{Builtin: a.cfg.Rules.Builtin, VendorDir: a.cfg.Rules.VendorDir, Paths: a.cfg.Rules.Paths, Inline: a.ExtraRules}
 }
 
 // Reload re-reads the rules (SIGHUP). An invalid set is rejected with its

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -14,7 +15,9 @@ import (
 	"github.com/vigil-sec/vigil/pkg/agent"
 	"github.com/vigil-sec/vigil/pkg/backend"
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/sensor"
+	"github.com/vigil-sec/vigil/pkg/simulate"
 )
 
 // newRunCmd is the all-in-one: the backend with its embedded NATS, and the
@@ -45,6 +48,11 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 			acfg, err := agentConfig(cmd.Flags(), af.path, &af.cfg, os.Environ())
 			if err != nil {
 				return err
+			}
+			// The terminal is the newcomer's: warnings and errors only,
+			// unless a log level is asked for.
+			if !cmd.Flags().Changed("log-level") && acfg.LogLevel == config.Default().LogLevel {
+				acfg.LogLevel = "warn"
 			}
 			log, err := newLogger(acfg.LogLevel, stderr)
 			if err != nil {
@@ -77,16 +85,21 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			acfg.NATS.URL = "nats://" + b.NATSAddr().String()
 			acfg.Env = bcfg.Env
-			fmt.Fprintf(stderr, "\nVigil is running: the agent, NATS and the backend, on this machine.\n"+
-				"  UI and API   http://%s  (sign in with the admin token)\n"+
-				"  admin token  %s\n"+
-				"  NATS         %s (agents of other machines can deliver here)\n"+
-				"  try          sudo vigil simulate --all    (in another terminal: alerts print here)\n"+
-				"               sudo vigil threats           (the threats they make, also in the UI)\n"+
-				"  stop         Ctrl-C\n\n",
-				b.Addr(), filepath.Join(bcfg.DataDir, backend.AdminTokenFile), acfg.NATS.URL)
 			a := agent.New(acfg, log, stdout)
 			a.Color = useColor(acfg.Color, stdout)
+			// `vigil simulate` fakes the metadata service at its own
+			// loopback address: the all-in-one's rules know it.
+			a.ExtraRules = []rules.Inline{{Name: "<vigil run: simulator metadata address>", Content: []byte(simulatorIMDS)}}
+			a.Ready = func() {
+				fmt.Fprintf(stderr, "\nVigil is running: the agent, NATS and the backend, on this machine.\n"+
+					"  UI and API   http://%s  (sign in with the admin token)\n"+
+					"  admin token  %s\n"+
+					"  NATS         %s (agents of other machines can deliver here)\n"+
+					"  try          sudo %[4]s simulate --all    (in another terminal: alerts print here)\n"+
+					"               sudo %[4]s threats           (the threats they make, also in the UI)\n"+
+					"  stop         Ctrl-C\n\n",
+					b.Addr(), filepath.Join(bcfg.DataDir, backend.AdminTokenFile), acfg.NATS.URL, invokedAs())
+			}
 			aerr := a.Run(ctx)
 			stopBackend()
 			if err := <-berr; err != nil && aerr == nil {
@@ -110,6 +123,19 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&bf.listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
 	return cmd
 }
+
+// invokedAs is how to run this binary again from the same directory: as
+// typed when it was a path (./bin/vigil under make run), else vigil.
+func invokedAs() string {
+	if strings.Contains(os.Args[0], "/") {
+		return os.Args[0]
+	}
+	return "vigil"
+}
+
+// simulatorIMDS adds the address `vigil simulate` serves its fake metadata
+// service on to the metadata addresses (nothing real listens there).
+var simulatorIMDS = fmt.Sprintf("- list: imds_addresses\n  override: {items: append}\n  items: [%s]\n", simulate.FakeIMDS)
 
 // runBackendConfig is the backend's configuration for `vigil run`: its
 // file, then the flags given (--env is the agent's, and both's).

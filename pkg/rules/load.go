@@ -50,6 +50,16 @@ type Sources struct {
 	// Paths are rule files or directories (their *.yaml and *.yml files in
 	// lexical order), loaded in order after the builtin rules.
 	Paths []string
+	// Inline are rule documents held in memory, loaded after the builtin
+	// rules and before Paths (so local files still override them).
+	Inline []Inline
+}
+
+// Inline is a rule document held in memory; Name stands for its file in
+// error positions.
+type Inline struct {
+	Name    string
+	Content []byte
 }
 
 // Load parses every source into one set. A named path that does not exist
@@ -77,6 +87,9 @@ func Load(src Sources) (*Set, error) {
 				add(set.Parse(n, content[n]))
 			}
 		}
+	}
+	for _, in := range src.Inline {
+		add(set.Parse(in.Name, in.Content))
 	}
 	for _, p := range src.Paths {
 		files, err := ruleFiles(p, p == DefaultLocalDir || p == src.VendorDir)

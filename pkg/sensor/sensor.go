@@ -78,6 +78,10 @@ type Sensor struct {
 var (
 	hookOnce  sync.Once
 	libbpfLog atomic.Pointer[zap.Logger]
+	// quietLibbpf demotes libbpf's warnings to debug while an optional
+	// program is attached: its failure is logged once, as "program
+	// skipped".
+	quietLibbpf atomic.Bool
 )
 
 // LibbpfKey is the log field holding libbpf's own text (kept apart from
@@ -95,7 +99,7 @@ func RouteLibbpfLogs(log *zap.Logger) {
 				return
 			}
 			msg = strings.TrimRight(msg, "\n")
-			if level == bpf.LibbpfWarnLevel {
+			if level == bpf.LibbpfWarnLevel && !quietLibbpf.Load() {
 				l.Warn("libbpf warning", zap.String(LibbpfKey, msg))
 			} else {
 				l.Debug("libbpf message", zap.String(LibbpfKey, msg))
@@ -437,10 +441,15 @@ func (s *Sensor) attach(want map[event.Type]bool, refused map[string]string) err
 		st := ProgramStatus{Name: p.Name(), Section: p.SectionName(), Type: t}
 		if reason, bad := refused[p.Name()]; bad {
 			st.Error = "load refused: " + reason
-		} else if _, err := p.AttachGeneric(); err != nil {
-			st.Error = "attach: " + err.Error()
 		} else {
-			st.Attached = true
+			quietLibbpf.Store(optionalHooks[hookOf(p.Name())])
+			_, err := p.AttachGeneric()
+			quietLibbpf.Store(false)
+			if err != nil {
+				st.Error = "attach: " + err.Error()
+			} else {
+				st.Attached = true
+			}
 		}
 		if !st.Attached {
 			if t == event.TypeExec {

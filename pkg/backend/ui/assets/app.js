@@ -225,9 +225,15 @@ function processTree(dets) {
   return roots.length ? h("div", { class: "tree", id: "process-tree" }, h("ul", {}, roots.map(render))) : h("p", { class: "muted" }, "No runtime detection: no process tree.");
 }
 
+// entityList shows the named entities first (hosts, identities, keys,
+// pods, addresses), processes last; past ten, the rest fold away.
 function entityList(title, ents) {
-  return h("div", {}, h("h2", {}, title), h("ul", { class: "ents" }, (ents || []).map((e) =>
-    h("li", {}, h("span", { class: "kind" }, e.kind), link(e.name ? e.name + " (" + e.id + ")" : e.id, "entity", e.kind, e.id)))));
+  const item = (e) => h("li", {}, h("span", { class: "kind" }, e.kind), link(e.name ? e.name + " (" + e.id + ")" : e.id, "entity", e.kind, e.id));
+  const sorted = [...(ents || [])].sort((a, b) => (a.kind === "process") - (b.kind === "process"));
+  const shown = sorted.slice(0, 10), rest = sorted.slice(10);
+  return h("div", {}, h("h2", {}, title, sorted.length > 10 ? h("span", { class: "muted" }, " (" + sorted.length + ")") : null),
+    h("ul", { class: "ents" }, shown.map(item)),
+    rest.length ? h("details", { class: "more" }, h("summary", {}, rest.length + " more"), h("ul", { class: "ents" }, rest.map(item))) : null);
 }
 
 async function threatPage(id) {
