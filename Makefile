@@ -24,7 +24,7 @@ COMMIT ?= $(shell git describe --always --dirty --exclude '*' 2>/dev/null)
 BIN ?= bin/vigil
 DIST ?= dist
 
-.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages
+.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages test-fresh
 
 all: build
 
@@ -93,6 +93,12 @@ package: build $(NFPM)
 test-packages: package
 	PKG_VERSION=$(PKG_VERSION) bash scripts/test-packages.sh
 	PKG_VERSION=$(PKG_VERSION) bash scripts/test-ansible.sh
+
+# The README's first five minutes on a fresh Debian 12 booted in
+# systemd-nspawn: a clone of HEAD, `sudo make run`, `vigil simulate --all`,
+# the threats, the UI, Ctrl-C (about 10 minutes; not in make test).
+test-fresh:
+	bash scripts/test-fresh.sh
 
 # Regenerate the committed vmlinux.h from this machine's kernel BTF.
 vmlinux:
