@@ -65,7 +65,11 @@ EOW
     chmod 0755 /usr/local/bin/go
   fi
   hash -r
-  echo "deps: $(/usr/local/bin/go version)"
+  if ! v=$(/usr/local/bin/go version); then
+    echo "deps.sh: Debian's go could not fetch go$want through the Go module proxy (GOPROXY, the network, its CA certificates): install Go $want in /usr/local/go by hand, or fix the access, and run make again" >&2
+    exit 1
+  fi
+  echo "deps: $v"
 fi
 touch /var/lib/vigil-deps.stamp
 echo "deps: libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev), $(clang --version | head -n1)"

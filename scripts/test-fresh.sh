@@ -44,6 +44,13 @@ done
 log "a fresh Debian 12 with a clone of $(git rev-parse --short HEAD)"
 new_guest "$WORK/guest"
 git clone -q --no-hardlinks "$ROOT" "$WORK/guest/root/vigil"
+# The certificate authorities this machine's network needs (a TLS-inspecting
+# egress proxy, where there is one) are this machine's, not the product's:
+# the guest trusts them too, as a machine on that network would.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$WORK/guest/usr/local/share/ca-certificates/"
+  chroot "$WORK/guest" update-ca-certificates > /dev/null
+fi
 start=$(date +%s)
 boot "$G" "$WORK/guest"
 
