@@ -46,6 +46,12 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}"
+  # Debian's nats-server package starts its own service on 127.0.0.1:4222,
+  # where `vigil run` listens; the tests only need the binary. Disabled
+  # when this script installed it (a server someone set up stays).
+  if printf '%s\n' "${missing[@]}" | grep -qx nats-server && [ -d /run/systemd/system ]; then
+    systemctl disable --now nats-server.service >/dev/null 2>&1 || true
+  fi
 fi
 # Go: the version go.mod names. A machine without it gets Debian's Go from
 # bookworm-backports, whose go command fetches that version through the Go

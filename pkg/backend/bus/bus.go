@@ -114,7 +114,7 @@ func Start(o Options, log *zap.Logger) (*Bus, error) {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("nats server did not start on %s (is the port in use?)", o.Listen)
+		return nil, fmt.Errorf("nats server did not start on %s (is the port in use? nats.listen in backend.yaml or --nats-listen chooses another)", o.Listen)
 	}
 	return &Bus{srv: srv, log: log, user: user, pass: pass}, nil
 }
