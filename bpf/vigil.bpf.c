@@ -24,6 +24,8 @@ const enum vigil_event_type *unused_event_type __attribute__((unused));
 const enum vigil_event_flags *unused_event_flags __attribute__((unused));
 const enum vigil_setid_kind *unused_setid_kind __attribute__((unused));
 const struct event *unused_event __attribute__((unused));
+const struct exec_stdio *unused_exec_stdio __attribute__((unused));
+const enum vigil_fd_kind *unused_fd_kind __attribute__((unused));
 
 #define EV_BUF 16384
 #define EV_OFF_MAX 8191 /* records stop taking strings past this offset */
@@ -475,6 +477,28 @@ static __always_inline struct sock *file_sock(struct file *f)
 	return BPF_CORE_READ(s, sk);
 }
 
+static __always_inline __u8 fd_kind(struct file *f)
+{
+	if (!f)
+		return FD_NONE;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	umode_t mode = BPF_CORE_READ(ino, i_mode);
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		return FD_PIPE;
+	case S_IFSOCK:
+		return FD_SOCKET;
+	case S_IFREG:
+		return FD_FILE;
+	case S_IFCHR: {
+		/* tty and console (4, 5), pseudo-terminal slaves (136-143). */
+		__u32 major = BPF_CORE_READ(ino, i_rdev) >> 20;
+		return major == 4 || major == 5 || (major >= 136 && major <= 143) ? FD_TTY : FD_CHAR;
+	}
+	}
+	return FD_OTHER;
+}
+
 static __always_inline void sock_tuple(struct net_tuple *n, const struct sock *sk)
 {
 	if (!sk)
@@ -616,13 +640,23 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	e->args[2] = BPF_CORE_READ(ino, i_ino);
 	e->args[3] = BPF_CORE_READ(ino, i_mode);
 	e->args[4] = BPF_CORE_READ(ino, __i_nlink) == 0;
-	/* Which of stdin, stdout, stderr are sockets: a shell on a socket is a
-	 * reverse shell. */
+	/* Which of stdin, stdout, stderr are sockets (a shell on a socket is a
+	 * reverse shell), and what each is, with its inode: a pipe's pairs its
+	 * writer with its reader. A few pointer reads, at exec only. */
 	__u64 stdio = 0;
-	for (int fd = 0; fd < 3; fd++)
-		if (file_sock(fd_file(fd)))
+	struct exec_stdio *st = (struct exec_stdio *)&e->net;
+	for (int fd = 0; fd < 3; fd++) {
+		struct file *sf = fd_file(fd);
+		if (file_sock(sf))
 			stdio |= 1 << fd;
+		st->kind[fd] = fd_kind(sf);
+		st->ino[fd] = sf ? BPF_CORE_READ(sf, f_inode, i_ino) : 0;
+	}
 	e->args[5] = stdio;
+	/* binfmt_script and binfmt_misc point interp at the interpreter; for
+	 * any other program it is the filename itself. */
+	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+		e->hdr.flags |= EVF_SCRIPT;
 
 	struct pathres r = file_path(pb, f, &e->hdr.flags);
 	off = put_path(e, off, pb, r);

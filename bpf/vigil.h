@@ -61,6 +61,18 @@ enum vigil_event_flags {
 	EVF_PATH_TRUNCATED = 1 << 1, /* a path had more components than walked */
 	EVF_PATH_RELATIVE = 1 << 2,  /* a path could not be made absolute */
 	EVF_PAYLOAD = 1 << 3,        /* dns: the last string is the raw query payload */
+	EVF_SCRIPT = 1 << 4,         /* exec: the kernel ran an interpreter for the file (shebang, binfmt_misc) */
+};
+
+/* What an open file descriptor is (struct exec_stdio). */
+enum vigil_fd_kind {
+	FD_NONE = 0, /* not open */
+	FD_PIPE = 1,
+	FD_SOCKET = 2,
+	FD_TTY = 3,  /* a terminal: tty, console or pseudo-terminal */
+	FD_CHAR = 4, /* another character device (/dev/null) */
+	FD_FILE = 5, /* a regular file */
+	FD_OTHER = 6,
 };
 
 /* Which set*id syscall an EV_SETID record comes from (args[0]). */
@@ -111,6 +123,16 @@ struct event {
 	__u64 args[6]; /* integer arguments; meaning per type in docs/events.md */
 	struct net_tuple net;
 };
+
+/* Exec records carry this in the place of net: what the new program's
+ * stdin, stdout and stderr are. The two ends of a pipe share its inode, so
+ * user space pairs a pipeline's writer with its reader. */
+struct exec_stdio {
+	__u64 ino[3];  /* inode of fd 0, 1, 2 */
+	__u8 kind[3];  /* enum vigil_fd_kind */
+	__u8 _pad[13];
+};
+_Static_assert(sizeof(struct exec_stdio) == sizeof(struct net_tuple), "exec_stdio takes net's place");
 
 /* Key of the LPM tries of path prefixes. */
 struct prefix_key {

@@ -89,6 +89,21 @@ step "compile and run a C program"
 mkdir -p "$work/c" && printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' > "$work/c/hello.c"
 gcc -O2 -o "$work/c/hello" "$work/c/hello.c" && "$work/c/hello" > /dev/null
 
+step "programs compiled in /var/tmp and /tmp, then run from the shell (their writer is the linker)"
+tmpc=$(mktemp -d /var/tmp/vigil-benign.XXXXXX)
+printf 'int main(void){return 0;}\n' > "$tmpc/t.c"
+gcc -o "$tmpc/a.out" "$tmpc/t.c" && /bin/sh -c "cd '$tmpc' && ./a.out"
+tmpg=$(mktemp -d /tmp/vigil-benign.XXXXXX)
+(cd "$tmpg" && printf 'package main\nfunc main() {}\n' > main.go && go mod init example.com/tmp > /dev/null 2>&1 &&
+  go build -o hello . && /bin/sh -c ./hello)
+rm -rf "$tmpc" "$tmpg"
+
+step "pipelines of ordinary tools"
+ps -eo pid,comm | grep -c . > /dev/null
+git -C "$work/clone" log --oneline | head -n 1 > /dev/null
+printf 'echo hi\n' | bash -c 'cat > /dev/null'
+sha256sum /etc/hostname | cut -d' ' -f1 > /dev/null
+
 step "python and perl scripts doing ordinary work"
 python3 - <<'PY'
 import json, hashlib, os, tempfile
@@ -137,8 +152,9 @@ kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
 # when the agent reads that kill before it stops: it is not the workload's,
 # so it is left out by the harness's own pid, and only that.
 python3 - "$alerts" "$$" <<'PY'
-import json, sys
+import collections, json, sys
 bad = []
+low = collections.Counter()
 harness = int(sys.argv[2])
 for line in open(sys.argv[1]):
     line = line.strip()
@@ -147,8 +163,14 @@ for line in open(sys.argv[1]):
     a = json.loads(line)
     if a.get("rule") == "Vigil agent stopped, killed or traced" and (a.get("process") or {}).get("pid") == harness:
         continue
-    if a.get("schema") == "vigil.alert/1" and a["severity"] in ("medium", "high", "critical"):
+    if a.get("schema") != "vigil.alert/1":
+        continue
+    if a["severity"] in ("medium", "high", "critical"):
         bad.append(a)
+    else:
+        low[(a["severity"], a["rule"])] += 1
+for (sev, rule), n in sorted(low.items()):
+    print("benign: %s %s: %d" % (sev, rule, n))
 for a in bad:
     print("benign: ALERT %s %s: %s" % (a["severity"], a["rule"], a["message"]))
 print("benign workload: %d alerts of medium or higher" % len(bad))

@@ -13,6 +13,9 @@
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFCHR 0020000
+#define S_IFIFO 0010000
 
 #define AF_UNIX 1
 #define AF_INET 2

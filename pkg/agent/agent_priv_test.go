@@ -259,6 +259,62 @@ func TestExecFields(t *testing.T) {
 	})
 }
 
+// A script started through its shebang is seen as its interpreter running
+// the script; a pipeline's stdin and stdout are pipes with one inode, the
+// programs at the two ends are linked, and a decoder piped into a shell is
+// an alert.
+func TestScriptsAndPipes(t *testing.T) {
+	c, dir := startAgent(t)
+	script := filepath.Join(dir, "vigil-script-test.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("./vigil-script-test.sh", "vigil-script-arg")
+	cmd.Dir = dir
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	e := c.find(t, event.TypeExec, "shebang exec", func(e *event.Event) bool {
+		return slices.Contains(e.Exec.Args, "vigil-script-arg")
+	})
+	if e.Exec.Exe != "/usr/bin/dash" || e.Exec.Filename != "./vigil-script-test.sh" || e.Exec.Script != script ||
+		e.Exec.ProgramSource != event.ProgramScript {
+		t.Errorf("shebang exec: exe %q filename %q script %q source %q", e.Exec.Exe, e.Exec.Filename, e.Exec.Script, e.Exec.ProgramSource)
+	}
+	// A program that is no script: no script, its stdio as given.
+	if e.Exec.Stdin.Kind != "char" || e.Exec.Stdout.Kind != "char" { // exec.Cmd's /dev/null
+		t.Errorf("stdio of the script: %+v %+v", e.Exec.Stdin, e.Exec.Stdout)
+	}
+
+	if err := exec.Command("/bin/bash", "-c", "/usr/bin/base64 -d <<< ZXhpdCAwCg== | /bin/sh -s vigil-pipe-reader").Run(); err != nil {
+		t.Fatal(err)
+	}
+	sh := c.find(t, event.TypeExec, "the pipe's reader", func(e *event.Event) bool {
+		return slices.Contains(e.Exec.Args, "vigil-pipe-reader")
+	})
+	b64 := c.find(t, event.TypeExec, "the pipe's writer", func(x *event.Event) bool {
+		return x.Exec.Name == "base64" && x.Process.Ancestors[0].PID == sh.Process.Ancestors[0].PID
+	})
+	if sh.Exec.Stdin.Kind != "pipe" || b64.Exec.Stdout.Kind != "pipe" || sh.Exec.Stdin.Inode == 0 || sh.Exec.Stdin.Inode != b64.Exec.Stdout.Inode {
+		t.Fatalf("pipe ends: reader stdin %+v, writer stdout %+v", sh.Exec.Stdin, b64.Exec.Stdout)
+	}
+	if b64.Exec.Stdin.Kind != "file" && b64.Exec.Stdin.Kind != "pipe" { // bash's here-string: a temporary file or a pipe
+		t.Errorf("base64's stdin: %+v", b64.Exec.Stdin)
+	}
+	// Whichever executed second names the other.
+	if sh.Exec.Stdin.Peer.Name != "base64" && (b64.Exec.Stdout.Peer.Name != "dash" || b64.Exec.Stdout.Peer.ProgramSource != event.ProgramStdin) {
+		t.Errorf("no peer: reader's %+v, writer's %+v", sh.Exec.Stdin.Peer, b64.Exec.Stdout.Peer)
+	}
+	waitFor(t, "an alert on the pipeline", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return slices.ContainsFunc(c.alerts, func(a *engine.Alert) bool {
+			return a.Rule == "Shell reading its program from a downloader or decoder" && a.Process.PID == sh.Process.PID ||
+				a.Rule == "Downloader or decoder piped into a shell" && a.Process.PID == b64.Process.PID
+		})
+	})
+}
+
 func TestExitCodeAndLongArgv(t *testing.T) {
 	c, _ := startAgent(t)
 	long := strings.Repeat("A", 3000)
@@ -649,5 +705,16 @@ func TestReloadReplacesKernelPrefixes(t *testing.T) {
 	after, _ := sharedAgent.KernelPrefixes("watched_prefixes")
 	if !slices.Equal(before, after) || sharedAgent.Engine().Ruleset() != rs {
 		t.Errorf("a refused reload changed the filters or rules: %d -> %d prefixes", len(before), len(after))
+	}
+}
+
+// waitFor polls ok for 10 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -75,6 +75,7 @@ func TestContractBTF(t *testing.T) {
 	spec := loadSpec(t)
 	checkStruct(t, spec, "event_hdr", reflect.TypeOf(RawHeader{}))
 	checkStruct(t, spec, "net_tuple", reflect.TypeOf(RawNetTuple{}))
+	checkStruct(t, spec, "exec_stdio", reflect.TypeOf(RawExecStdio{}))
 	checkStruct(t, spec, "event", reflect.TypeOf(RawEvent{}))
 	checkStruct(t, spec, "prefix_key", reflect.TypeOf(RawPrefixKey{}))
 	checkStruct(t, spec, "vigil_config", reflect.TypeOf(RawConfig{}))
@@ -113,10 +114,19 @@ func TestContractEnums(t *testing.T) {
 	flags := enumValues(t, spec, "vigil_event_flags")
 	for cName, goVal := range map[string]uint16{
 		"EVF_ARGV_TRUNCATED": FlagArgvTruncated, "EVF_PATH_TRUNCATED": FlagPathTruncated,
-		"EVF_PATH_RELATIVE": FlagPathRelative, "EVF_PAYLOAD": FlagPayload,
+		"EVF_PATH_RELATIVE": FlagPathRelative, "EVF_PAYLOAD": FlagPayload, "EVF_SCRIPT": FlagScript,
 	} {
 		if flags[cName] != uint64(goVal) {
 			t.Errorf("%s: C %d, Go %d", cName, flags[cName], goVal)
+		}
+	}
+	fds := enumValues(t, spec, "vigil_fd_kind")
+	if len(fds) != len(fdKinds) {
+		t.Errorf("vigil_fd_kind has %d values, Go names %d", len(fds), len(fdKinds))
+	}
+	for v, name := range fdKinds {
+		if got, ok := fds["FD_"+strings.ToUpper(name)]; !ok || got != uint64(v) {
+			t.Errorf("FD_%s: C %d (%v), Go %d", strings.ToUpper(name), got, ok, v)
 		}
 	}
 	kinds := enumValues(t, spec, "vigil_setid_kind")

@@ -140,6 +140,12 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 				e.Exec.StdioSockets = append(e.Exec.StdioSockets, fd)
 			}
 		}
+		st := (*RawExecStdio)(unsafe.Pointer(&raw.Net))
+		e.Exec.Stdin, e.Exec.Stdout = st.stdio(0), st.stdio(1)
+		if h.Flags&FlagScript != 0 && e.Exec.Filename != "" {
+			e.Exec.Script = absolute(e.Exec.Filename, e.Exec.Cwd)
+			e.Exec.ProgramSource = ProgramScript
+		}
 	case TypeFork:
 		e.Fork = &ForkInfo{ChildPID: uint32(a[0]), ChildStartNs: a[1]}
 	case TypeExit:

@@ -67,6 +67,8 @@ type Ancestor struct {
 	Args   []string `json:"args,omitempty" expr:"args"`
 	UID    uint32   `json:"uid" expr:"uid"`
 	User   string   `json:"user,omitempty" expr:"user"`
+	// ProgramSource is set on pipe peers only (ExecInfo.ProgramSource).
+	ProgramSource string `json:"program_source,omitempty" expr:"program_source"`
 }
 
 // Container identifies the container a process runs in. Runtime is "host"
@@ -100,6 +102,48 @@ type ExecInfo struct {
 	Memfd         bool     `json:"memfd" expr:"memfd"`
 	StdioSockets  []int    `json:"stdio_sockets,omitempty" expr:"stdio_sockets"`
 	LDPreload     string   `json:"ld_preload,omitempty" expr:"ld_preload"`
+	// Script is the file an interpreter runs: the exec filename when the
+	// kernel ran its shebang's interpreter (or a binfmt_misc handler), or
+	// the script argument of a shell or interpreter (bash x.sh, python3
+	// -u x.py); absolute against the cwd.
+	Script string `json:"script,omitempty" expr:"script"`
+	// ProgramSource says where a shell's or interpreter's program comes
+	// from: script, inline (-c, -e), stdin (sh, sh -s, python -) or module
+	// (python -m); empty for other programs.
+	ProgramSource string `json:"program_source,omitempty" expr:"program_source"`
+	// Stdin and Stdout are what the new program's standard input and
+	// output are, with the program at a pipe's other end.
+	Stdin  Stdio `json:"stdin,omitzero" expr:"stdin"`
+	Stdout Stdio `json:"stdout,omitzero" expr:"stdout"`
+	// ExeWriter and ScriptWriter are the process that last wrote the
+	// executed file and the script (created it, wrote it, or wrote the file
+	// renamed onto it), when the agent saw it since it started (the
+	// process tree remembers a bounded number of files).
+	ExeWriter    FileWriter `json:"exe_writer,omitzero" expr:"exe_writer"`
+	ScriptWriter FileWriter `json:"script_writer,omitzero" expr:"script_writer"`
+}
+
+// FileWriter is the process that last wrote a file.
+type FileWriter struct {
+	PID    uint32    `json:"pid" expr:"pid"`
+	ExecID string    `json:"exec_id,omitempty" expr:"exec_id"`
+	Exe    string    `json:"exe" expr:"exe"`
+	Name   string    `json:"name" expr:"name"`
+	UID    uint32    `json:"uid" expr:"uid"`
+	Time   time.Time `json:"time" expr:"time"`
+}
+
+// Stdio is what a standard file descriptor of a new program is.
+type Stdio struct {
+	// Kind: pipe, socket, tty, char (another character device, like
+	// /dev/null), file, other, or none (closed).
+	Kind  string `json:"kind" expr:"kind"`
+	Inode uint64 `json:"inode,omitempty" expr:"inode"`
+	// Peer is the program at a pipe's other end, when one was executed
+	// before this one: for stdin the last executed with its stdout on that
+	// pipe (the writer), for stdout the last with its stdin on it (the
+	// reader). The process tree fills it.
+	Peer Ancestor `json:"peer,omitzero" expr:"peer"`
 }
 
 // ForkInfo is set on fork events; the acting process is the parent.
@@ -207,6 +251,15 @@ func (e *Event) Derive() {
 		}
 		if e.Exec.Cmdline == "" && len(e.Exec.Args) > 0 {
 			e.Exec.Cmdline = strings.Join(e.Exec.Args, " ")
+		}
+		if e.Exec.ProgramSource == "" {
+			e.Exec.ProgramSource, e.Exec.Script = InterpreterProgram(e.Exec.Name, e.Exec.Args, e.Exec.Cwd)
+		}
+		if e.Exec.Stdin.Peer.Exe != "" && e.Exec.Stdin.Peer.Name == "" {
+			e.Exec.Stdin.Peer.Name = Basename(e.Exec.Stdin.Peer.Exe)
+		}
+		if e.Exec.Stdout.Peer.Exe != "" && e.Exec.Stdout.Peer.Name == "" {
+			e.Exec.Stdout.Peer.Name = Basename(e.Exec.Stdout.Peer.Exe)
 		}
 	}
 }

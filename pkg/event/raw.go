@@ -48,6 +48,36 @@ type RawEvent struct {
 	Net  RawNetTuple `align:"net"`
 }
 
+// RawExecStdio mirrors struct exec_stdio, which exec records carry in
+// net's place.
+type RawExecStdio struct {
+	Ino  [3]uint64 `align:"ino"`
+	Kind [3]uint8  `align:"kind"`
+	Pad  [13]uint8 `align:"_pad"`
+}
+
+// RawExecStdio takes RawNetTuple's place: the sizes must be equal.
+var (
+	_ [unsafe.Sizeof(RawNetTuple{}) - unsafe.Sizeof(RawExecStdio{})]byte
+	_ [unsafe.Sizeof(RawExecStdio{}) - unsafe.Sizeof(RawNetTuple{})]byte
+)
+
+// fdKinds names enum vigil_fd_kind (the contract test checks them).
+var fdKinds = [...]string{"none", "pipe", "socket", "tty", "char", "file", "other"}
+
+// stdio decodes one of an exec record's standard file descriptors.
+func (s *RawExecStdio) stdio(fd int) Stdio {
+	k := "other"
+	if int(s.Kind[fd]) < len(fdKinds) {
+		k = fdKinds[s.Kind[fd]]
+	}
+	st := Stdio{Kind: k}
+	if k == "pipe" || k == "socket" {
+		st.Inode = s.Ino[fd]
+	}
+	return st
+}
+
 // PrefixKeyLen is VIGIL_PREFIX_LEN.
 const PrefixKeyLen = 64
 

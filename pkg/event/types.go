@@ -126,6 +126,7 @@ const (
 	FlagPathTruncated uint16 = 1 << 1
 	FlagPathRelative  uint16 = 1 << 2
 	FlagPayload       uint16 = 1 << 3
+	FlagScript        uint16 = 1 << 4
 )
 
 // SetID kinds mirror enum vigil_setid_kind.

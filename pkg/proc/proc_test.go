@@ -356,3 +356,107 @@ func TestHybridHostContainersNotCachedUnderTheRootCgroup(t *testing.T) {
 		t.Errorf("host %+v, container %+v", host.Container, ctr.Container)
 	}
 }
+
+// A pipeline's two programs are linked through their pipe, whichever
+// executes first; an exited end is forgotten with its process.
+func TestPipePeers(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	now := time.Unix(1800000000, 0)
+	tr := NewTree(TreeConfig{Root: root, ExitGrace: time.Second})
+	tr.now = func() time.Time { return now }
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	fork := func(child uint32) {
+		tr.Apply(&event.Event{Type: event.TypeFork, Process: event.Process{PID: 600, UID: 1000},
+			Fork: &event.ForkInfo{ChildPID: child, ChildStartNs: uint64(child) * 1e7}})
+	}
+	exec := func(pid uint32, exe string, in, out event.Stdio) *event.Event {
+		e := &event.Event{Type: event.TypeExec, Process: event.Process{PID: pid, PPID: 600, UID: 1000},
+			Exec: &event.ExecInfo{Exe: exe, Args: []string{event.Basename(exe)}, Stdin: in, Stdout: out}}
+		tr.Apply(e)
+		return e
+	}
+	tty := event.Stdio{Kind: "tty"}
+	pipe := func(ino uint64) event.Stdio { return event.Stdio{Kind: "pipe", Inode: ino} }
+
+	// curl | sh, curl executed first: sh's stdin is written by curl.
+	fork(801)
+	fork(802)
+	exec(801, "/usr/bin/curl", tty, pipe(90))
+	sh := exec(802, "/usr/bin/dash", pipe(90), tty)
+	if p := sh.Exec.Stdin.Peer; p.Name != "curl" || p.PID != 801 || p.ExecID == "" || p.User != "alice" || p.ProgramSource != "" {
+		t.Errorf("sh's stdin peer: %+v", p)
+	}
+	// base64 -d | bash, bash executed first: base64's stdout is read by bash.
+	fork(803)
+	fork(804)
+	bash := exec(804, "/usr/bin/bash", pipe(91), tty)
+	if bash.Exec.Stdin.Peer.Exe != "" {
+		t.Errorf("bash's writer not executed yet, but: %+v", bash.Exec.Stdin.Peer)
+	}
+	b64 := exec(803, "/usr/bin/base64", tty, pipe(91))
+	if p := b64.Exec.Stdout.Peer; p.Name != "bash" || p.PID != 804 || p.ProgramSource != event.ProgramStdin {
+		t.Errorf("base64's stdout peer: %+v", p)
+	}
+	// Exited and collected: a new reader of that pipe finds no writer.
+	tr.Apply(&event.Event{Type: event.TypeExit, Process: event.Process{PID: 803}, Exit: &event.ExitInfo{}})
+	now = now.Add(2 * time.Second)
+	tr.GC()
+	if len(tr.pipeWriters) != 1 { // curl's is left
+		t.Errorf("pipe writers after GC: %d", len(tr.pipeWriters))
+	}
+	fork(805)
+	late := exec(805, "/usr/bin/sh", pipe(91), tty)
+	if late.Exec.Stdin.Peer.Exe != "" {
+		t.Errorf("a collected writer is still a peer: %+v", late.Exec.Stdin.Peer)
+	}
+	// A process that executes again leaves its old pipes.
+	exec(801, "/usr/bin/true", tty, tty)
+	if len(tr.pipeWriters) != 0 {
+		t.Errorf("pipe writers after curl's next exec: %d", len(tr.pipeWriters))
+	}
+}
+
+// The last writer of a file follows renames, goes with unlinks, and names
+// who wrote what an exec runs (the program and the script); the files
+// remembered are bounded.
+func TestFileProvenance(t *testing.T) {
+	root := writeProcRoot(t, baseProcs()...)
+	tr := NewTree(TreeConfig{Root: root, MaxFiles: 20})
+	if _, err := tr.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1800000000, 0)
+	file := func(typ event.Type, pid uint32, path, target string, write bool) {
+		tr.Apply(&event.Event{Type: typ, Time: at, Process: event.Process{PID: pid}, File: &event.FileInfo{Path: path, Target: target, Write: write}})
+	}
+	exec := func(exe string, args ...string) *event.Event {
+		e := &event.Event{Type: event.TypeExec, Process: event.Process{PID: 600, PPID: 500},
+			Exec: &event.ExecInfo{Exe: exe, Args: args, Cwd: "/tmp"}}
+		tr.Apply(e)
+		return e
+	}
+	file(event.TypeOpen, 700, "/tmp/.x.part", "", true) // nginx (pid 700) writes, then renames
+	file(event.TypeRename, 700, "/tmp/.x.part", "/tmp/x", false)
+	e := exec("/tmp/x", "./x")
+	if w := e.Exec.ExeWriter; w.Name != "nginx" || w.PID != 700 || w.ExecID == "" || !w.Time.Equal(at) {
+		t.Errorf("writer of /tmp/x: %+v", w)
+	}
+	file(event.TypeOpen, 500, "/tmp/s.sh", "", true) // sshd writes a script
+	file(event.TypeOpen, 700, "/tmp/r.txt", "", false)
+	e = exec("/usr/bin/bash", "bash", "s.sh")
+	if e.Exec.Script != "/tmp/s.sh" || e.Exec.ScriptWriter.Name != "sshd" || e.Exec.ExeWriter.Exe != "" {
+		t.Errorf("script %q writer %+v, exe writer %+v", e.Exec.Script, e.Exec.ScriptWriter, e.Exec.ExeWriter)
+	}
+	file(event.TypeUnlink, 600, "/tmp/x", "", false)
+	if w := exec("/tmp/x").Exec.ExeWriter; w.Exe != "" {
+		t.Errorf("writer kept after unlink: %+v", w)
+	}
+	for i := 0; i < 100; i++ {
+		file(event.TypeOpen, 700, fmt.Sprintf("/var/tmp/f%d", i), "", true)
+	}
+	if n := len(tr.writers); n > 20 {
+		t.Errorf("%d files remembered, bound 20", n)
+	}
+}

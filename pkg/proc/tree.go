@@ -31,6 +31,9 @@ type TreeConfig struct {
 	// container id), for their pod's name and namespace; paths are below
 	// Root.
 	OCIBundles []string
+	// MaxFiles bounds the files whose last writer is remembered (file
+	// provenance: ExecInfo.ExeWriter).
+	MaxFiles int
 	// MaxArgBytes bounds their total length, as the sensor bounds the argv
 	// it copies at exec (2048 bytes): a process seeded from /proc with a
 	// huge command line (a CI runner's "bash -c <script>") must not make
@@ -57,6 +60,9 @@ func (c *TreeConfig) defaults() {
 	if c.MaxArgBytes <= 0 {
 		c.MaxArgBytes = 2048
 	}
+	if c.MaxFiles <= 0 {
+		c.MaxFiles = 8192
+	}
 }
 
 // Process is one process as the tree knows it.
@@ -80,6 +86,8 @@ type Process struct {
 	ver       uint64
 	ancSig    uint64
 	container *event.Container
+	// The pipes of its stdin and stdout at its last exec (0: not a pipe).
+	stdinPipe, stdoutPipe uint64
 }
 
 // Tree is the process tree. It is safe for concurrent use, though the
@@ -95,6 +103,11 @@ type Tree struct {
 	cgroups map[uint64]event.Container
 	shared  map[uint64]bool // cgroup2 ids that do not tell containers apart
 	now     func() time.Time
+	// The last program executed with its stdout (pipeWriters) or stdin
+	// (pipeReaders) on a pipe, by the pipe's inode: a pipeline's two ends.
+	pipeWriters, pipeReaders map[uint64]*Process
+	// writers: the process that last wrote each file, by path.
+	writers map[string]event.FileWriter
 
 	bootOnce sync.Once
 	boot     time.Time
@@ -110,6 +123,10 @@ func NewTree(cfg TreeConfig) *Tree {
 		cgroups: make(map[uint64]event.Container),
 		shared:  make(map[uint64]bool),
 		now:     time.Now,
+
+		pipeWriters: make(map[uint64]*Process),
+		pipeReaders: make(map[uint64]*Process),
+		writers:     make(map[string]event.FileWriter),
 	}
 	b, _ := os.ReadFile(filepath.Join(cfg.Root, "proc/sys/kernel/random/boot_id"))
 	t.bootID = strings.TrimSpace(string(b))
@@ -253,6 +270,9 @@ func (t *Tree) insert(p *Process) {
 	if len(t.procs) >= t.cfg.MaxProcesses {
 		t.evict()
 	}
+	if old := t.procs[p.PID]; old != nil { // a reused pid
+		t.unlinkPipes(old)
+	}
 	t.procs[p.PID] = p
 }
 
@@ -264,7 +284,7 @@ func (t *Tree) evict() {
 			return
 		}
 		if !p.exited.IsZero() {
-			delete(t.procs, pid)
+			t.remove(pid, p)
 			target--
 		}
 	}
@@ -277,8 +297,14 @@ func (t *Tree) evict() {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].StartTicks < all[j].StartTicks })
 	for _, p := range all[:min(target, len(all))] {
-		delete(t.procs, p.PID)
+		t.remove(p.PID, p)
 	}
+}
+
+// remove drops a process and its pipe ends.
+func (t *Tree) remove(pid uint32, p *Process) {
+	t.unlinkPipes(p)
+	delete(t.procs, pid)
 }
 
 // GC drops processes that exited more than ExitGrace ago. It returns how
@@ -290,7 +316,7 @@ func (t *Tree) GC() int {
 	n := 0
 	for pid, p := range t.procs {
 		if !p.exited.IsZero() && p.exited.Before(cut) {
-			delete(t.procs, pid)
+			t.remove(pid, p)
 			n++
 		}
 	}
@@ -310,6 +336,7 @@ func (t *Tree) Apply(e *event.Event) {
 	}
 	t.enrich(e)
 	e.Derive() // once per event: names and command line from what the tree filled
+	t.provenance(e)
 	if e.Type == event.TypeExit {
 		if p, ok := t.procs[e.Process.PID]; ok {
 			p.exited = t.now()
@@ -357,6 +384,46 @@ func (t *Tree) exec(e *event.Event) {
 		p.ExecID = ExecID(t.bootID, p.PID, p.StartTicks)
 	}
 	p.ver++
+	t.pipes(p, e.Exec)
+}
+
+// pipes links a new program to the programs at the other ends of its stdin
+// and stdout pipes, and records it as theirs. The one of a pipeline's two
+// programs executed second sees the first (the first, its peer's fork, not
+// yet executed, sees nothing).
+func (t *Tree) pipes(p *Process, x *event.ExecInfo) {
+	t.unlinkPipes(p)
+	if x.Stdin.Kind == "pipe" && x.Stdin.Inode != 0 {
+		p.stdinPipe = x.Stdin.Inode
+		if w := t.pipeWriters[p.stdinPipe]; w != nil && w != p {
+			x.Stdin.Peer = t.peer(w)
+		}
+		t.pipeReaders[p.stdinPipe] = p
+	}
+	if x.Stdout.Kind == "pipe" && x.Stdout.Inode != 0 {
+		p.stdoutPipe = x.Stdout.Inode
+		if r := t.pipeReaders[p.stdoutPipe]; r != nil && r != p {
+			x.Stdout.Peer = t.peer(r)
+		}
+		t.pipeWriters[p.stdoutPipe] = p
+	}
+}
+
+// unlinkPipes forgets p as the last writer or reader of its pipes.
+func (t *Tree) unlinkPipes(p *Process) {
+	if p.stdinPipe != 0 && t.pipeReaders[p.stdinPipe] == p {
+		delete(t.pipeReaders, p.stdinPipe)
+	}
+	if p.stdoutPipe != 0 && t.pipeWriters[p.stdoutPipe] == p {
+		delete(t.pipeWriters, p.stdoutPipe)
+	}
+	p.stdinPipe, p.stdoutPipe = 0, 0
+}
+
+func (t *Tree) peer(q *Process) event.Ancestor {
+	a := event.Ancestor{PID: q.PID, ExecID: q.ExecID, Exe: q.Exe, Name: event.Basename(q.Exe), Args: q.Args, UID: q.UID, User: t.users.User(q.UID)}
+	a.ProgramSource, _ = event.InterpreterProgram(a.Name, a.Args, q.Cwd)
+	return a
 }
 
 func (t *Tree) enrich(e *event.Event) {
@@ -405,6 +472,67 @@ func (t *Tree) enrich(e *event.Event) {
 		p.ancSig = sig
 	}
 	ep.Ancestors = p.ancestors
+}
+
+// provenance remembers which process last wrote a file, moves it with
+// renames, forgets it on unlink, and names the writers of what an exec
+// runs.
+func (t *Tree) provenance(e *event.Event) {
+	switch e.Type {
+	case event.TypeExec:
+		if w, ok := t.writers[e.Exec.Exe]; ok {
+			e.Exec.ExeWriter = w
+		}
+		if e.Exec.Script != "" {
+			if w, ok := t.writers[e.Exec.Script]; ok {
+				e.Exec.ScriptWriter = w
+			}
+		}
+		return
+	case event.TypeOpen, event.TypeRename, event.TypeUnlink:
+	default:
+		return
+	}
+	f := e.File
+	if f == nil || e.Ret < 0 || f.Relative || f.Path == "" {
+		return
+	}
+	switch e.Type {
+	case event.TypeOpen:
+		if f.Write {
+			t.remember(f.Path, event.FileWriter{PID: e.Process.PID, ExecID: e.Process.ExecID, Exe: e.Process.Exe,
+				Name: e.Process.Name, UID: e.Process.UID, Time: e.Time})
+		}
+	case event.TypeRename:
+		if f.Target == "" {
+			return
+		}
+		w, ok := t.writers[f.Path]
+		if !ok {
+			delete(t.writers, f.Target) // what the target held is gone
+			return
+		}
+		delete(t.writers, f.Path)
+		t.remember(f.Target, w)
+	case event.TypeUnlink:
+		delete(t.writers, f.Path)
+	}
+}
+
+// remember records a file's writer, freeing a tenth of the entries (in
+// map order) when the bound is reached.
+func (t *Tree) remember(path string, w event.FileWriter) {
+	if _, ok := t.writers[path]; !ok && len(t.writers) >= t.cfg.MaxFiles {
+		n := t.cfg.MaxFiles / 10
+		for p := range t.writers {
+			if n <= 0 {
+				break
+			}
+			delete(t.writers, p)
+			n--
+		}
+	}
+	t.writers[path] = w
 }
 
 // lineageSig mixes the serials and versions of p's ancestors (FNV-1a): it

@@ -90,6 +90,52 @@ var all = []Scenario{
 		Run: func(e *Env) error {
 			return e.run("/bin/bash", "-c", "curl -fsS http://127.0.0.1:1/x 2>/dev/null | sh; exit 0")
 		}},
+	{Name: "tmp-build", Desc: "a copy of cp named ld writes a program into the temporary directory, which is then run (informational: a build's output)",
+		Rules: []string{"Freshly built program executed from a temporary directory"},
+		Run: func(e *Env) error {
+			ld, err := e.copyExe("/bin/cp", "ld")
+			if err != nil {
+				return err
+			}
+			out := filepath.Join(e.TmpDir, "a.out")
+			if err := e.run(ld, "/bin/true", out); err != nil {
+				return err
+			}
+			return e.run(out)
+		}},
+	{Name: "tmp-script", Desc: "a script started through its shebang from the temporary directory, and a python script handed to the interpreter from /dev/shm",
+		Rules: []string{"Script executed from a temporary directory"},
+		Run: func(e *Env) error {
+			sh := filepath.Join(e.TmpDir, "update")
+			if err := os.WriteFile(sh, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+				return err
+			}
+			if err := e.run(sh, "--quiet"); err != nil {
+				return err
+			}
+			shm, err := os.MkdirTemp("/dev/shm", "vigil-simulate-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(shm)
+			py := filepath.Join(shm, ".cache.py")
+			if err := os.WriteFile(py, []byte("pass\n"), 0o644); err != nil {
+				return err
+			}
+			return e.run("python3", "-B", py)
+		}},
+	{Name: "pipe-provenance", Desc: "pipelines no command line names: sh reading its stdin from a /bin/true copy named wget (sh started first), python3 - reading what base64 -d decodes (base64 first)",
+		Rules: []string{"Downloader or decoder piped into a shell", "Shell reading its program from a downloader or decoder"},
+		Run: func(e *Env) error {
+			wget, err := e.tool("wget")
+			if err != nil {
+				return err
+			}
+			if err := e.pipe([]string{wget, "-qO-", "http://127.0.0.1:1/x"}, []string{"/bin/sh"}, true, nil); err != nil {
+				return err
+			}
+			return e.pipe([]string{"base64", "-d"}, []string{"python3", "-"}, false, []byte("cGFzcwo=\n")) // "pass"
+		}},
 	{Name: "inline-payload", Desc: "python -c with socket code, and base64 decoded into sh",
 		Rules: []string{"Interpreter running an inline payload", "Base64 payload decoded into a shell"},
 		Run: func(e *Env) error {
@@ -275,6 +321,27 @@ var all = []Scenario{
 				return err
 			}
 			return e.run(dst)
+		}},
+	{Name: "download-script", Desc: "a copy of cp named wget writes a script under a temporary name, renamed into place and handed to sh",
+		Rules: []string{"Downloaded script executed"},
+		Run: func(e *Env) error {
+			wget, err := e.copyExe("/bin/cp", "wget")
+			if err != nil {
+				return err
+			}
+			src := filepath.Join(e.Dir, "payload.src")
+			if err := os.WriteFile(src, []byte("exit 0\n"), 0o644); err != nil {
+				return err
+			}
+			part := filepath.Join(e.Dir, ".setup.part")
+			if err := e.run(wget, src, part); err != nil {
+				return err
+			}
+			script := filepath.Join(e.Dir, "setup")
+			if err := os.Rename(part, script); err != nil {
+				return err
+			}
+			return e.run("/bin/sh", script)
 		}},
 }
 

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -262,6 +263,51 @@ func (e *Env) run(name string, args ...string) error {
 		<-done
 	}
 	return nil
+}
+
+// pipe runs writer | reader with no shell between them (input, when given,
+// is the writer's stdin), starting the reader first when readerFirst: a
+// started command has executed its program, so the order is the kernel's.
+func (e *Env) pipe(writer, reader []string, readerFirst bool, input []byte) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	wc := exec.Command(writer[0], writer[1:]...)
+	wc.Dir, wc.Stdout = e.Dir, w
+	if input != nil {
+		wc.Stdin = bytes.NewReader(input)
+	}
+	rc := exec.Command(reader[0], reader[1:]...)
+	rc.Dir, rc.Stdin = e.Dir, r
+	first, second := wc, rc
+	if readerFirst {
+		first, second = rc, wc
+	}
+	err = first.Start()
+	if err == nil {
+		if err = second.Start(); err != nil {
+			_ = first.Process.Kill()
+		}
+	}
+	// Only the children hold the pipe now: the reader sees EOF when the
+	// writer ends.
+	r.Close()
+	w.Close()
+	for _, c := range []*exec.Cmd{first, second} {
+		if c.Process == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+	}
+	return err
 }
 
 // runTool runs a /bin/true copy named like a tool with arguments.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
@@ -107,6 +108,12 @@ func Compile(set *rules.Set) (*Ruleset, error) {
 		for _, t := range c.allTypes() {
 			types[t] = true
 			rs.ByType[t] = appendOnce(rs.ByType[t], c)
+		}
+		// File provenance (exec.exe_writer, exec.script_writer) is learned
+		// from write-opens, renames and unlinks: a rule naming it has them
+		// collected.
+		if strings.Contains(r.Condition, "exe_writer") || strings.Contains(r.Condition, "script_writer") {
+			types[event.TypeOpen], types[event.TypeRename], types[event.TypeUnlink] = true, true, true
 		}
 		reads, writes := c.openPrefixes(set)
 		for _, p := range reads {

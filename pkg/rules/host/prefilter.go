@@ -58,6 +58,15 @@ var fastFields = map[string]func(e *event.Event) string{
 		}
 		return e.Exec.Exe
 	},
+	"exec.script":                     execField(func(x *event.ExecInfo) string { return x.Script }),
+	"exec.program_source":             execField(func(x *event.ExecInfo) string { return x.ProgramSource }),
+	"exec.stdin.kind":                 execField(func(x *event.ExecInfo) string { return x.Stdin.Kind }),
+	"exec.stdout.kind":                execField(func(x *event.ExecInfo) string { return x.Stdout.Kind }),
+	"exec.stdin.peer.name":            execField(func(x *event.ExecInfo) string { return x.Stdin.Peer.Name }),
+	"exec.stdout.peer.name":           execField(func(x *event.ExecInfo) string { return x.Stdout.Peer.Name }),
+	"exec.stdout.peer.program_source": execField(func(x *event.ExecInfo) string { return x.Stdout.Peer.ProgramSource }),
+	"exec.exe_writer.name":            execField(func(x *event.ExecInfo) string { return x.ExeWriter.Name }),
+	"exec.script_writer.name":         execField(func(x *event.ExecInfo) string { return x.ScriptWriter.Name }),
 	"file.path": func(e *event.Event) string {
 		if e.File == nil {
 			return ""
@@ -137,6 +146,15 @@ func envNet(e *event.Event) *event.NetInfo {
 		return e.Sys.Net
 	}
 	return nil
+}
+
+func execField(f func(*event.ExecInfo) string) func(*event.Event) string {
+	return func(e *event.Event) string {
+		if e.Exec == nil {
+			return ""
+		}
+		return f(e.Exec)
+	}
 }
 
 // buildPrefilter extracts the checks from a compiled condition's tree.
