@@ -24,7 +24,7 @@ COMMIT ?= $(shell git describe --always --dirty --exclude '*' 2>/dev/null)
 BIN ?= bin/vigil
 DIST ?= dist
 
-.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages test-fresh
+.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages test-fresh test-detection
 
 all: build
 
@@ -56,6 +56,11 @@ test: build
 
 test-unit: bpf
 	$(GO) test -count=1 ./...
+
+# Every simulated attack against a running agent (a table of rule,
+# scenario, fired, latency) and the benign workload; part of make test.
+test-detection: build
+	bash scripts/test-detection.sh
 
 bench: build
 	bash scripts/bench.sh

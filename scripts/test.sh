@@ -20,8 +20,8 @@ echo "== unit and privileged tests"
 # every agent sees the whole host (one's kill rule, another's exec storm).
 VIGIL_BIN="$PWD/bin/vigil" go test -p 1 -count=1 -timeout 20m ./...
 
-echo "== benign workload: no alert of medium or higher"
-bash scripts/benign.sh
+echo "== detection: every simulated attack raises its alerts; the benign workload none of medium or higher"
+bash scripts/test-detection.sh
 
 echo "== vendor rule fixtures through the CLI"
 ./bin/vigil rules test

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"strings"
+
 	"github.com/vigil-sec/vigil/pkg/config"
+	"github.com/vigil-sec/vigil/pkg/proc"
 	"github.com/vigil-sec/vigil/pkg/rules/host"
 )
 
@@ -12,16 +15,34 @@ type kernelFilters struct {
 	Watched, WriteWatched []string
 }
 
+// maxHomes bounds the home directories a "~/" prefix is expanded to (the
+// kernel's trie holds 512 prefixes in all).
+const maxHomes = 32
+
 // KernelFilters derives the kernel's prefix sets from the configuration and
-// the rules, and checks they fit the kernel's tries, so `vigil config
+// the rules ("~/" prefixes under every login user's home directory), and
+// checks they fit the kernel's tries, so `vigil config
 // check`, start and reload refuse a set the kernel would take only in part.
 func KernelFilters(cfg config.Agent, rs *host.Ruleset) (kernelFilters, error) {
 	seen := map[string]bool{}
 	var f kernelFilters
+	var homes []string
 	for _, p := range append(append([]string(nil), cfg.WatchedPrefixes...), rs.WatchedPrefixes...) {
-		if !seen[p] {
-			seen[p] = true
-			f.Watched = append(f.Watched, p)
+		expanded := []string{p}
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			if homes == nil {
+				homes = proc.LoginHomes(cfg.HostRoot, maxHomes)
+			}
+			expanded = expanded[:0]
+			for _, h := range homes {
+				expanded = append(expanded, strings.TrimSuffix(h, "/")+"/"+rest)
+			}
+		}
+		for _, p := range expanded {
+			if !seen[p] {
+				seen[p] = true
+				f.Watched = append(f.Watched, p)
+			}
 		}
 	}
 	f.WriteWatched = rs.WriteWatchedPrefixes

@@ -473,8 +473,9 @@ func (c *Agent) Validate() error {
 			return bad(list.key, "at most 512 prefixes")
 		}
 		for _, p := range list.ps {
-			if !strings.HasPrefix(p, "/") || len(p) > event.PrefixKeyLen {
-				return bad(list.key, "%q must be an absolute path of at most %d bytes", p, event.PrefixKeyLen)
+			home := list.key == "watched_prefixes" && strings.HasPrefix(p, "~/")
+			if (!strings.HasPrefix(p, "/") && !home) || len(p) > event.PrefixKeyLen {
+				return bad(list.key, "%q must be an absolute path of at most %d bytes (watched_prefixes: or ~/ for every login user's home)", p, event.PrefixKeyLen)
 			}
 		}
 	}

@@ -460,3 +460,23 @@ func TestFileProvenance(t *testing.T) {
 		t.Errorf("%d files remembered, bound 20", n)
 	}
 }
+
+func TestLoginHomes(t *testing.T) {
+	passwd := "root:x:0:0:root:/root:/bin/bash\n" +
+		"daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n" +
+		"www-data:x:33:33:www:/var/www:/usr/sbin/nologin\n" +
+		"alice:x:1000:1000::/home/alice:/bin/zsh\n" +
+		"svc:x:1001:1001::/srv/svc:/bin/false\n" +
+		"bob:x:1002:1002::/home/bob/:/bin/bash\n" +
+		"twin:x:1003:1003::/home/bob:/bin/bash\n" +
+		"nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n" +
+		"broken line\n" +
+		"carol:x:1004:1004::/home/carol:/bin/sh\n"
+	got := ParseLoginHomes(strings.NewReader(passwd), 3)
+	if want := []string{"/root", "/home/alice", "/home/bob"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("homes %v, want %v", got, want)
+	}
+	if n := len(ParseLoginHomes(strings.NewReader(passwd), 10)); n != 4 {
+		t.Errorf("%d homes without the bound, want 4", n)
+	}
+}

@@ -81,3 +81,42 @@ func (u *Users) User(uid uint32) string { return u.passwd.lookup(uid) }
 
 // Group returns the name of gid, or "" when unknown.
 func (u *Users) Group(gid uint32) string { return u.group.lookup(gid) }
+
+// LoginHomes returns the home directories of root and of the login users
+// (uid 1000 to 65533, a shell that is not nologin or false) in
+// <root>/etc/passwd, at most max, in file order.
+func LoginHomes(root string, max int) []string {
+	f, err := os.Open(filepath.Join(root, "etc/passwd"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	return ParseLoginHomes(f, max)
+}
+
+// ParseLoginHomes is LoginHomes over passwd(5) content.
+func ParseLoginHomes(r io.Reader, max int) []string {
+	var out []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() && len(out) < max {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) < 7 || f[0] == "" || !strings.HasPrefix(f[5], "/") || f[5] == "/" {
+			continue
+		}
+		uid, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil || (uid != 0 && (uid < 1000 || uid >= 65534)) {
+			continue
+		}
+		if sh := filepath.Base(f[6]); sh == "nologin" || sh == "false" {
+			continue
+		}
+		home := filepath.Clean(f[5])
+		if !seen[home] {
+			seen[home] = true
+			out = append(out, home)
+		}
+	}
+	return out
+}

@@ -369,8 +369,8 @@ func (s *Set) parseRule(f *fields, over map[string]string) Errors {
 		add(e)
 		r.WatchSet = true
 		for _, w := range r.Watch {
-			if !strings.HasPrefix(w, "/") {
-				add(f.errf("watch", "watch prefixes are absolute paths, not %q", w))
+			if !strings.HasPrefix(w, "/") && !strings.HasPrefix(w, "~/") {
+				add(f.errf("watch", "watch prefixes are absolute paths, or ~/ for every user's home directory, not %q", w))
 			}
 		}
 	}

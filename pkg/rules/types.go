@@ -153,7 +153,8 @@ type Rule struct {
 	Threshold   *Threshold  `json:"threshold,omitempty"`
 	FirstSeen   *FirstSeen  `json:"first_seen,omitempty"`
 	// Watch, when set, replaces the read-open prefixes derived from the
-	// condition (an empty list: the rule needs none).
+	// condition (an empty list: the rule needs none); "~/" starts a prefix
+	// under every login user's home directory, expanded by the agent.
 	Watch []string `json:"watch,omitempty"`
 	// WatchSet records that Watch was given.
 	WatchSet bool `json:"-"`

