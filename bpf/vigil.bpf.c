@@ -1181,6 +1181,28 @@ static __always_inline int do_kill(long ret, int target, __u64 sig, __u64 kind, 
 SYSCALL(kill, EV_KILL) { return do_kill(ret, a->a[0], a->a[1], 1, 0); }
 SYSCALL(tkill, EV_KILL) { return do_kill(ret, a->a[0], a->a[1], 2, 0); }
 SYSCALL(tgkill, EV_KILL) { return do_kill(ret, a->a[1], a->a[2], 3, a->a[0]); }
+SYSCALL(rt_sigqueueinfo, EV_KILL) { return do_kill(ret, a->a[0], a->a[1], 4, 0); }
+SYSCALL(rt_tgsigqueueinfo, EV_KILL) { return do_kill(ret, a->a[1], a->a[2], 5, a->a[0]); }
+
+/* pidfd_send_signal: the target is the pid the pidfd refers to (the file's
+ * struct pid, its number in the initial namespace). Where the call did not
+ * fail with EBADF the fd is a pidfd, or a /proc/<pid> directory (-1: not
+ * resolved). Newer kill, pkill and killall signal this way. */
+SYSCALL(pidfd_send_signal, EV_KILL)
+{
+	int target = -1;
+	struct file *f = fd_file(a->a[0]);
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (f && (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFDIR) {
+		/* pidfs (6.9 and later) keeps the pid in the inode; the older
+		 * anonymous-inode pidfd in the file. */
+		struct pid *p = BPF_CORE_READ(ino, i_sb, s_magic) == PID_FS_MAGIC ? BPF_CORE_READ(ino, i_private)
+										  : BPF_CORE_READ(f, private_data);
+		if (p)
+			target = BPF_CORE_READ(p, numbers[0].nr);
+	}
+	return do_kill(ret, target, a->a[1], 6, 0);
+}
 
 /* dup2/dup3 of a socket onto stdin, stdout or stderr. */
 static __always_inline int do_dup(struct sargs *a, long ret)

@@ -16,6 +16,7 @@
 #define S_IFREG 0100000
 #define S_IFCHR 0020000
 #define S_IFIFO 0010000
+#define S_IFDIR 0040000
 
 #define AF_UNIX 1
 #define AF_INET 2
@@ -34,5 +35,7 @@
 #define PTRACE_SEIZE 0x4206
 
 #define PR_SET_NAME 15
+
+#define PID_FS_MAGIC 0x50494446
 
 #endif

@@ -464,7 +464,13 @@ func TestPtraceTarget(t *testing.T) {
 
 func TestSecuritySyscalls(t *testing.T) {
 	c, dir := startAgent(t)
-	killed, _ := strconv.Atoi(strings.TrimSpace(helper(t, "sec", dir)))
+	pids := strings.Fields(helper(t, "sec", dir))
+	if len(pids) != 3 {
+		t.Fatalf("helper printed %q, want three pids", pids)
+	}
+	killed, _ := strconv.Atoi(pids[0])
+	pidfdKilled, _ := strconv.Atoi(pids[1])
+	queued, _ := strconv.Atoi(pids[2])
 	checks := []struct {
 		what  string
 		typ   event.Type
@@ -503,6 +509,12 @@ func TestSecuritySyscalls(t *testing.T) {
 		}},
 		{"kill", event.TypeKill, func(e *event.Event) bool {
 			return e.Sys.TargetPID == int64(killed) && e.Sys.Signal == 15
+		}},
+		{"pidfd_send_signal", event.TypeKill, func(e *event.Event) bool {
+			return e.Sys.Name == "pidfd_send_signal" && e.Sys.TargetPID == int64(pidfdKilled) && e.Sys.Signal == 15 && e.Ret == 0
+		}},
+		{"rt_sigqueueinfo", event.TypeKill, func(e *event.Event) bool {
+			return e.Sys.Name == "rt_sigqueueinfo" && e.Sys.TargetPID == int64(queued) && e.Sys.Signal == 15 && e.Ret == 0
 		}},
 		{"dup socket onto stdin", event.TypeDupSocket, func(e *event.Event) bool {
 			return e.Sys.NewFD != nil && *e.Sys.NewFD == 0 && e.Sys.Net.DstAddr == "127.0.0.1"

@@ -245,9 +245,40 @@ func helperSec(dir string) error {
 	if err := sl.Start(); err != nil {
 		return err
 	}
-	fmt.Println(sl.Process.Pid)
+	fmt.Print(sl.Process.Pid)
 	_ = unix.Kill(sl.Process.Pid, unix.SIGTERM)
 	_ = sl.Wait()
+	// The same through pidfd_send_signal (newer kill, pkill, killall) and
+	// rt_sigqueueinfo (sigqueue(3)).
+	for _, how := range []string{"pidfd", "sigqueue"} {
+		sl := exec.Command("/bin/sleep", "5")
+		if err := sl.Start(); err != nil {
+			return err
+		}
+		pid := sl.Process.Pid
+		fmt.Print(" ", pid)
+		switch how {
+		case "pidfd":
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				return fmt.Errorf("pidfd_open: %w", err)
+			}
+			err = unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("pidfd_send_signal: %w", err)
+			}
+		case "sigqueue":
+			var info [128]byte // siginfo_t: si_signo, si_errno, si_code = SI_QUEUE (-1)
+			binary.LittleEndian.PutUint32(info[0:], uint32(unix.SIGTERM))
+			binary.LittleEndian.PutUint32(info[8:], 0xffffffff)
+			if _, _, errno := unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(unix.SIGTERM), uintptr(unsafe.Pointer(&info[0]))); errno != 0 {
+				return fmt.Errorf("rt_sigqueueinfo: %w", errno)
+			}
+		}
+		_ = sl.Wait()
+	}
+	fmt.Println()
 	// A TCP socket duplicated onto stdin, as reverse shells do.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

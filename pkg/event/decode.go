@@ -77,6 +77,9 @@ func ParseRaw(b []byte) (RawEvent, [][]byte, error) {
 	return raw, strs, nil
 }
 
+// killNames name the syscalls of EV_KILL records (args[2]).
+var killNames = [...]string{"kill", "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"}
+
 // Decode turns one ring-buffer record into an Event. It is pure: the clock is
 // a parameter, and it reads nothing but b.
 func Decode(b []byte, clk Clock) (*Event, error) {
@@ -248,7 +251,10 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 	case TypeSetns:
 		e.Sys = &SysInfo{Name: "setns", Flags: a[0], FlagList: CloneFlagNames(a[0]), NSInode: a[1], Target: str(0)}
 	case TypeKill:
-		name := [...]string{"kill", "kill", "tkill", "tgkill"}[a[2]&3]
+		name := "kill"
+		if k := a[2]; k < uint64(len(killNames)) {
+			name = killNames[k]
+		}
 		e.Sys = &SysInfo{Name: name, TargetPID: int64(int32(a[0])), Signal: int64(a[1])}
 	case TypeDupSocket:
 		nf := int64(a[1])

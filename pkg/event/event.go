@@ -175,6 +175,9 @@ type FileInfo struct {
 	Executable bool  `json:"executable,omitempty" expr:"executable"`
 	Length     int64 `json:"length,omitempty" expr:"length"`
 	Relative   bool  `json:"relative,omitempty" expr:"relative"`
+	// AddedExtension is set on a rename that appends an extension to the
+	// name (report.docx to report.docx.locked: "locked").
+	AddedExtension string `json:"added_extension,omitempty" expr:"added_extension"`
 }
 
 // NetInfo is set on network events.
@@ -201,26 +204,30 @@ type DNSInfo struct {
 
 // SysInfo carries the arguments of the security-relevant syscalls.
 type SysInfo struct {
-	Name      string   `json:"name" expr:"name"`
-	Request   string   `json:"request,omitempty" expr:"request"`
-	TargetPID int64    `json:"target_pid,omitempty" expr:"target_pid"`
-	Signal    int64    `json:"signal,omitempty" expr:"signal"`
-	Flags     uint64   `json:"flags,omitempty" expr:"flags"`
-	FlagList  []string `json:"flag_names,omitempty" expr:"flag_names"`
-	IDs       []int64  `json:"ids,omitempty" expr:"ids"`
-	Effective uint64   `json:"cap_effective,omitempty" expr:"cap_effective"`
-	Permitted uint64   `json:"cap_permitted,omitempty" expr:"cap_permitted"`
-	Inherit   uint64   `json:"cap_inheritable,omitempty" expr:"cap_inheritable"`
-	Cmd       string   `json:"cmd,omitempty" expr:"cmd"`
-	SubType   uint64   `json:"sub_type,omitempty" expr:"sub_type"`
-	ObjName   string   `json:"obj_name,omitempty" expr:"obj_name"`
-	Source    string   `json:"source,omitempty" expr:"source"`
-	Target    string   `json:"target,omitempty" expr:"target"`
-	FSType    string   `json:"fstype,omitempty" expr:"fstype"`
-	NSInode   uint64   `json:"ns_inode,omitempty" expr:"ns_inode"`
-	OldFD     int64    `json:"old_fd,omitempty" expr:"old_fd"`
-	NewFD     *int64   `json:"new_fd,omitempty" expr:"new_fd"`
-	Net       *NetInfo `json:"socket,omitempty" expr:"socket"`
+	Name      string `json:"name" expr:"name"`
+	Request   string `json:"request,omitempty" expr:"request"`
+	TargetPID int64  `json:"target_pid,omitempty" expr:"target_pid"`
+	// TargetExe and TargetName are the target process's program (kill,
+	// ptrace, process_vm_writev), as the process tree knows it.
+	TargetExe  string   `json:"target_exe,omitempty" expr:"target_exe"`
+	TargetName string   `json:"target_name,omitempty" expr:"target_name"`
+	Signal     int64    `json:"signal,omitempty" expr:"signal"`
+	Flags      uint64   `json:"flags,omitempty" expr:"flags"`
+	FlagList   []string `json:"flag_names,omitempty" expr:"flag_names"`
+	IDs        []int64  `json:"ids,omitempty" expr:"ids"`
+	Effective  uint64   `json:"cap_effective,omitempty" expr:"cap_effective"`
+	Permitted  uint64   `json:"cap_permitted,omitempty" expr:"cap_permitted"`
+	Inherit    uint64   `json:"cap_inheritable,omitempty" expr:"cap_inheritable"`
+	Cmd        string   `json:"cmd,omitempty" expr:"cmd"`
+	SubType    uint64   `json:"sub_type,omitempty" expr:"sub_type"`
+	ObjName    string   `json:"obj_name,omitempty" expr:"obj_name"`
+	Source     string   `json:"source,omitempty" expr:"source"`
+	Target     string   `json:"target,omitempty" expr:"target"`
+	FSType     string   `json:"fstype,omitempty" expr:"fstype"`
+	NSInode    uint64   `json:"ns_inode,omitempty" expr:"ns_inode"`
+	OldFD      int64    `json:"old_fd,omitempty" expr:"old_fd"`
+	NewFD      *int64   `json:"new_fd,omitempty" expr:"new_fd"`
+	Net        *NetInfo `json:"socket,omitempty" expr:"socket"`
 }
 
 // Basename is the last element of a path ("" stays "").
@@ -243,6 +250,12 @@ func (e *Event) Derive() {
 	for i := range e.Process.Ancestors {
 		if e.Process.Ancestors[i].Name == "" {
 			e.Process.Ancestors[i].Name = Basename(e.Process.Ancestors[i].Exe)
+		}
+	}
+	if e.Type == TypeRename && e.File != nil && e.File.AddedExtension == "" && e.File.Path != "" &&
+		len(e.File.Target) > len(e.File.Path)+1 && strings.HasPrefix(e.File.Target, e.File.Path) && e.File.Target[len(e.File.Path)] == '.' {
+		if ext := e.File.Target[len(e.File.Path)+1:]; !strings.Contains(ext, "/") {
+			e.File.AddedExtension = ext
 		}
 	}
 	if e.Exec != nil {

@@ -476,9 +476,17 @@ func (t *Tree) enrich(e *event.Event) {
 
 // provenance remembers which process last wrote a file, moves it with
 // renames, forgets it on unlink, and names the writers of what an exec
-// runs.
+// runs; and names the target program of signals and traces.
 func (t *Tree) provenance(e *event.Event) {
 	switch e.Type {
+	case event.TypeKill, event.TypePtrace, event.TypeProcessVMWritev:
+		// The target's program: a signal to auditd, a trace of sshd.
+		if e.Sys != nil && e.Sys.TargetPID > 0 && e.Sys.TargetPID <= 1<<22 {
+			if q := t.lookup(uint32(e.Sys.TargetPID)); q != nil && q.Exe != "" {
+				e.Sys.TargetExe, e.Sys.TargetName = q.Exe, event.Basename(q.Exe)
+			}
+		}
+		return
 	case event.TypeExec:
 		if w, ok := t.writers[e.Exec.Exe]; ok {
 			e.Exec.ExeWriter = w

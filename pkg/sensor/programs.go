@@ -38,6 +38,7 @@ var hookTypes = map[string]event.Type{
 	"unshare": event.TypeUnshare,
 	"setns":   event.TypeSetns,
 	"kill":    event.TypeKill, "tkill": event.TypeKill, "tgkill": event.TypeKill,
+	"rt_sigqueueinfo": event.TypeKill, "rt_tgsigqueueinfo": event.TypeKill, "pidfd_send_signal": event.TypeKill,
 	"dup2": event.TypeDupSocket, "dup3": event.TypeDupSocket,
 	"prctl":       event.TypePrctl,
 	"userfaultfd": event.TypeUserfaultfd,

@@ -257,6 +257,7 @@ func sandbox(actions []string) error {
 		"sudoers": "/etc/sudoers.d/vigil-simulated", "pam": "/etc/pam.d/vigil-simulated",
 		"sshd": "/etc/ssh/sshd_config", "releaseagent": "/sys/fs/cgroup/vigil-simulated/release_agent",
 		"corepattern": "/proc/sys/kernel/core_pattern", "dropbin": "/usr/local/bin/vigil-simulated",
+		"aslr": "/proc/sys/kernel/randomize_va_space",
 	}
 	reads := map[string]string{"shadow": "/etc/shadow", "sshkey": "/root/.ssh/id_ed25519", "aws": "/root/.aws/credentials"}
 	for _, a := range actions {

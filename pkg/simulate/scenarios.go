@@ -2,6 +2,8 @@ package simulate
 
 import (
 	"crypto/rand"
+	"os/exec"
+	"time"
 
 	"encoding/hex"
 	"fmt"
@@ -338,8 +340,31 @@ var all = []Scenario{
 			}
 			return e.child("massrename", filepath.Join(e.Dir, "docs"), "110")
 		}},
-	{Name: "defense-off", Desc: "/bin/true copies: auditctl -e 0, setenforce Permissive, ufw --force disable; a shell clearing HISTFILE; a python history linked to /dev/null in a private mount namespace",
-		Rules: []string{"Security tooling disabled", "Shell history disabled", "Shell history deleted or truncated"},
+	{Name: "kill-security-tool", Desc: "a copy of sleep named auditd, stopped with SIGSTOP then killed through a pidfd (pidfd_send_signal), as newer kill and pkill do",
+		Rules: []string{"Security tool killed or stopped by a signal"},
+		Run: func(e *Env) error {
+			auditd, err := e.copyExe("/bin/sleep", "auditd")
+			if err != nil {
+				return err
+			}
+			cmd := exec.Command(auditd, "30")
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+			if err != nil {
+				return fmt.Errorf("pidfd_open: %w", err)
+			}
+			defer unix.Close(fd)
+			time.Sleep(50 * time.Millisecond) // its exec seen first
+			if err := unix.PidfdSendSignal(fd, unix.SIGSTOP, nil, 0); err != nil {
+				return err
+			}
+			return unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}},
+	{Name: "defense-off", Desc: "/bin/true copies: auditctl -e 0, setenforce Permissive, ufw --force disable; a shell clearing HISTFILE; a python history linked to /dev/null and ASLR written off, in a private mount namespace over tmpfs",
+		Rules: []string{"Security tooling disabled", "Shell history disabled", "Shell history deleted or truncated", "Kernel hardening setting written"},
 		Run: func(e *Env) error {
 			for _, c := range [][]string{{"auditctl", "-e", "0"}, {"setenforce", "Permissive"}, {"ufw", "--force", "disable"}} {
 				if err := e.runTool(c[0], c[1:]...); err != nil {
@@ -349,7 +374,7 @@ var all = []Scenario{
 			if err := e.run("/bin/bash", "-c", "HISTFILE= ; exit 0"); err != nil {
 				return err
 			}
-			return e.sandbox("histlink")
+			return e.sandbox("histlink", "aslr")
 		}},
 	toolRun("miner", "xmrig run (a /bin/true copy)", []string{"Crypto miner executed"}, "xmrig", "-o", "stratum+tcp://127.0.0.1:3333"),
 	toolRun("shred", "shred run (a /bin/true copy)", []string{"Secure deletion tool executed"}, "shred", "-u", "nothing"),

@@ -374,13 +374,14 @@ func (v *pathVisitor) Visit(node *ast.Node) {
 				v.prefixes = append(v.prefixes, prefix64(s.Value))
 			}
 		case "in":
-			if arr, ok := n.Right.(*ast.ArrayNode); ok {
-				for _, it := range arr.Nodes {
-					if s, ok := it.(*ast.StringNode); ok {
-						v.prefixes = append(v.prefixes, prefix64(s.Value))
-					}
-				}
+			// As parsed, or as expr's optimizer made it (a constant set).
+			set := stringSet(n.Right)
+			ps := make([]string, 0, len(set))
+			for s := range set {
+				ps = append(ps, prefix64(s))
 			}
+			sort.Strings(ps)
+			v.prefixes = append(v.prefixes, ps...)
 		case "matches":
 			v.prefixes = append(v.prefixes, "/")
 		}

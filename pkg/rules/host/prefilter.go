@@ -129,6 +129,18 @@ var fastFields = map[string]func(e *event.Event) string{
 		}
 		return e.Sys.Request
 	},
+	"syscall.target_name": func(e *event.Event) string {
+		if e.Sys == nil {
+			return ""
+		}
+		return e.Sys.TargetName
+	},
+	"file.added_extension": func(e *event.Event) string {
+		if e.File == nil {
+			return ""
+		}
+		return e.File.AddedExtension
+	},
 	"syscall.obj_name": func(e *event.Event) string {
 		if e.Sys == nil {
 			return ""

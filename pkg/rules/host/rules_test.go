@@ -160,6 +160,12 @@ func TestKernelFilterDerivation(t *testing.T) {
   condition: file.write and file.path == "/proc/sys/kernel/core_pattern"
   output: o
   mitre: {tactic: t, technique: T1}
+- rule: Writes of a list
+  desc: d
+  events: [open]
+  condition: file.write and file.path in ["/proc/sys/kernel/modprobe", "/proc/sys/fs/suid_dumpable"]
+  output: o
+  mitre: {tactic: t, technique: T1}
 - rule: Net
   desc: d
   events: [connect]
@@ -177,7 +183,8 @@ func TestKernelFilterDerivation(t *testing.T) {
 	if strings.Join(rs.WatchedPrefixes, ",") != "/etc/token,/srv/keys/" {
 		t.Errorf("watched %v", rs.WatchedPrefixes)
 	}
-	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/kernel/core_pattern" {
+	// An "in" list too, which expr's optimizer turns into a constant set.
+	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/fs/suid_dumpable,/proc/sys/kernel/core_pattern,/proc/sys/kernel/modprobe" {
 		t.Errorf("write-watched %v", rs.WriteWatchedPrefixes)
 	}
 	want := []event.Type{event.TypeExec, event.TypeFork, event.TypeExit, event.TypeOpen, event.TypeConnect}
