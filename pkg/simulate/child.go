@@ -127,6 +127,33 @@ func Child(args []string) error {
 		// resolve the new cgroup before it is removed.
 		time.Sleep(500 * time.Millisecond)
 		return nil
+	case "setuid0":
+		// As nobody: ask for root, refused.
+		if _, _, errno := unix.RawSyscall(unix.SYS_SETUID, 0, 0, 0); errno != unix.EPERM {
+			return fmt.Errorf("setuid(0) as uid %d: %v, want EPERM", os.Getuid(), errno)
+		}
+		return nil
+	case "drift":
+		// In a cgroup named like a container's: a program written, then
+		// run; a package manager's name run.
+		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		b, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		dropped := filepath.Join(rest[1], "drifted")
+		if err := os.WriteFile(dropped, b, 0o755); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
+		for _, p := range []string{dropped, rest[2]} {
+			if err := exec.Command(p, "install", "-y", "nmap").Run(); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "userns":
 		return unix.Unshare(unix.CLONE_NEWUSER)
 	case "environ":

@@ -2,7 +2,9 @@ package simulate
 
 import (
 	"crypto/rand"
+	"net"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"encoding/hex"
@@ -100,6 +102,106 @@ var all = []Scenario{
 				return err
 			}
 			return e.run(awk, "-c", "/bin/sh < /dev/null; exit 0")
+		}},
+	{Name: "exploit-shapes", Desc: "/bin/true copies: pkexec with an empty argv, sudoedit -s with a trailing backslash; setuid(0) refused to nobody; a program started with systemd-journald as its argv[0]",
+		Rules: []string{"Privilege escalation exploit shape (pkexec, sudoedit)", "Failed attempt to become root", "Program started under a server's name"},
+		Run: func(e *Env) error {
+			pkexec, err := e.tool("pkexec")
+			if err != nil {
+				return err
+			}
+			// An empty argv: argc 0 (the kernel now adds one empty argument).
+			pid, err := syscall.ForkExec(pkexec, []string{}, &syscall.ProcAttr{Dir: e.Dir})
+			if err != nil {
+				return err
+			}
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, 0, nil)
+			if err := e.runTool("sudoedit", "-s", "vigil-simulated\\"); err != nil {
+				return err
+			}
+			if err := e.childAs(e.self, &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}, "setuid0"); err != nil {
+				return err
+			}
+			checker, err := e.tool("update-checker")
+			if err != nil {
+				return err
+			}
+			cmd := exec.Command(checker)
+			cmd.Args = []string{"/usr/lib/systemd/systemd-journald"}
+			cmd.Dir = e.Dir
+			return cmd.Run()
+		}},
+	{Name: "exfil-staging", Desc: "tar of /root/.aws into the temporary directory (nothing there to pack), split of that archive, and a /bin/true copy named curl uploading /etc/hostname with -F",
+		Rules: []string{"Sensitive directories archived into a temporary directory", "Archive split into pieces", "File uploaded by curl or wget"},
+		Run: func(e *Env) error {
+			stage := filepath.Join(e.TmpDir, ".stage.tgz")
+			if err := e.run("tar", "czf", stage, "/root/.aws"); err != nil {
+				return err
+			}
+			if err := e.run("split", "-b", "1k", stage, stage+"."); err != nil {
+				return err
+			}
+			return e.runTool("curl", "-s", "-F", "f=@/etc/hostname", "http://127.0.0.1:1/")
+		}},
+	{Name: "network-context", Desc: "a copy of this program named sha1sum connecting to a loopback listener, perl listening on all interfaces inside a new network namespace, and ssh to port 1 of loopback",
+		Rules: []string{"Local utility opening a network connection", "Interpreter listening on all interfaces", "SSH to a non-standard port"},
+		Unsupported: func() string {
+			for _, p := range []string{"perl", "ssh", "unshare"} {
+				if _, err := exec.LookPath(p); err != nil {
+					return p + " is not installed"
+				}
+			}
+			return ""
+		},
+		Run: func(e *Env) error {
+			ln, port, err := listen()
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			sum, err := e.copyExe(e.self, "sha1sum")
+			if err != nil {
+				return err
+			}
+			if err := e.childAs(sum, nil, "connect", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+				return err
+			}
+			if err := e.run("unshare", "-n", "perl", "-MIO::Socket::INET", "-e", `IO::Socket::INET->new(Listen => 1, LocalAddr => "0.0.0.0", LocalPort => 0) or die`); err != nil {
+				return err
+			}
+			// A listener that hangs up at once: ssh connects, then gives up.
+			hup, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			defer hup.Close()
+			go func() {
+				for {
+					c, err := hup.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			return e.run("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "StrictHostKeyChecking=no",
+				"-o", "UserKnownHostsFile=/dev/null", "-p", strconv.Itoa(hup.Addr().(*net.TCPAddr).Port), "vigil@127.0.0.1", "true")
+		}},
+	{Name: "container-drift", Desc: "from a real cgroup named like a docker container: a program written then run, and a /bin/true copy named apt-get",
+		Rules: []string{"Executable created and run inside a container", "Package manager or cluster tool run in a container"},
+		Run: func(e *Env) error {
+			cg, err := containerCgroup()
+			if err != nil {
+				return err
+			}
+			defer os.Remove(cg)
+			defer os.Remove(filepath.Dir(cg))
+			apt, err := e.tool("apt-get")
+			if err != nil {
+				return err
+			}
+			return e.childAs(e.self, nil, "drift", cg, e.Dir, apt)
 		}},
 	{Name: "tmp-build", Desc: "a copy of cp named ld writes a program into the temporary directory, which is then run (informational: a build's output)",
 		Rules: []string{"Freshly built program executed from a temporary directory"},

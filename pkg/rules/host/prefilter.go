@@ -31,6 +31,7 @@ func (p Prefilter) Pass(e *event.Event) bool {
 // fastFields reads string fields without reflection.
 var fastFields = map[string]func(e *event.Event) string{
 	"type":         func(e *event.Event) string { return typeStrings[e.Type] },
+	"error":        func(e *event.Event) string { return e.Error },
 	"process.name": func(e *event.Event) string { return e.Process.Name },
 	"process.exe":  func(e *event.Event) string { return e.Process.Exe },
 	"process.user": func(e *event.Event) string { return e.Process.User },
