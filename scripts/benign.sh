@@ -7,6 +7,8 @@
 # from the go tool, which the rules' build-tool exceptions excuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/agent.sh
+. scripts/lib/agent.sh
 [ "$(id -u)" -eq 0 ] || { echo "benign.sh: needs root" >&2; exit 1; }
 
 # A project directory, as developers and admins use; not a temporary one.
@@ -46,11 +48,7 @@ cat > "$work/rules.d/50-benign.yaml" <<'YAML'
   override: {items: replace}
   items: [go, gcc, cc, c++, g++, ld, ld.bfd, collect2, cc1, as, git]
 YAML
-./bin/vigil agent --output none --alerts stdout --status-socket "$work/agent.sock" --log-level warn \
-  --rules "$work/rules.d" > "$alerts" 2> "$work/agent.err" &
-agent_pid=$!
-for _ in $(seq 300); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
-[ -S "$work/agent.sock" ] || { cat "$work/agent.err"; exit 1; }
+start_agent "$work" "$alerts"
 
 step() { echo "benign: $*"; }
 export DEBIAN_FRONTEND=noninteractive

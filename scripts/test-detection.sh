@@ -7,6 +7,8 @@
 # workload. Needs root and bin/vigil.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/agent.sh
+. scripts/lib/agent.sh
 [ "$(id -u)" -eq 0 ] || { echo "test-detection.sh: needs root" >&2; exit 1; }
 
 work=$(mktemp -d /root/vigil-detection.XXXXXX)
@@ -29,11 +31,7 @@ cat > "$work/rules.d/50-detection.yaml" <<'YAML'
   override: {items: append}
   items: [127.0.0.254]
 YAML
-./bin/vigil agent --output none --alerts stdout --status-socket "$work/agent.sock" --log-level warn \
-  --rules "$work/rules.d" > "$work/alerts.json" 2> "$work/agent.err" &
-agent_pid=$!
-for _ in $(seq 300); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
-[ -S "$work/agent.sock" ] || { cat "$work/agent.err"; exit 1; }
+start_agent "$work" "$work/alerts.json"
 
 rc=0
 ./bin/vigil simulate --all --json --socket "$work/agent.sock" > "$work/simulate.json" || rc=$?

@@ -250,10 +250,11 @@ func sandbox(actions []string) error {
 			return fmt.Errorf("sandbox tmpfs on %s: %w", d, err)
 		}
 	}
-	// The PAM module directory and the local trust anchors, where they exist.
+	// The PAM module directory, the local trust anchors and local Python
+	// packages, where they exist.
 	pamDir := ""
 	for _, d := range []string{"/usr/lib/x86_64-linux-gnu/security", "/lib/x86_64-linux-gnu/security", "/usr/lib64/security", "/usr/lib/security",
-		"/usr/local/share/ca-certificates"} {
+		"/usr/local/share/ca-certificates", "/usr/local/lib"} {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			continue
 		}
@@ -341,6 +342,12 @@ func sandbox(actions []string) error {
 				if err = exec.Command(c[1], c[0]).Run(); err != nil {
 					break
 				}
+			}
+		case a == "pth":
+			err = write("/usr/local/lib/python3/dist-packages/vigil_simulated.pth")
+		case a == "shadowlink":
+			if err = write("/etc/shadow"); err == nil {
+				err = os.Link("/etc/shadow", "/etc/.vigil-simulated-shadow")
 			}
 		case a == "histlink":
 			err = os.Symlink("/dev/null", "/root/.python_history")

@@ -206,12 +206,8 @@ var all = []Scenario{
 	{Name: "tmp-build", Desc: "a copy of cp named ld writes a program into the temporary directory, which is then run (informational: a build's output)",
 		Rules: []string{"Freshly built program executed from a temporary directory"},
 		Run: func(e *Env) error {
-			ld, err := e.copyExe("/bin/cp", "ld")
-			if err != nil {
-				return err
-			}
 			out := filepath.Join(e.TmpDir, "a.out")
-			if err := e.run(ld, "/bin/true", out); err != nil {
+			if err := e.writeAs("ld", "/bin/true", out); err != nil {
 				return err
 			}
 			return e.run(out)
@@ -264,9 +260,10 @@ var all = []Scenario{
 			"Shell profile modified", "Dynamic linker preload file written", "Account database written directly",
 			"Sudoers modified", "PAM configuration modified", "SSH server configuration modified"},
 		"cron", "at", "systemd", "authkeys", "profile", "preload", "passwd", "sudoers", "pam", "sshd"),
-	sandboxed("boot-persistence", "a motd script renamed into place, a udev rule linked in, an XDG autostart entry, a systemd generator, a PAM module and a root certificate, in a private mount namespace",
-		[]string{"Boot or login script written", "PAM module written", "Root certificate added to the trust store"},
-		"boot", "pammod", "rootca"),
+	sandboxed("boot-persistence", "a motd script renamed into place, a udev rule linked in, an XDG autostart entry, a systemd generator, a PAM module, a root certificate, a Python .pth hook, and a hard link to /etc/shadow, in a private mount namespace over tmpfs",
+		[]string{"Boot or login script written", "PAM module written", "Root certificate added to the trust store",
+			"Python startup hook written", "Link made to a sensitive file"},
+		"boot", "pammod", "rootca", "pth", "shadowlink"),
 	sandboxed("credential-read", "a .netrc read by cat and a .git-credentials by base64, in a private mount namespace",
 		[]string{"Credential file read by a shell, interpreter or generic tool"}, "credread"),
 	toolRun("account-tool", "useradd run (a /bin/true copy)", []string{"User account tool executed"}, "useradd", "-m", "vigil-simulated"),
@@ -485,12 +482,8 @@ var all = []Scenario{
 	{Name: "download-exec", Desc: "a copy of cp named curl writes a file, which is then executed",
 		Rules: []string{"Downloaded file executed"},
 		Run: func(e *Env) error {
-			curl, err := e.copyExe("/bin/cp", "curl")
-			if err != nil {
-				return err
-			}
 			dst := filepath.Join(e.Dir, "downloaded.bin")
-			if err := e.run(curl, "/bin/true", dst); err != nil {
+			if err := e.writeAs("curl", "/bin/true", dst); err != nil {
 				return err
 			}
 			if err := os.Chmod(dst, 0o755); err != nil {
@@ -501,16 +494,12 @@ var all = []Scenario{
 	{Name: "download-script", Desc: "a copy of cp named wget writes a script under a temporary name, renamed into place and handed to sh",
 		Rules: []string{"Downloaded script executed"},
 		Run: func(e *Env) error {
-			wget, err := e.copyExe("/bin/cp", "wget")
-			if err != nil {
-				return err
-			}
 			src := filepath.Join(e.Dir, "payload.src")
 			if err := os.WriteFile(src, []byte("exit 0\n"), 0o644); err != nil {
 				return err
 			}
 			part := filepath.Join(e.Dir, ".setup.part")
-			if err := e.run(wget, src, part); err != nil {
+			if err := e.writeAs("wget", src, part); err != nil {
 				return err
 			}
 			script := filepath.Join(e.Dir, "setup")

@@ -310,6 +310,16 @@ func (e *Env) pipe(writer, reader []string, readerFirst bool, input []byte) erro
 	return err
 }
 
+// writeAs copies src to dst with a copy of cp named name: dst's writer is
+// "name" (a downloader, a linker).
+func (e *Env) writeAs(name, src, dst string) error {
+	cp, err := e.copyExe("/bin/cp", name)
+	if err != nil {
+		return err
+	}
+	return e.run(cp, src, dst)
+}
+
 // runTool runs a /bin/true copy named like a tool with arguments.
 func (e *Env) runTool(name string, args ...string) error {
 	p, err := e.tool(name)
