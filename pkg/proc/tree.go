@@ -88,6 +88,9 @@ type Process struct {
 	container *event.Container
 	// The pipes of its stdin and stdout at its last exec (0: not a pipe).
 	stdinPipe, stdoutPipe uint64
+	// programSource is its last exec's ExecInfo.ProgramSource, for its pipe
+	// peers.
+	programSource string
 }
 
 // Tree is the process tree. It is safe for concurrent use, though the
@@ -173,6 +176,7 @@ func (t *Tree) readProc(pid uint32) *Process {
 	if p.Exe == "" && len(p.Args) == 0 { // kernel thread
 		p.Exe = "[" + st.Comm + "]"
 	}
+	p.programSource, _ = event.InterpreterProgram(event.Basename(p.Exe), p.Args, p.Cwd)
 	return p
 }
 
@@ -421,9 +425,8 @@ func (t *Tree) unlinkPipes(p *Process) {
 }
 
 func (t *Tree) peer(q *Process) event.Ancestor {
-	a := event.Ancestor{PID: q.PID, ExecID: q.ExecID, Exe: q.Exe, Name: event.Basename(q.Exe), Args: q.Args, UID: q.UID, User: t.users.User(q.UID)}
-	a.ProgramSource, _ = event.InterpreterProgram(a.Name, a.Args, q.Cwd)
-	return a
+	return event.Ancestor{PID: q.PID, ExecID: q.ExecID, Exe: q.Exe, Name: event.Basename(q.Exe), Args: q.Args, UID: q.UID,
+		User: t.users.User(q.UID), ProgramSource: q.programSource}
 }
 
 func (t *Tree) enrich(e *event.Event) {
@@ -488,6 +491,9 @@ func (t *Tree) provenance(e *event.Event) {
 		}
 		return
 	case event.TypeExec:
+		if p := t.procs[e.Process.PID]; p != nil {
+			p.programSource = e.Exec.ProgramSource // derived once, by Derive
+		}
 		if w, ok := t.writers[e.Exec.Exe]; ok {
 			e.Exec.ExeWriter = w
 		}

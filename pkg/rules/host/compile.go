@@ -112,7 +112,7 @@ func Compile(set *rules.Set) (*Ruleset, error) {
 		// File provenance (exec.exe_writer, exec.script_writer) is learned
 		// from write-opens, renames and unlinks: a rule naming it has them
 		// collected.
-		if strings.Contains(r.Condition, "exe_writer") || strings.Contains(r.Condition, "script_writer") {
+		if namesProvenance(set, c) {
 			types[event.TypeOpen], types[event.TypeRename], types[event.TypeUnlink] = true, true, true
 		}
 		reads, writes := c.openPrefixes(set)
@@ -316,6 +316,39 @@ func (c *Compiled) openPrefixes(set *rules.Set) (reads, writes []string) {
 		reads = c.Watch
 	}
 	return reads, writes
+}
+
+// namesProvenance says whether a rule's conditions, macros expanded, read
+// exec.exe_writer or exec.script_writer.
+func namesProvenance(set *rules.Set, c *Compiled) bool {
+	conds := []string{c.Condition}
+	if c.Sequence != nil {
+		conds = conds[:0]
+		for _, st := range c.Sequence.Steps {
+			conds = append(conds, st.Condition)
+		}
+	}
+	for _, cond := range conds {
+		_, node, err := compileExpr(set, cond, true)
+		if err != nil {
+			continue
+		}
+		v := &provenanceVisitor{}
+		ast.Walk(node, v)
+		if v.found {
+			return true
+		}
+	}
+	return false
+}
+
+type provenanceVisitor struct{ found bool }
+
+func (v *provenanceVisitor) Visit(node *ast.Node) {
+	if m, ok := (*node).(*ast.MemberNode); ok {
+		p := memberPath(m)
+		v.found = v.found || strings.HasPrefix(p, "exec.exe_writer") || strings.HasPrefix(p, "exec.script_writer")
+	}
 }
 
 func hasType(ts []event.Type, t event.Type) bool {

@@ -166,6 +166,14 @@ func TestKernelFilterDerivation(t *testing.T) {
   condition: file.write and file.path in ["/proc/sys/kernel/modprobe", "/proc/sys/fs/suid_dumpable"]
   output: o
   mitre: {tactic: t, technique: T1}
+- macro: built_here
+  condition: exec.exe_writer.name == "ld"
+- rule: Provenance through a macro
+  desc: d
+  events: [exec]
+  condition: built_here
+  output: o
+  mitre: {tactic: t, technique: T1}
 - rule: Net
   desc: d
   events: [connect]
@@ -187,7 +195,8 @@ func TestKernelFilterDerivation(t *testing.T) {
 	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/fs/suid_dumpable,/proc/sys/kernel/core_pattern,/proc/sys/kernel/modprobe" {
 		t.Errorf("write-watched %v", rs.WriteWatchedPrefixes)
 	}
-	want := []event.Type{event.TypeExec, event.TypeFork, event.TypeExit, event.TypeOpen, event.TypeConnect}
+	// File provenance, named through a macro, has renames and unlinks collected.
+	want := []event.Type{event.TypeExec, event.TypeFork, event.TypeExit, event.TypeOpen, event.TypeUnlink, event.TypeRename, event.TypeConnect}
 	if len(rs.Types) != len(want) {
 		t.Errorf("types %v", rs.Types)
 	}
