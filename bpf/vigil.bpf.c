@@ -26,6 +26,7 @@ const enum vigil_setid_kind *unused_setid_kind __attribute__((unused));
 const struct event *unused_event __attribute__((unused));
 const struct exec_stdio *unused_exec_stdio __attribute__((unused));
 const enum vigil_fd_kind *unused_fd_kind __attribute__((unused));
+const enum vigil_utime_flags *unused_utime_flags __attribute__((unused));
 
 #define EV_BUF 16384
 #define EV_OFF_MAX 8191 /* records stop taking strings past this offset */
@@ -121,11 +122,17 @@ struct {
 	__type(value, __u32);
 } walkpos SEC(".maps");
 
+struct envcur {
+	__u64 pos; /* the next variable's address */
+	__u32 len; /* bytes kept */
+	__u32 _pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct envcur);
 } envpos SEC(".maps");
 
 /* ---------------------------------------------------------------- helpers */
@@ -441,7 +448,8 @@ static __always_inline bool under_prefix(void *map, struct pathbuf *pb, struct p
 	__u32 len = r.len;
 	if (len > VIGIL_PREFIX_LEN)
 		len = VIGIL_PREFIX_LEN;
-	bpf_probe_read_kernel(k.data, len & (VIGIL_PREFIX_LEN * 2 - 1), &pb->data[r.start & (PATH_BUF - 1)]);
+	/* A fixed-size read: the bytes past len are not compared (prefixlen). */
+	bpf_probe_read_kernel(k.data, VIGIL_PREFIX_LEN, &pb->data[r.start & (PATH_BUF - 1)]);
 	k.prefixlen = len * 8;
 	return bpf_map_lookup_elem(map, &k) != NULL;
 }
@@ -462,6 +470,19 @@ static __always_inline bool proc_secret(struct pathbuf *pb, struct pathres r)
 	    tail[5] == 'r' && tail[6] == 'o' && tail[7] == 'n')
 		return true;
 	return tail[4] == '/' && tail[5] == 'm' && tail[6] == 'e' && tail[7] == 'm';
+}
+
+/* True below /dev/ but not /dev/shm: devtmpfs, where only udev and the
+ * kernel make entries. */
+static __always_inline bool dev_path(struct pathbuf *pb, struct pathres r)
+{
+	char h[9];
+	if (!pb || r.len < 6)
+		return false;
+	bpf_probe_read_kernel(h, sizeof(h), &pb->data[r.start & (PATH_BUF - 1)]);
+	if (h[0] != '/' || h[1] != 'd' || h[2] != 'e' || h[3] != 'v' || h[4] != '/')
+		return false;
+	return !(h[5] == 's' && h[6] == 'h' && h[7] == 'm' && (h[8] == '/' || h[8] == 0));
 }
 
 /* -------------------------------------------------------------- sockets */
@@ -593,32 +614,92 @@ static __always_inline bool drop_failure(long ret)
 /* ------------------------------------------------------------- process */
 
 #define MAX_ENV_STRINGS 128
+#define ENV_READ 256 /* bytes of one variable read */
 
-/* The value of LD_PRELOAD in [start, end) of a new program's environment, or
- * an empty string. Each variable costs one bounded user read; the cursor
- * lives in map memory so the verifier prunes the loop like walk_path's. */
-static __noinline __u32 put_ld_preload(struct event *e, __u32 off, unsigned long start, unsigned long end)
+static __always_inline bool has_prefix(const __u8 *v, const char *lit, const int n)
+{
+	__u8 d = 0;
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		d |= v[i] ^ (__u8)lit[i];
+	return d == 0;
+}
+
+struct envhead {
+	__u8 c[16];
+};
+
+/* The variables exec records keep: loader, libc and shell start-up hooks,
+ * and proxies. Checked on the first bytes of "NAME=value". A global
+ * function: the verifier checks it once, not once per variable. */
+__noinline int env_selected(const struct envhead *h)
+{
+	if (!h)
+		return 0;
+	const __u8 *v = h->c;
+	switch (v[0]) {
+	case 'L':
+		return v[1] == 'D' && v[2] == '_';
+	case 'G':
+		return has_prefix(v, "GLIBC_TUNABLES=", 15);
+	case 'B':
+		return has_prefix(v, "BASH_ENV=", 9);
+	case 'E':
+		return has_prefix(v, "ENV=", 4);
+	case 'P':
+		return has_prefix(v, "PROMPT_COMMAND=", 15) || has_prefix(v, "PERL5OPT=", 9) ||
+		       has_prefix(v, "PYTHONSTARTUP=", 14);
+	case 'N':
+		return has_prefix(v, "NODE_OPTIONS=", 13);
+	case 'h':
+		return has_prefix(v, "http_proxy=", 11) || has_prefix(v, "https_proxy=", 12);
+	case 'H':
+		return has_prefix(v, "HTTP_PROXY=", 11) || has_prefix(v, "HTTPS_PROXY=", 12);
+	case 'a':
+		return has_prefix(v, "all_proxy=", 10);
+	case 'A':
+		return has_prefix(v, "ALL_PROXY=", 10);
+	}
+	return false;
+}
+
+/* The selected variables of the new program's environment in [start, end),
+ * as one string of NUL-terminated "NAME=value" entries. Each variable costs
+ * one bounded user read, straight into the record: a selected one is kept
+ * by moving past it, any other is overwritten by the next. The cursor lives
+ * in map memory so the verifier prunes the loop like walk_path's. */
+static __noinline __u32 put_env(struct event *e, __u32 off, unsigned long start, unsigned long end)
 {
 	__u32 zero = 0;
-	struct pathbuf *pb = pbuf(1);
-	__u64 *cur = bpf_map_lookup_elem(&envpos, &zero);
-	if (!pb || !cur)
+	__u8 *buf = (__u8 *)e;
+	struct envcur *c = bpf_map_lookup_elem(&envpos, &zero);
+	if (!c || off > EV_OFF_MAX)
 		return put_len(e, off, 0);
-	*cur = start;
+	c->pos = start;
+	c->len = 0;
 	for (int i = 0; i < MAX_ENV_STRINGS; i++) {
-		unsigned long p = *cur;
+		unsigned long p = c->pos;
+		__u32 kept = c->len;
 		if (p >= end)
 			break;
-		long n = bpf_probe_read_user_str(pb->data, 256, (void *)p);
+		if (kept > VIGIL_MAX_ENV - ENV_READ) {
+			e->hdr.flags |= EVF_ENV_TRUNCATED;
+			break;
+		}
+		__u32 at = off;
+		BOUND(at, 8191);
+		BOUND(kept, 1023);
+		at += 2 + kept;
+		long n = bpf_probe_read_user_str(&buf[at], ENV_READ, (void *)p);
 		if (n <= 0)
 			break;
-		if (n > 11 && pb->data[0] == 'L' && pb->data[1] == 'D' && pb->data[2] == '_' && pb->data[3] == 'P' &&
-		    pb->data[4] == 'R' && pb->data[5] == 'E' && pb->data[6] == 'L' && pb->data[7] == 'O' &&
-		    pb->data[8] == 'A' && pb->data[9] == 'D' && pb->data[10] == '=')
-			return put_kbytes(e, off, &pb->data[11], (n - 12) & 255);
-		*cur = p + n;
+		if (env_selected((const struct envhead *)&buf[at]))
+			c->len = kept + n;
+		c->pos = p + n;
 	}
-	return put_len(e, off, 0);
+	__u32 kept = c->len;
+	BOUND(kept, 2047); /* at most VIGIL_MAX_ENV: the loop stops before */
+	return put_len(e, off, kept);
 }
 
 
@@ -681,7 +762,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	off = put_kbytes(e, off, &pb->data[start & (PATH_BUF - 1)], PATH_HALF - start);
 
 	off = put_kstr(e, off, BPF_CORE_READ(bprm, filename));
-	off = put_ld_preload(e, off, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end));
+	off = put_env(e, off, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end));
 	ev_emit(e, off);
 	return 0;
 }
@@ -725,6 +806,14 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 
 /* ---------------------------------------------------------------- files */
 
+/* A regular file created below /dev: nothing but device nodes, directories
+ * and links belong there (/dev/null is opened with O_CREAT by every shell
+ * redirect, so the file's type decides). */
+static __always_inline bool dev_create(struct pathbuf *pb, struct pathres r, __u64 flags, long ret)
+{
+	return ret >= 0 && (flags & O_CREAT) && dev_path(pb, r) && fd_kind(fd_file(ret)) == FD_FILE;
+}
+
 static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __u64 mode, long ret)
 {
 	if (drop_failure(ret)) {
@@ -746,7 +835,8 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	/* Reads: watched prefixes, and /proc/<pid>/environ and mem. Writes:
 	 * all but noisy prefixes, except write-watched ones. */
 	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
-	bool send = write ? (under_prefix(&write_watched_prefixes, pb, r) || !under_prefix(&noisy_prefixes, pb, r))
+	bool send = write ? (under_prefix(&write_watched_prefixes, pb, r) || !under_prefix(&noisy_prefixes, pb, r) ||
+			     dev_create(pb, r, flags, ret))
 			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
 	if (!send) {
 		count(&filtered, EV_OPEN);
@@ -854,6 +944,103 @@ SYSCALL(symlink, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], AT_FDCWD,
 SYSCALL(symlinkat, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], a->a[1], (void *)a->a[2]); }
 
 SYSCALL(truncate, EV_TRUNCATE) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+
+/* mkdir: reported where write-opens are, and anywhere below /dev. */
+static __always_inline int do_mkdir(long ret, int dfd, const char *upath, __u64 mode)
+{
+	if (drop_failure(ret)) {
+		count(&filtered, EV_MKDIR);
+		return 0;
+	}
+	struct pathbuf *pb = pbuf(0);
+	if (!pb)
+		return 0;
+	__u16 pflags = 0;
+	struct pathres r = user_path_at(pb, dfd, upath, &pflags);
+	if (!under_prefix(&write_watched_prefixes, pb, r) && under_prefix(&noisy_prefixes, pb, r) && !dev_path(pb, r)) {
+		count(&filtered, EV_MKDIR);
+		return 0;
+	}
+	struct event *e = ev_start(EV_MKDIR, ret);
+	if (!e)
+		return 0;
+	e->hdr.flags |= pflags;
+	e->args[0] = mode;
+	e->args[1] = (__u64)(__s64)dfd;
+	__u32 off = put_path(e, sizeof(*e), pb, r);
+	ev_emit(e, off);
+	return 0;
+}
+SYSCALL(mkdir, EV_MKDIR) { return do_mkdir(ret, AT_FDCWD, (void *)a->a[0], a->a[1]); }
+SYSCALL(mkdirat, EV_MKDIR) { return do_mkdir(ret, a->a[0], (void *)a->a[1], a->a[2]); }
+
+/* Timestamps set to given times (touch -t, -d and -r; tar, cp -p, rsync).
+ * Setting them to "now", what touch and make do, is not reported.
+ * args: atime and mtime in seconds, which were given (vigil_utime_flags),
+ * the nanoseconds of mtime. A NULL path (futimens) names the dirfd's file. */
+static __always_inline int do_utimes(long ret, int dfd, const char *upath, __s64 atime, __s64 mtime, __u64 mnsec,
+				     __u32 given)
+{
+	if (!given || drop_failure(ret)) {
+		count(&filtered, EV_UTIMES);
+		return 0;
+	}
+	struct event *e = ev_start(EV_UTIMES, ret);
+	struct pathbuf *pb = pbuf(0);
+	if (!e || !pb)
+		return 0;
+	e->args[0] = given & UTF_ATIME ? atime : 0;
+	e->args[1] = given & UTF_MTIME ? mtime : 0;
+	e->args[2] = given;
+	e->args[3] = given & UTF_MTIME ? mnsec : 0;
+	struct pathres r = { PATH_HALF, 0 };
+	if (upath)
+		r = user_path_at(pb, dfd, upath, &e->hdr.flags);
+	if (r.len == 0)
+		r = file_path(pb, fd_file(dfd), &e->hdr.flags);
+	__u32 off = put_path(e, sizeof(*e), pb, r);
+	ev_emit(e, off);
+	return 0;
+}
+
+struct kts {
+	__s64 sec;
+	__s64 frac; /* nanoseconds (timespec) or microseconds (timeval) */
+};
+
+SYSCALL(utimensat, EV_UTIMES)
+{
+	struct kts ts[2] = {};
+	__u32 given = 0;
+	if (a->a[2]) {
+		bpf_probe_read_user(&ts, sizeof(ts), (void *)a->a[2]);
+		if (ts[0].frac != UTIME_NOW && ts[0].frac != UTIME_OMIT)
+			given |= UTF_ATIME;
+		if (ts[1].frac != UTIME_NOW && ts[1].frac != UTIME_OMIT)
+			given |= UTF_MTIME;
+	}
+	return do_utimes(ret, a->a[0], (void *)a->a[1], ts[0].sec, ts[1].sec, ts[1].frac, given);
+}
+
+/* utimes and futimesat take two timevals, utime a struct utimbuf; NULL is "now". */
+static __always_inline int do_timeval(long ret, int dfd, const char *upath, const void *tv)
+{
+	struct kts ts[2] = {};
+	if (!tv)
+		return do_utimes(ret, dfd, upath, 0, 0, 0, 0);
+	bpf_probe_read_user(&ts, sizeof(ts), tv);
+	return do_utimes(ret, dfd, upath, ts[0].sec, ts[1].sec, ts[1].frac * 1000, UTF_ATIME | UTF_MTIME);
+}
+SYSCALL(utimes, EV_UTIMES) { return do_timeval(ret, AT_FDCWD, (void *)a->a[0], (void *)a->a[1]); }
+SYSCALL(futimesat, EV_UTIMES) { return do_timeval(ret, a->a[0], (void *)a->a[1], (void *)a->a[2]); }
+SYSCALL(utime, EV_UTIMES)
+{
+	__s64 ub[2] = {};
+	if (!a->a[1])
+		return do_utimes(ret, AT_FDCWD, (void *)a->a[0], 0, 0, 0, 0);
+	bpf_probe_read_user(&ub, sizeof(ub), (void *)a->a[1]);
+	return do_utimes(ret, AT_FDCWD, (void *)a->a[0], ub[0], ub[1], 0, UTF_ATIME | UTF_MTIME);
+}
 
 /* -------------------------------------------------------------- network */
 
@@ -1010,6 +1197,23 @@ static __always_inline int do_args(__u32 type, long ret, __u64 a0, __u64 a1, __u
 	e->args[3] = a3;
 	ev_emit(e, sizeof(*e));
 	return 0;
+}
+
+/* socket(2) of anything but the everyday kinds: packet sockets (sniffers),
+ * raw and ICMP sockets, and the rarer families kernel exploits open
+ * (RDS, TIPC, VSOCK, ALG...). Unix, netlink and plain TCP/UDP sockets are
+ * filtered here. args: family, type (with its flags), protocol. */
+SYSCALL(socket, EV_SOCKET)
+{
+	__u64 fam = a->a[0], type = a->a[1] & SOCK_TYPE_MASK, proto = a->a[2];
+	bool inet = fam == AF_INET || fam == AF_INET6;
+	bool usual = fam == AF_UNIX || fam == AF_NETLINK ||
+		     (inet && type != SOCK_RAW && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6);
+	if (usual || drop_failure(ret)) {
+		count(&filtered, EV_SOCKET);
+		return 0;
+	}
+	return do_args(EV_SOCKET, ret, fam, a->a[1], proto, 0);
 }
 
 SYSCALL(ptrace, EV_PTRACE)

@@ -18,6 +18,7 @@
 #define VIGIL_PREFIX_LEN 64    /* bytes of a path compared against prefix tries */
 #define VIGIL_MAX_PREFIXES 512 /* entries of each prefix trie (event.MaxPrefixes) */
 #define VIGIL_MAX_ARGV 2048    /* bytes of argv copied at exec */
+#define VIGIL_MAX_ENV 1024     /* bytes of selected environment variables copied at exec */
 
 enum vigil_event_type {
 	EV_NONE = 0,
@@ -52,7 +53,10 @@ enum vigil_event_type {
 	EV_DUP_SOCKET = 29,
 	EV_PRCTL = 30,
 	EV_USERFAULTFD = 31,
-	EV_MAX = 32,
+	EV_MKDIR = 32,
+	EV_UTIMES = 33,
+	EV_SOCKET = 34,
+	EV_MAX = 35,
 };
 
 /* hdr.flags */
@@ -62,6 +66,14 @@ enum vigil_event_flags {
 	EVF_PATH_RELATIVE = 1 << 2,  /* a path could not be made absolute */
 	EVF_PAYLOAD = 1 << 3,        /* dns: the last string is the raw query payload */
 	EVF_SCRIPT = 1 << 4,         /* exec: the kernel ran an interpreter for the file (shebang, binfmt_misc) */
+	EVF_ENV_TRUNCATED = 1 << 5,  /* exec: more selected environment variables than fit */
+};
+
+/* EV_UTIMES args[4]: which of the two times were given explicitly (not
+ * "now", not omitted). */
+enum vigil_utime_flags {
+	UTF_ATIME = 1 << 0,
+	UTF_MTIME = 1 << 1,
 };
 
 /* What an open file descriptor is (struct exec_stdio). */

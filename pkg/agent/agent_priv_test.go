@@ -232,7 +232,7 @@ func TestExecFields(t *testing.T) {
 	// The shell forks and execs echo: the agent drops its own process's
 	// activity, and this test runs inside the agent, so the fork to observe
 	// is the shell's.
-	cmd := exec.Command("/bin/sh", "-c", "LD_PRELOAD=/nonexistent/hook.so /bin/echo vigil-exec-test 'two words' 2>/dev/null; true")
+	cmd := exec.Command("/bin/sh", "-c", "LD_PRELOAD=/nonexistent/hook.so GLIBC_TUNABLES=glibc.malloc.check=3 BASH_ENV=/tmp/x.sh VIGIL_OTHER=1 /bin/echo vigil-exec-test 'two words' 2>/dev/null; true")
 	cmd.Dir = dir
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -242,7 +242,8 @@ func TestExecFields(t *testing.T) {
 	})
 	want := []string{"/bin/echo", "vigil-exec-test", "two words"}
 	if e.Exec.Exe != "/usr/bin/echo" || !slices.Equal(e.Exec.Args, want) || e.Exec.Cwd != dir || e.Exec.ArgsTruncated ||
-		e.Exec.LDPreload != "/nonexistent/hook.so" {
+		e.Exec.LDPreload != "/nonexistent/hook.so" || e.Exec.Env["GLIBC_TUNABLES"] != "glibc.malloc.check=3" ||
+		e.Exec.Env["BASH_ENV"] != "/tmp/x.sh" || e.Exec.Env["VIGIL_OTHER"] != "" || e.Exec.EnvTruncated {
 		t.Errorf("exec %+v", e.Exec)
 	}
 	if e.Process.Exe != "/usr/bin/echo" || e.Process.ExecID == "" || e.Process.Ancestors[1].PID != uint32(os.Getpid()) {
@@ -522,6 +523,59 @@ func TestSecuritySyscalls(t *testing.T) {
 	}
 	for _, ch := range checks {
 		t.Run(ch.what, func(t *testing.T) { c.find(t, ch.typ, ch.what, ch.match) })
+	}
+}
+
+// Directories made (and below /dev, where write-opens are otherwise not
+// reported), a regular file created below /dev, file times set to a past
+// date through every syscall that can, and packet and ICMP sockets are
+// events; "now" timestamps, /dev/null and TCP sockets are not.
+func TestDirsTimesSockets(t *testing.T) {
+	c, dir := startAgent(t)
+	pid, err := strconv.Atoi(strings.TrimSpace(helper(t, "dirs-times-sockets", dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := func(e *event.Event) bool { return e.Process.PID == uint32(pid) }
+	c.find(t, event.TypeMkdir, "mkdir", func(e *event.Event) bool {
+		return mine(e) && e.File.Path == filepath.Join(dir, "vigil-newdir") && e.File.Mode == "0750" && e.Ret == 0
+	})
+	c.find(t, event.TypeMkdir, "mkdirat", func(e *event.Event) bool {
+		return mine(e) && e.File.Path == filepath.Join(dir, "vigil-at-dir") && e.File.Mode == "0700"
+	})
+	c.find(t, event.TypeMkdir, "mkdir below /dev", func(e *event.Event) bool {
+		return mine(e) && e.File.Path == "/dev/vigil-test-dir"
+	})
+	c.find(t, event.TypeOpen, "regular file created below /dev", func(e *event.Event) bool {
+		return mine(e) && e.File.Path == "/dev/vigil-test-file" && e.File.Write
+	})
+	for _, name := range []string{"utimensat", "futimens", "utimes", "utime"} {
+		c.find(t, event.TypeUtimes, name, func(e *event.Event) bool {
+			if !mine(e) || e.File.Path != filepath.Join(dir, "vigil-times-"+name) {
+				return false
+			}
+			atime := int64(helperPast)
+			if name == "utimensat" {
+				atime = 0 // omitted
+			}
+			return e.File.MTime == helperPast && e.File.ATime == atime && e.File.Backdated
+		})
+	}
+	c.find(t, event.TypeSocket, "packet socket", func(e *event.Event) bool {
+		return mine(e) && e.Sys.Family == "packet" && e.Sys.SockType == "raw" && e.Sys.Protocol == 0x0300 && e.Ret >= 0
+	})
+	c.find(t, event.TypeSocket, "icmp socket", func(e *event.Event) bool {
+		return mine(e) && e.Sys.Family == "inet" && e.Sys.SockType == "dgram" && e.Sys.Protocol == 1
+	})
+	for _, e := range c.all(mine) {
+		switch {
+		case e.Type == event.TypeUtimes && strings.HasSuffix(e.File.Path, "vigil-times-now"):
+			t.Errorf("a timestamp set to now was reported: %+v", e.File)
+		case e.Type == event.TypeOpen && e.File.Path == "/dev/null":
+			t.Errorf("an open of /dev/null was reported")
+		case e.Type == event.TypeSocket && e.Sys.Family == "inet" && e.Sys.SockType == "stream":
+			t.Errorf("a TCP socket was reported")
+		}
 	}
 }
 

@@ -36,6 +36,8 @@ func runHelper(action string, args []string) error {
 		return helperPtrace()
 	case "sec":
 		return helperSec(args[0])
+	case "dirs-times-sockets":
+		return helperDirsTimesSockets(args[0])
 	case "cgroup-exec":
 		// Join the cgroup, then exec: the exec event must carry its container.
 		if err := os.WriteFile(filepath.Join(args[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -296,6 +298,93 @@ func helperSec(dir string) error {
 	if err := unix.Dup2(sfd, 0); err != nil {
 		return err
 	}
+	return nil
+}
+
+// The old date set on files (2001-02-03), in seconds.
+const helperPast = 981158400
+
+// atFDCWD is AT_FDCWD as a syscall argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// helperDirsTimesSockets makes directories (one below /dev), a regular file
+// below /dev, sets file times to a past date four ways and to "now" once,
+// and opens a packet socket, an ICMP socket and a TCP one.
+func helperDirsTimesSockets(dir string) error {
+	if err := unix.Mkdir(filepath.Join(dir, "vigil-newdir"), 0o750); err != nil {
+		return fmt.Errorf("mkdir: %w", err)
+	}
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if err := unix.Mkdirat(dfd, "vigil-at-dir", 0o700); err != nil {
+		return fmt.Errorf("mkdirat: %w", err)
+	}
+	if err := unix.Mkdir("/dev/vigil-test-dir", 0o755); err != nil {
+		return fmt.Errorf("mkdir /dev: %w", err)
+	}
+	_ = unix.Rmdir("/dev/vigil-test-dir")
+	if err := os.WriteFile("/dev/vigil-test-file", []byte("x"), 0o600); err != nil {
+		return err
+	}
+	_ = os.Remove("/dev/vigil-test-file")
+	null, err := os.OpenFile("/dev/null", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return err
+	}
+	null.Close()
+
+	past := unix.NsecToTimespec(helperPast * 1e9)
+	for _, name := range []string{"utimensat", "futimens", "utimes", "utime", "now"} {
+		p := filepath.Join(dir, "vigil-times-"+name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			return err
+		}
+		bp, _ := unix.BytePtrFromString(p)
+		var errno unix.Errno
+		switch name {
+		case "utimensat":
+			// touch -m -t: the access time left alone
+			ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, past}
+			_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, atFDCWD, uintptr(unsafe.Pointer(bp)), uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+		case "futimens":
+			fd, err := unix.Open(p, unix.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			ts := [2]unix.Timespec{past, past}
+			_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+			unix.Close(fd)
+		case "utimes":
+			tv := [2]unix.Timeval{{Sec: helperPast}, {Sec: helperPast}}
+			_, _, errno = unix.Syscall(unix.SYS_UTIMES, uintptr(unsafe.Pointer(bp)), uintptr(unsafe.Pointer(&tv[0])), 0)
+		case "utime":
+			ub := [2]int64{helperPast, helperPast}
+			_, _, errno = unix.Syscall(unix.SYS_UTIME, uintptr(unsafe.Pointer(bp)), uintptr(unsafe.Pointer(&ub[0])), 0)
+		case "now":
+			_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, atFDCWD, uintptr(unsafe.Pointer(bp)), 0, 0, 0, 0)
+		}
+		if errno != 0 {
+			return fmt.Errorf("%s: %w", name, errno)
+		}
+	}
+
+	// ETH_P_ALL in network byte order, as sniffers ask.
+	if fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0x0300); err == nil {
+		unix.Close(fd)
+	} else {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	// Refused unless ping_group_range allows it: a denial is kept too.
+	if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP); err == nil {
+		unix.Close(fd)
+	}
+	if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0); err == nil {
+		unix.Close(fd)
+	}
+	fmt.Println(os.Getpid())
 	return nil
 }
 

@@ -115,6 +115,7 @@ func TestContractEnums(t *testing.T) {
 	for cName, goVal := range map[string]uint16{
 		"EVF_ARGV_TRUNCATED": FlagArgvTruncated, "EVF_PATH_TRUNCATED": FlagPathTruncated,
 		"EVF_PATH_RELATIVE": FlagPathRelative, "EVF_PAYLOAD": FlagPayload, "EVF_SCRIPT": FlagScript,
+		"EVF_ENV_TRUNCATED": FlagEnvTruncated,
 	} {
 		if flags[cName] != uint64(goVal) {
 			t.Errorf("%s: C %d, Go %d", cName, flags[cName], goVal)
@@ -128,6 +129,10 @@ func TestContractEnums(t *testing.T) {
 		if got, ok := fds["FD_"+strings.ToUpper(name)]; !ok || got != uint64(v) {
 			t.Errorf("FD_%s: C %d (%v), Go %d", strings.ToUpper(name), got, ok, v)
 		}
+	}
+	utimes := enumValues(t, spec, "vigil_utime_flags")
+	if utimes["UTF_ATIME"] != UtimeATime || utimes["UTF_MTIME"] != UtimeMTime || len(utimes) != 2 {
+		t.Errorf("vigil_utime_flags %v, Go atime %d mtime %d", utimes, UtimeATime, UtimeMTime)
 	}
 	kinds := enumValues(t, spec, "vigil_setid_kind")
 	for v, name := range setIDNames {

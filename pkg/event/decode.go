@@ -129,7 +129,7 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 			ArgsTruncated: h.Flags&FlagArgvTruncated != 0,
 			Cwd:           str(2),
 			Filename:      str(3),
-			LDPreload:     str(4),
+			EnvTruncated:  h.Flags&FlagEnvTruncated != 0,
 			Argc:          a[0],
 			Inode:         a[2],
 			Mode:          fmtMode(mode),
@@ -142,6 +142,10 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 			if a[5]&(1<<fd) != 0 {
 				e.Exec.StdioSockets = append(e.Exec.StdioSockets, fd)
 			}
+		}
+		if len(strs) > 4 && len(strs[4]) > 0 {
+			e.Exec.Env = parseEnv(strs[4])
+			e.Exec.LDPreload = e.Exec.Env["LD_PRELOAD"]
 		}
 		st := (*RawExecStdio)(unsafe.Pointer(&raw.Net))
 		e.Exec.Stdin, e.Exec.Stdout = st.stdio(0), st.stdio(1)
@@ -263,6 +267,21 @@ func Decode(b []byte, clk Clock) (*Event, error) {
 		e.Sys = &SysInfo{Name: "prctl", Request: "PR_SET_NAME", ObjName: str(0)}
 	case TypeUserfaultfd:
 		e.Sys = &SysInfo{Name: "userfaultfd", Flags: a[0]}
+	case TypeMkdir:
+		e.File = &FileInfo{Path: cleanPath(str(0), h.Flags), Mode: fmtMode(uint32(a[0])), Relative: h.Flags&FlagPathRelative != 0}
+	case TypeUtimes:
+		e.File = &FileInfo{Path: cleanPath(str(0), h.Flags), Relative: h.Flags&FlagPathRelative != 0}
+		day := e.Time.Add(-24 * time.Hour).Unix()
+		if a[2]&UtimeATime != 0 {
+			e.File.ATime = int64(a[0])
+			e.File.Backdated = e.File.ATime < day
+		}
+		if a[2]&UtimeMTime != 0 {
+			e.File.MTime = int64(a[1])
+			e.File.Backdated = e.File.Backdated || e.File.MTime < day
+		}
+	case TypeSocket:
+		e.Sys = &SysInfo{Name: "socket", Family: socketFamilyName(a[0]), SockType: sockTypeName(a[1]), Protocol: a[2]}
 	}
 	// Derived fields (names, the command line) are filled once, after the
 	// process tree: the pipeline's enricher calls Derive.
@@ -324,6 +343,58 @@ func netInfo(n *RawNetTuple) *NetInfo {
 		out.DstAddr = netip.AddrFrom16(n.Daddr).String()
 	}
 	return out
+}
+
+// parseEnv splits an exec record's environment string: NUL-terminated
+// NAME=value entries. An entry without '=' is kept with an empty value.
+func parseEnv(b []byte) map[string]string {
+	env := make(map[string]string, 2)
+	for len(b) > 0 {
+		entry := b
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			entry, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(entry) == 0 {
+			continue
+		}
+		k, v, _ := bytes.Cut(entry, []byte{'='})
+		env[string(k)] = string(v)
+	}
+	return env
+}
+
+// socketFamilies name the address families of socket events (unix, inet and
+// netlink are filtered in the kernel but named for completeness).
+var socketFamilies = map[uint64]string{
+	unix.AF_UNIX: "unix", unix.AF_INET: "inet", unix.AF_INET6: "inet6", unix.AF_NETLINK: "netlink",
+	unix.AF_PACKET: "packet", unix.AF_ALG: "alg", unix.AF_VSOCK: "vsock", unix.AF_RDS: "rds",
+	unix.AF_TIPC: "tipc", unix.AF_KEY: "key", unix.AF_BLUETOOTH: "bluetooth", unix.AF_CAN: "can",
+	unix.AF_X25: "x25", unix.AF_AX25: "ax25", unix.AF_NETROM: "netrom", unix.AF_ROSE: "rose",
+	unix.AF_ATMPVC: "atmpvc", unix.AF_ATMSVC: "atmsvc", unix.AF_APPLETALK: "appletalk", unix.AF_IPX: "ipx",
+	unix.AF_DECnet: "decnet", unix.AF_LLC: "llc", unix.AF_IRDA: "irda", unix.AF_PPPOX: "pppox",
+	unix.AF_PHONET: "phonet", unix.AF_IEEE802154: "ieee802154", unix.AF_CAIF: "caif", unix.AF_NFC: "nfc",
+	unix.AF_KCM: "kcm", unix.AF_QIPCRTR: "qipcrtr", unix.AF_SMC: "smc", unix.AF_XDP: "xdp",
+	unix.AF_MCTP: "mctp", unix.AF_IUCV: "iucv", unix.AF_RXRPC: "rxrpc", unix.AF_ISDN: "isdn",
+}
+
+func socketFamilyName(f uint64) string {
+	if n := socketFamilies[f]; n != "" {
+		return n
+	}
+	return "af(" + strconv.FormatUint(f, 10) + ")"
+}
+
+var sockTypes = [...]string{1: "stream", 2: "dgram", 3: "raw", 4: "rdm", 5: "seqpacket", 6: "dccp", 10: "packet"}
+
+// sockTypeName names a socket type, without SOCK_NONBLOCK and SOCK_CLOEXEC.
+func sockTypeName(t uint64) string {
+	t &= 0xf
+	if int(t) < len(sockTypes) && sockTypes[t] != "" {
+		return sockTypes[t]
+	}
+	return strconv.FormatUint(t, 10)
 }
 
 func familyName(f uint16) string {

@@ -50,7 +50,7 @@ func TestDecodeTypes(t *testing.T) {
 	}{
 		{"exec", RawEvent{Hdr: func() RawHeader { h := hdr(TypeExec, 0); h.Flags = FlagArgvTruncated; return h }(),
 			Args: [6]uint64{3, 100, 42, 0o104755, 0}},
-			[]string{"/usr/bin/passwd", "passwd\x00-S\x00root\x00", "/home/u", "./passwd", "/tmp/hook.so"},
+			[]string{"/usr/bin/passwd", "passwd\x00-S\x00root\x00", "/home/u", "./passwd", "LD_PRELOAD=/tmp/hook.so\x00GLIBC_TUNABLES=glibc.malloc.mxfast=1\x00http_proxy=http://10.0.0.1:3128\x00"},
 			func(t *testing.T, e *Event) {
 				x := e.Exec
 				if x.Name != "" || x.Cmdline != "" {
@@ -60,6 +60,7 @@ func TestDecodeTypes(t *testing.T) {
 				if x.Exe != "/usr/bin/passwd" || !reflect.DeepEqual(x.Args, []string{"passwd", "-S", "root"}) ||
 					x.Cwd != "/home/u" || x.Filename != "./passwd" || !x.ArgsTruncated || !x.Setuid || x.Setgid ||
 					x.Mode != "4755" || x.Inode != 42 || x.Argc != 3 || x.Memfd || x.LDPreload != "/tmp/hook.so" ||
+					x.Env["GLIBC_TUNABLES"] != "glibc.malloc.mxfast=1" || x.Env["http_proxy"] != "http://10.0.0.1:3128" || len(x.Env) != 3 ||
 					x.Name != "passwd" || x.Cmdline != "passwd -S root" {
 					t.Errorf("%+v", x)
 				}

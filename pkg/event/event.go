@@ -102,6 +102,12 @@ type ExecInfo struct {
 	Memfd         bool     `json:"memfd" expr:"memfd"`
 	StdioSockets  []int    `json:"stdio_sockets,omitempty" expr:"stdio_sockets"`
 	LDPreload     string   `json:"ld_preload,omitempty" expr:"ld_preload"`
+	// Env holds the variables of the new program's environment that
+	// change how it loads or starts: LD_*, GLIBC_TUNABLES, BASH_ENV, ENV,
+	// PROMPT_COMMAND, PERL5OPT, PYTHONSTARTUP, NODE_OPTIONS and the proxy
+	// variables (up to 1 KiB in all; EnvTruncated when more were set).
+	Env          map[string]string `json:"env,omitempty" expr:"env"`
+	EnvTruncated bool              `json:"env_truncated,omitempty" expr:"env_truncated"`
 	// Script is the file an interpreter runs: the exec filename when the
 	// kernel ran its shebang's interpreter (or a binfmt_misc handler), or
 	// the script argument of a shell or interpreter (bash x.sh, python3
@@ -178,6 +184,12 @@ type FileInfo struct {
 	// AddedExtension is set on a rename that appends an extension to the
 	// name (report.docx to report.docx.locked: "locked").
 	AddedExtension string `json:"added_extension,omitempty" expr:"added_extension"`
+	// ATime and MTime are the times a utimes event sets, in seconds since
+	// the epoch (0: left alone or set to now). Backdated is set when one
+	// of them is more than a day before the event.
+	ATime     int64 `json:"atime,omitempty" expr:"atime"`
+	MTime     int64 `json:"mtime,omitempty" expr:"mtime"`
+	Backdated bool  `json:"backdated,omitempty" expr:"backdated"`
 }
 
 // NetInfo is set on network events.
@@ -228,6 +240,11 @@ type SysInfo struct {
 	OldFD      int64    `json:"old_fd,omitempty" expr:"old_fd"`
 	NewFD      *int64   `json:"new_fd,omitempty" expr:"new_fd"`
 	Net        *NetInfo `json:"socket,omitempty" expr:"socket"`
+	// Family, SockType and Protocol are a socket event's socket(2)
+	// arguments: "packet", "raw"...
+	Family   string `json:"family,omitempty" expr:"family"`
+	SockType string `json:"sock_type,omitempty" expr:"sock_type"`
+	Protocol uint64 `json:"protocol,omitempty" expr:"protocol"`
 }
 
 // Basename is the last element of a path ("" stays "").

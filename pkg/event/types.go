@@ -42,7 +42,10 @@ const (
 	TypeDupSocket       Type = 29
 	TypePrctl           Type = 30
 	TypeUserfaultfd     Type = 31
-	TypeMax             Type = 32
+	TypeMkdir           Type = 32
+	TypeUtimes          Type = 33
+	TypeSocket          Type = 34
+	TypeMax             Type = 35
 )
 
 var typeNames = [TypeMax]string{
@@ -78,6 +81,9 @@ var typeNames = [TypeMax]string{
 	TypeDupSocket:       "dup_socket",
 	TypePrctl:           "prctl",
 	TypeUserfaultfd:     "userfaultfd",
+	TypeMkdir:           "mkdir",
+	TypeUtimes:          "utimes",
+	TypeSocket:          "socket",
 }
 
 func (t Type) String() string {
@@ -127,6 +133,14 @@ const (
 	FlagPathRelative  uint16 = 1 << 2
 	FlagPayload       uint16 = 1 << 3
 	FlagScript        uint16 = 1 << 4
+	FlagEnvTruncated  uint16 = 1 << 5
+)
+
+// Utime flags mirror enum vigil_utime_flags: which times a utimes record
+// carries.
+const (
+	UtimeATime uint64 = 1 << 0
+	UtimeMTime uint64 = 1 << 1
 )
 
 // SetID kinds mirror enum vigil_setid_kind.

@@ -42,6 +42,9 @@ var hookTypes = map[string]event.Type{
 	"dup2": event.TypeDupSocket, "dup3": event.TypeDupSocket,
 	"prctl":       event.TypePrctl,
 	"userfaultfd": event.TypeUserfaultfd,
+	"mkdir":       event.TypeMkdir, "mkdirat": event.TypeMkdir,
+	"utimensat": event.TypeUtimes, "utimes": event.TypeUtimes, "futimesat": event.TypeUtimes, "utime": event.TypeUtimes,
+	"socket": event.TypeSocket,
 }
 
 // hookOf returns the hook a program handles: "exit_openat" -> "openat".
