@@ -945,6 +945,16 @@ SYSCALL(symlinkat, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], a->a[1]
 
 SYSCALL(truncate, EV_TRUNCATE) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 
+/* True anywhere below /dev/, /dev/shm included: directories are rare there. */
+static __always_inline bool dev_dir(struct pathbuf *pb, struct pathres r)
+{
+	char h[5];
+	if (!pb || r.len < 6)
+		return false;
+	bpf_probe_read_kernel(h, sizeof(h), &pb->data[r.start & (PATH_BUF - 1)]);
+	return h[0] == '/' && h[1] == 'd' && h[2] == 'e' && h[3] == 'v' && h[4] == '/';
+}
+
 /* mkdir: reported where write-opens are, and anywhere below /dev. */
 static __always_inline int do_mkdir(long ret, int dfd, const char *upath, __u64 mode)
 {
@@ -957,7 +967,7 @@ static __always_inline int do_mkdir(long ret, int dfd, const char *upath, __u64 
 		return 0;
 	__u16 pflags = 0;
 	struct pathres r = user_path_at(pb, dfd, upath, &pflags);
-	if (!under_prefix(&write_watched_prefixes, pb, r) && under_prefix(&noisy_prefixes, pb, r) && !dev_path(pb, r)) {
+	if (!under_prefix(&write_watched_prefixes, pb, r) && under_prefix(&noisy_prefixes, pb, r) && !dev_dir(pb, r)) {
 		count(&filtered, EV_MKDIR);
 		return 0;
 	}
@@ -1202,14 +1212,17 @@ static __always_inline int do_args(__u32 type, long ret, __u64 a0, __u64 a1, __u
 /* socket(2) of anything but the everyday kinds: packet sockets (sniffers),
  * raw and ICMP sockets, and the rarer families kernel exploits open
  * (RDS, TIPC, VSOCK, ALG...). Unix, netlink and plain TCP/UDP sockets are
- * filtered here. args: family, type (with its flags), protocol. */
+ * filtered here, failed or not. args: family, type (with its flags),
+ * protocol. */
 SYSCALL(socket, EV_SOCKET)
 {
 	__u64 fam = a->a[0], type = a->a[1] & SOCK_TYPE_MASK, proto = a->a[2];
 	bool inet = fam == AF_INET || fam == AF_INET6;
 	bool usual = fam == AF_UNIX || fam == AF_NETLINK ||
 		     (inet && type != SOCK_RAW && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6);
-	if (usual || drop_failure(ret)) {
+	/* Failures are kept: an exploit's attempt on a family the kernel
+	 * lacks (EAFNOSUPPORT) is as telling as its success. */
+	if (usual) {
 		count(&filtered, EV_SOCKET);
 		return 0;
 	}

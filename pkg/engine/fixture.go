@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -33,8 +34,13 @@ func toEvents(raw []map[string]any, base time.Time) ([]*event.Event, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Strict: a misspelt or misplaced field (ancestors beside process
+		// rather than in it) would leave the event without it, and a
+		// nomatch case would pass for the wrong reason.
 		e := &event.Event{}
-		if err := json.Unmarshal(b, e); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(e); err != nil {
 			return nil, fmt.Errorf("event %d: %v", i+1, err)
 		}
 		if e.Type == event.TypeNone {

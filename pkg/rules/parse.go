@@ -13,7 +13,7 @@ import (
 // allowed keys per item kind; anything else is an error with its line.
 var itemKeys = map[string]map[string]bool{
 	"rule": set("rule", "source", "desc", "events", "condition", "output", "severity", "mitre", "tags", "enabled",
-		"action", "remediation", "exceptions", "sequence", "threshold", "first_seen", "override", "watch"),
+		"action", "remediation", "exceptions", "sequence", "threshold", "first_seen", "override", "watch", "write_watch"),
 	"macro":   set("macro", "condition", "override"),
 	"list":    set("list", "items", "override"),
 	"disable": set("disable"),
@@ -371,6 +371,16 @@ func (s *Set) parseRule(f *fields, over map[string]string) Errors {
 		for _, w := range r.Watch {
 			if !strings.HasPrefix(w, "/") && !strings.HasPrefix(w, "~/") {
 				add(f.errf("watch", "watch prefixes are absolute paths, or ~/ for every user's home directory, not %q", w))
+			}
+		}
+	}
+	if _, ok := f.m["write_watch"]; ok {
+		r.WriteWatch, e = f.strs("write_watch")
+		add(e)
+		r.WriteWatchSet = true
+		for _, w := range r.WriteWatch {
+			if !strings.HasPrefix(w, "/") {
+				add(f.errf("write_watch", "write_watch prefixes are absolute paths, not %q", w))
 			}
 		}
 	}

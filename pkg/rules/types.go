@@ -158,7 +158,13 @@ type Rule struct {
 	Watch []string `json:"watch,omitempty"`
 	// WatchSet records that Watch was given.
 	WatchSet bool `json:"-"`
-	Pos      Pos  `json:"position"`
+	// WriteWatch, when set, replaces the write-watched prefixes derived
+	// for a rule that concerns only writes (which override
+	// noisy_prefixes); an empty list when the kernel sends the writes by
+	// itself (regular files created below /dev).
+	WriteWatch    []string `json:"write_watch,omitempty"`
+	WriteWatchSet bool     `json:"-"`
+	Pos           Pos      `json:"position"`
 }
 
 // Macro is a named condition fragment.

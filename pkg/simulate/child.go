@@ -156,6 +156,52 @@ func Child(args []string) error {
 		return nil
 	case "userns":
 		return unix.Unshare(unix.CLONE_NEWUSER)
+	case "devhide":
+		// A hidden directory and an ordinary file below /dev, removed.
+		d := fmt.Sprintf("/dev/.vigil-simulated-%d", os.Getpid())
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+		_ = os.Remove(d)
+		if err := os.WriteFile(d+".dat", []byte("x"), 0o600); err != nil {
+			return err
+		}
+		return os.Remove(d + ".dat")
+	case "sockets":
+		// A packet socket for IPv4 frames, and a VM socket (AF_VSOCK).
+		for _, s := range [][3]int{{unix.AF_PACKET, unix.SOCK_DGRAM, 0x0008}, {unix.AF_VSOCK, unix.SOCK_STREAM, 0}} {
+			fd, err := unix.Socket(s[0], s[1]|unix.SOCK_CLOEXEC, s[2])
+			if err != nil {
+				return fmt.Errorf("socket(%d, %d): %w", s[0], s[1], err)
+			}
+			unix.Close(fd)
+		}
+		return nil
+	case "nsdeny":
+		// In a cgroup named like a container's, as nobody: unshare and
+		// setns refused with EPERM.
+		// The container is the process's from its exec: join, then exec.
+		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		return syscall.Exec("/proc/self/exe", []string{"vigil", ChildCommand, "nsdeny-exec"}, os.Environ())
+	case "nsdeny-exec":
+		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
+		nsfd, err := unix.Open("/proc/self/ns/uts", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(nsfd)
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, 65534, 65534, 65534); e != 0 {
+			return e
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNS); !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("unshare as nobody: %v, want EPERM", err)
+		}
+		if err := unix.Setns(nsfd, unix.CLONE_NEWUTS); !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("setns as nobody: %v, want EPERM", err)
+		}
+		return nil
 	case "environ":
 		f, err := os.Open("/proc/1/environ")
 		if err == nil {
@@ -323,6 +369,42 @@ func sandbox(actions []string) error {
 			}
 			if err == nil {
 				err = write("/etc/systemd/system-generators/vigil-simulated")
+			}
+		case a == "hidesys":
+			// A hidden directory in a binary directory.
+			err = os.Mkdir("/usr/local/bin/.vigil-simulated", 0o755)
+		case a == "libdrop":
+			// Only over the tmpfs: never into a real /usr/local/lib.
+			if _, err = os.Stat("/usr/local/lib"); err == nil {
+				err = write("/usr/local/lib/libvigil-simulated.so.1")
+			}
+		case a == "pkgdb":
+			// A maintainer script planted in dpkg's database (rpm's where
+			// there is no dpkg), over a tmpfs.
+			db := "/var/lib/dpkg"
+			if _, e := os.Stat(db); e != nil {
+				db = "/var/lib/rpm"
+			}
+			if err = unix.Mount("vigil-simulate", db, "tmpfs", 0, "size=1m,mode=755"); err == nil {
+				err = write(db + "/info/vigil-simulated.postinst")
+			}
+		case a == "backdate":
+			// A planted program given an old date, as if shipped with the system.
+			p := "/usr/local/bin/vigil-backdated"
+			if err = write(p); err == nil {
+				old := unix.NsecToTimespec(time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC).UnixNano())
+				err = unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{old, old}, 0)
+			}
+		case a == "prochide":
+			// An empty directory bind-mounted over a child's /proc entry.
+			cmd := exec.Command("/bin/sleep", "5")
+			if err = cmd.Start(); err == nil {
+				empty := "/root/vigil-simulated-empty"
+				if err = os.MkdirAll(empty, 0o755); err == nil {
+					err = unix.Mount(empty, "/proc/"+strconv.Itoa(cmd.Process.Pid), "", unix.MS_BIND, "")
+				}
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
 			}
 		case a == "pammod":
 			if pamDir == "" {

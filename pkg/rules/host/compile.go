@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -315,6 +316,9 @@ func (c *Compiled) openPrefixes(set *rules.Set) (reads, writes []string) {
 	if c.WatchSet {
 		reads = c.Watch
 	}
+	if c.WriteWatchSet {
+		writes = c.WriteWatch
+	}
 	return reads, writes
 }
 
@@ -416,7 +420,18 @@ func (v *pathVisitor) Visit(node *ast.Node) {
 			sort.Strings(ps)
 			v.prefixes = append(v.prefixes, ps...)
 		case "matches":
-			v.prefixes = append(v.prefixes, "/")
+			// An anchored pattern's literal start is its prefix
+			// ("^/var/lib/dpkg/" -> /var/lib/dpkg/); any other pattern
+			// may match any path.
+			p := "/"
+			if s, ok := n.Right.(*ast.StringNode); ok && strings.HasPrefix(s.Value, "^/") {
+				if re, err := regexp.Compile(s.Value); err == nil {
+					if lit, _ := re.LiteralPrefix(); strings.HasPrefix(lit, "/") {
+						p = prefix64(lit)
+					}
+				}
+			}
+			v.prefixes = append(v.prefixes, p)
 		}
 	}
 }

@@ -142,6 +142,12 @@ var fastFields = map[string]func(e *event.Event) string{
 		}
 		return e.File.AddedExtension
 	},
+	"syscall.family": func(e *event.Event) string {
+		if e.Sys == nil {
+			return ""
+		}
+		return e.Sys.Family
+	},
 	"syscall.obj_name": func(e *event.Event) string {
 		if e.Sys == nil {
 			return ""
@@ -200,6 +206,18 @@ var boolFields = map[string]func(e *event.Event) bool{
 	"exec.memfd":       func(e *event.Event) bool { return e.Exec != nil && e.Exec.Memfd },
 	"exec.exe_deleted": func(e *event.Event) bool { return e.Exec != nil && e.Exec.ExeDeleted },
 	"exec.setuid":      func(e *event.Event) bool { return e.Exec != nil && e.Exec.Setuid },
+	"exec.setgid":      func(e *event.Event) bool { return e.Exec != nil && e.Exec.Setgid },
+	"file.backdated":   func(e *event.Event) bool { return e.File != nil && e.File.Backdated },
+}
+
+// mapFields read map-valued fields for "X in field" (a key).
+var mapFields = map[string]func(e *event.Event) map[string]string{
+	"exec.env": func(e *event.Event) map[string]string {
+		if e.Exec == nil {
+			return nil
+		}
+		return e.Exec.Env
+	},
 }
 
 // intFields reads integer fields without reflection.
@@ -354,6 +372,13 @@ func simple(n ast.Node) func(*event.Event) bool {
 		return f
 	}
 	if b.Operator == "in" {
+		// "X" in mapField (a key)
+		if lit, ok := b.Left.(*ast.StringNode); ok {
+			if getm, ok := mapFields[memberPath(b.Right)]; ok {
+				v := lit.Value
+				return func(e *event.Event) bool { _, ok := getm(e)[v]; return ok }
+			}
+		}
 		// "X" in listField
 		if lit, ok := b.Left.(*ast.StringNode); ok {
 			if gets, ok := sliceFields[memberPath(b.Right)]; ok {

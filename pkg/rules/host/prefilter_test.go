@@ -28,6 +28,10 @@ func TestPrefilterAgreesWithCondition(t *testing.T) {
 		{Type: event.TypeExec, Exec: &event.ExecInfo{Exe: "/usr/bin/nc", Name: "nc", Args: []string{"nc", "-e", "/bin/sh"}}},
 		{Type: event.TypeOpen, File: &event.FileInfo{Path: "/etc/shadow"}, Process: event.Process{Exe: "/usr/bin/cat", Name: "cat"}},
 		{Type: event.TypeChmod, File: &event.FileInfo{Path: "/tmp/x", Setuid: true, Mode: "4755"}},
+		{Type: event.TypeExec, Process: event.Process{UID: 1000}, Exec: &event.ExecInfo{Exe: "/usr/bin/su", Setgid: true,
+			Env: map[string]string{"GLIBC_TUNABLES": "x", "BASH_ENV": "/tmp/x", "PROMPT_COMMAND": "logger x"}}},
+		{Type: event.TypeSocket, Process: event.Process{Exe: "/tmp/x"}, Sys: &event.SysInfo{Name: "socket", Family: "packet"}},
+		{Type: event.TypeUtimes, Process: event.Process{Exe: "/usr/bin/touch"}, File: &event.FileInfo{Path: "/usr/bin/x", Backdated: true}},
 	}
 	var r vmRunner
 	var env Env

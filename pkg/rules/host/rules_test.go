@@ -33,6 +33,13 @@ func TestBuiltinRulesCompile(t *testing.T) {
 			t.Errorf("builtin rules make the kernel send every read under %q", p)
 		}
 	}
+	// Write-watched prefixes override noisy_prefixes: /dev/ or /proc/
+	// would send every write to /dev/null or /proc/self.
+	for _, p := range rs.WriteWatchedPrefixes {
+		if p == "/" || p == "/dev/" || p == "/proc/" || p == "/sys/" {
+			t.Errorf("builtin rules make the kernel send every write under %q", p)
+		}
+	}
 }
 
 func parseErr(t *testing.T, src string) string {
@@ -74,6 +81,7 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 		{"override missing", "- rule: Nope\n  override: {condition: append}\n  condition: \"true\"\n", `admin.yaml:2: override of rule "Nope"`},
 		{"macro loop", "- macro: a\n  condition: b\n- macro: b\n  condition: a\n" + strings.Replace(okRule, `exec.exe == "/x"`, "a", 1), `refers to itself`},
 		{"bad action", okRule + "  action: explode\n", `admin.yaml:9: action must be alert or kill`},
+		{"relative write_watch", okRule + "  write_watch: [dev/]\n", `admin.yaml:9: write_watch prefixes are absolute paths`},
 		{"exception arity", okRule + "  exceptions:\n    - name: e\n      fields: [exec.exe, process.user]\n      values: [[/x]]\n", `a row has 1 values for 2 fields`},
 	}
 	for _, tc := range tests {
@@ -166,6 +174,19 @@ func TestKernelFilterDerivation(t *testing.T) {
   condition: file.write and file.path in ["/proc/sys/kernel/modprobe", "/proc/sys/fs/suid_dumpable"]
   output: o
   mitre: {tactic: t, technique: T1}
+- rule: Writes of an anchored pattern
+  desc: d
+  events: [open]
+  condition: file.write and file.path matches "^/proc/sys/vm/overcommit_[a-z]+$"
+  output: o
+  mitre: {tactic: t, technique: T1}
+- rule: Writes the kernel sends by itself
+  desc: d
+  events: [open]
+  write_watch: []
+  condition: file.write and file.path matches "^/dev/[a-z]+$"
+  output: o
+  mitre: {tactic: t, technique: T1}
 - macro: built_here
   condition: exec.exe_writer.name == "ld"
 - rule: Provenance through a macro
@@ -192,7 +213,9 @@ func TestKernelFilterDerivation(t *testing.T) {
 		t.Errorf("watched %v", rs.WatchedPrefixes)
 	}
 	// An "in" list too, which expr's optimizer turns into a constant set.
-	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/fs/suid_dumpable,/proc/sys/kernel/core_pattern,/proc/sys/kernel/modprobe" {
+	// An anchored pattern's literal start is a prefix; write_watch: []
+	// replaces the derived /dev/.
+	if strings.Join(rs.WriteWatchedPrefixes, ",") != "/proc/sys/fs/suid_dumpable,/proc/sys/kernel/core_pattern,/proc/sys/kernel/modprobe,/proc/sys/vm/overcommit_" {
 		t.Errorf("write-watched %v", rs.WriteWatchedPrefixes)
 	}
 	// File provenance, named through a macro, has renames and unlinks collected.
