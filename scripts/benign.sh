@@ -38,6 +38,8 @@ if ! command -v sshd > /dev/null && [ ! -x /usr/sbin/sshd ]; then
   [ -L /usr/sbin/policy-rc.d ] && rm -f /usr/sbin/policy-rc.d
   rm -f /usr/sbin/policy-rc.d.vigil-benign
 fi
+# logrotate for the log rotation step.
+command -v logrotate > /dev/null || apt-get install -y -qq logrotate > /dev/null || true
 
 # This script runs under `make test`: without this override every process
 # here would descend from make, which the build-tool exceptions excuse. The
@@ -96,6 +98,121 @@ tmpg=$(mktemp -d /tmp/vigil-benign.XXXXXX)
 (cd "$tmpg" && printf 'package main\nfunc main() {}\n' > main.go && go mod init example.com/tmp > /dev/null 2>&1 &&
   go build -o hello . && /bin/sh -c ./hello)
 rm -rf "$tmpc" "$tmpg"
+
+step "go test of a package (the test binary built into the build cache and run from there)"
+cat > "$work/goproj/main_test.go" <<'GO'
+package main
+
+import "testing"
+
+func TestSum(t *testing.T) {
+	if len("benign") != 6 {
+		t.Fatal("arithmetic")
+	}
+}
+GO
+(cd "$work/goproj" && go test ./... > /dev/null && go vet ./... )
+
+step "make check of a project (configure, build, run its test programs and test scripts)"
+mkdir -p "$work/proj/tests" && cd "$work/proj"
+cat > configure <<'SH'
+#!/bin/sh
+# A configure script's probes: compile and run small programs.
+set -e
+printf 'int main(void){return 0;}\n' > conftest.c
+cc -o conftest conftest.c && ./conftest && rm -f conftest conftest.c
+uname -s > config.os; id -u > /dev/null; hostname > /dev/null
+echo "CC=cc" > config.mk
+SH
+cat > Makefile <<'MK'
+include config.mk
+all: calc
+calc: calc.c
+	$(CC) -O2 -o $@ $<
+check: all tests/run
+	./tests/run ./calc
+	./tests/unit && echo unit ok
+tests/unit: tests/unit.c
+	$(CC) -o $@ $<
+tests/run: tests/unit
+.PHONY: check all
+MK
+printf '#include <stdio.h>\n#include <stdlib.h>\nint main(int c,char**v){printf("%%d\\n",c>1?atoi(v[1])*2:0);return 0;}\n' > calc.c
+printf 'int main(void){return 0;}\n' > tests/unit.c
+printf '#!/bin/sh\nset -e\n[ "$($1 21)" = 42 ]\necho check ok\n' > tests/run
+chmod +x configure tests/run
+./configure > /dev/null && make -s check > /dev/null
+cd - > /dev/null
+
+step "git hooks (a pre-commit hook runs on commit)"
+printf '#!/bin/sh\ngit diff --cached --name-only | grep -q . && exit 0\nexit 1\n' > "$work/clone/.git/hooks/pre-commit"
+chmod +x "$work/clone/.git/hooks/pre-commit"
+echo again >> "$work/clone/file.txt"
+git -C "$work/clone" add file.txt
+git -C "$work/clone" -c user.name=dev -c user.email=dev@example.com commit -q -m again
+
+step "apt-get upgrade (simulated) and the reinstall of a package (dpkg unpacking old file times)"
+apt-get -s -qq upgrade > /dev/null
+apt-get install -y -qq hello > /dev/null
+apt-get install -y -qq --reinstall hello > /dev/null
+apt-get remove -y -qq hello > /dev/null
+
+step "pip install of a wheel into a virtual environment"
+python3 -m venv "$work/venv"
+python3 - "$work" <<'PY'
+import base64, hashlib, sys, zipfile
+work = sys.argv[1]
+files = {
+    "benign_pkg/__init__.py": b"def double(x):\n    return 2 * x\n",
+    "benign_pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: benign-pkg\nVersion: 1.0\n",
+    "benign_pkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: vigil-benign\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+for name, data in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+record.append("benign_pkg-1.0.dist-info/RECORD,,")
+with zipfile.ZipFile(work + "/benign_pkg-1.0-py3-none-any.whl", "w") as z:
+    for name, data in files.items():
+        z.writestr(name, data)
+    z.writestr("benign_pkg-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+PY
+"$work/venv/bin/pip" install -q --no-index --disable-pip-version-check "$work/benign_pkg-1.0-py3-none-any.whl"
+"$work/venv/bin/python" -c 'import benign_pkg; assert benign_pkg.double(2) == 4'
+
+step "npm ci of a project without dependencies"
+if command -v npm > /dev/null; then
+  mkdir -p "$work/node" && cd "$work/node"
+  printf '{"name":"benign","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"benign","version":"1.0.0"}}}\n' > package-lock.json
+  printf '{"name":"benign","version":"1.0.0","scripts":{"test":"node -e \\"process.exit(0)\\""}}\n' > package.json
+  npm ci --offline --no-audit --no-fund > /dev/null 2>&1 && npm test --silent > /dev/null
+  cd - > /dev/null
+else
+  echo "benign: npm not installed, npm ci skipped"
+fi
+
+step "a container-less build: unshare into new mount, pid and uts namespaces, tmpfs, hostname, chroot-free build"
+mkdir -p "$work/rootfs"
+unshare --mount --uts --ipc --pid --fork --mount-proc /bin/sh -c "
+  hostname vigil-build
+  mount -t tmpfs -o size=16m tmpfs '$work/rootfs'
+  mkdir -p '$work/rootfs/out' && cp /bin/true '$work/rootfs/out/app' && '$work/rootfs/out/app'
+  ps -e > /dev/null
+"
+
+step "cron jobs run by run-parts, and logrotate rotating, compressing and pruning logs"
+mkdir -p "$work/cron.daily" "$work/lr"
+printf '#!/bin/sh\nfind %s -name "*.old" -mtime +7 -delete\ndf -h > /dev/null\n' "$work/logs" > "$work/cron.daily/cleanup"
+printf '#!/bin/sh\ndu -sh %s > /dev/null\n' "$work" > "$work/cron.daily/usage"
+chmod +x "$work/cron.daily/"*
+run-parts --report "$work/cron.daily"
+if command -v logrotate > /dev/null; then
+  date > "$work/lr/app.log"
+  printf '%s/lr/app.log {\n  rotate 3\n  compress\n  missingok\n  copytruncate\n}\n' "$work" > "$work/lr/logrotate.conf"
+  for _ in 1 2; do logrotate -f -s "$work/lr/state" "$work/lr/logrotate.conf"; date >> "$work/lr/app.log"; done
+else
+  echo "benign: logrotate not installed, skipped"
+fi
 
 step "pipelines of ordinary tools"
 ps -eo pid,comm | grep -c . > /dev/null

@@ -159,7 +159,7 @@ var (
 // startAgent runs one agent for the whole package, in this process.
 func startAgent(t *testing.T) (*collector, string) {
 	t.Helper()
-	testenv.RequireObject(t, sensor.Object)
+	testenv.RequireObject(t, sensor.Object())
 	startOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vigil-e2e-")
 		if err != nil {

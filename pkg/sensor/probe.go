@@ -37,10 +37,11 @@ var probePrograms = []struct {
 // ProbeFeatures loads and attaches each probe program alone and reports the
 // result. The ring buffer probe also checks that a record arrives.
 func ProbeFeatures() ([]Feature, error) {
-	if len(probeObject) == 0 {
+	obj := probeObject()
+	if len(obj) == 0 {
 		return nil, ErrNoObject
 	}
-	f, err := memfdObject("vigil-probe.bpf.o", probeObject)
+	f, err := memfdObject("vigil-probe.bpf.o", obj)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,9 @@ package sensor
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -115,7 +117,8 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		log = zap.NewNop()
 	}
 	RouteLibbpfLogs(log)
-	if len(Object) == 0 {
+	obj := Object()
+	if len(obj) == 0 {
 		return nil, ErrNoObject
 	}
 	if _, err := EnsureMounted(Tracefs); err != nil {
@@ -140,12 +143,16 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		return nil, fmt.Errorf("memfd for the BPF object: %w", err)
 	}
 	s.objFile = os.NewFile(uintptr(fd), "vigil.bpf.o")
-	if _, err := s.objFile.Write(Object); err != nil {
+	if _, err := s.objFile.Write(obj); err != nil {
 		s.objFile.Close()
 		return nil, fmt.Errorf("write the BPF object: %w", err)
 	}
 
-	refused := map[string]string{}
+	// Programs on tracepoints this kernel lacks (module loading without
+	// CONFIG_MODULES) are left out before the load: otherwise the whole
+	// load fails and every program is probed alone, opening the object
+	// once per program.
+	refused := s.missingTracepoints(want)
 	mod, err := s.load(want, refused)
 	if err != nil {
 		// Find which programs the kernel refuses, one by one, then load the rest.
@@ -169,7 +176,33 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		s.Close()
 		return nil, err
 	}
+	// libbpf has freed the object's ELF and the kernel's BTF it parsed:
+	// hand the pages back rather than keep them resident.
+	trimCHeap()
 	return s, nil
+}
+
+// missingTracepoints names the wanted programs whose syscall tracepoint is
+// absent from tracefs, with the reason.
+func (s *Sensor) missingTracepoints(want map[event.Type]bool) map[string]string {
+	missing := map[string]string{}
+	mod, err := s.open()
+	if err != nil {
+		return missing
+	}
+	defer mod.Close()
+	it := mod.Iterator()
+	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
+		t, _ := typeOf(p.Name())
+		tp, ok := strings.CutPrefix(p.SectionName(), "tracepoint/")
+		if !want[t] || !ok {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(Tracefs.Path, "events", tp)); errors.Is(err, fs.ErrNotExist) {
+			missing[p.Name()] = "this kernel has no tracepoint " + tp
+		}
+	}
+	return missing
 }
 
 func (s *Sensor) open() (*bpf.Module, error) {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoadAttachAll(t *testing.T) {
-	testenv.RequireObject(t, Object)
+	testenv.RequireObject(t, Object())
 	s, err := New(Config{Types: event.AllTypes(), DropFailed: true}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("load: %v", err)
@@ -33,7 +33,7 @@ func TestLoadAttachAll(t *testing.T) {
 }
 
 func TestOnlyConfiguredTypesLoaded(t *testing.T) {
-	testenv.RequireObject(t, Object)
+	testenv.RequireObject(t, Object())
 	s, err := New(Config{Types: []event.Type{event.TypeConnect}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestOnlyConfiguredTypesLoaded(t *testing.T) {
 // With no consumer, a one-page ring buffer fills up: the kernel must count
 // every failed reserve against the event's type.
 func TestRingBufferDropsCounted(t *testing.T) {
-	testenv.RequireObject(t, Object)
+	testenv.RequireObject(t, Object())
 	s, err := New(Config{Types: []event.Type{event.TypeExec}, RingBufferBytes: 4096}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestRingBufferDropsCounted(t *testing.T) {
 // The fallback that finds refused programs one by one: on this kernel it
 // must refuse none of the configured ones.
 func TestProbeProgramsOneByOne(t *testing.T) {
-	testenv.RequireObject(t, Object)
+	testenv.RequireObject(t, Object())
 	s, err := New(Config{Types: []event.Type{event.TypeExec, event.TypeMount}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestProbeProgramsOneByOne(t *testing.T) {
 // Status snapshots (heartbeats) may be taken while the agent shuts down:
 // reading the ring's fill level after Close must not crash.
 func TestRingBufferUsedAfterClose(t *testing.T) {
-	testenv.RequireObject(t, Object)
+	testenv.RequireObject(t, Object())
 	s, err := New(Config{Types: []event.Type{event.TypeExec}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("load: %v", err)

@@ -185,6 +185,21 @@ func Child(args []string) error {
 			return err
 		}
 		return syscall.Exec("/proc/self/exe", []string{"vigil", ChildCommand, "nsdeny-exec"}, os.Environ())
+	case "runcwrite":
+		// In a cgroup named like a container's (joined, then exec'd): a
+		// file named like the runtime opened for writing, as the runc
+		// overwrite does.
+		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		return syscall.Exec("/proc/self/exe", []string{"vigil", ChildCommand, "runcwrite-exec", rest[1]}, os.Environ())
+	case "runcwrite-exec":
+		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
+		f, err := os.OpenFile(rest[0], os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
 	case "nsdeny-exec":
 		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
 		nsfd, err := unix.Open("/proc/self/ns/uts", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -370,6 +385,9 @@ func sandbox(actions []string) error {
 			if err == nil {
 				err = write("/etc/systemd/system-generators/vigil-simulated")
 			}
+		case a == "etcnew":
+			// A network hook script, a place no specific rule watches.
+			err = write("/etc/network/if-up.d/vigil-simulated")
 		case a == "hidesys":
 			// A hidden directory in a binary directory.
 			err = os.Mkdir("/usr/local/bin/.vigil-simulated", 0o755)

@@ -494,10 +494,11 @@ var all = []Scenario{
 			}
 			return e.sandbox("backdate")
 		}},
-	{Name: "hidden-places", Desc: "a dot-directory and an ordinary file made below /dev (removed at once); mkdir of a dot-directory in /dev/shm; in a private mount namespace over tmpfs: a dot-directory in /usr/local/bin, a library in /usr/local/lib, a maintainer script in dpkg's database",
+	{Name: "hidden-places", Desc: "a dot-directory and an ordinary file made below /dev (removed at once); mkdir of a dot-directory in /dev/shm; in a private mount namespace over tmpfs: a dot-directory in /usr/local/bin, a library in /usr/local/lib, a maintainer script in dpkg's database, a network hook in /etc/network/if-up.d",
 		Rules: []string{"Directory created below /dev", "Regular file created below /dev", "Hidden directory created in a temporary directory",
 			"Hidden directory created in a system directory", "Directory created in a binary directory",
-			"Library dropped in a system library directory", "Package database written outside a package manager"},
+			"Library dropped in a system library directory", "Package database written outside a package manager",
+			"File created below /etc by an unexpected program"},
 		Run: func(e *Env) error {
 			if err := e.child("devhide"); err != nil {
 				return err
@@ -507,7 +508,7 @@ var all = []Scenario{
 				return err
 			}
 			_ = os.Remove(shm)
-			return e.sandbox("hidesys", "libdrop", "pkgdb")
+			return e.sandbox("hidesys", "libdrop", "pkgdb", "etcnew")
 		}},
 	{Name: "proc-hide", Desc: "in a private mount namespace, an empty directory bind-mounted over a sleeping child's /proc/<pid>",
 		Rules: []string{"Mount over a process's /proc entry"},
@@ -553,6 +554,21 @@ var all = []Scenario{
 			defer os.Remove(cg)
 			defer os.Remove(filepath.Dir(cg))
 			return e.child("nsdeny", cg)
+		}},
+	{Name: "runc-overwrite", Desc: "from a real cgroup named like a docker container, a scratch file named runc opened for writing and truncated",
+		Rules: []string{"Container runtime binary written from a container"},
+		Run: func(e *Env) error {
+			runc := filepath.Join(e.Dir, "runc")
+			if err := os.WriteFile(runc, []byte("#!/bin/true\n"), 0o755); err != nil {
+				return err
+			}
+			cg, err := containerCgroup()
+			if err != nil {
+				return err
+			}
+			defer os.Remove(cg)
+			defer os.Remove(filepath.Dir(cg))
+			return e.child("runcwrite", cg, runc)
 		}},
 	{Name: "proxy-download", Desc: "/bin/true copies: curl --proxy through a loopback proxy, and wget of a URL on port 8081",
 		Rules: []string{"Download through a proxy or from an unusual port"},

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
 
@@ -424,16 +424,34 @@ func (v *pathVisitor) Visit(node *ast.Node) {
 			// ("^/var/lib/dpkg/" -> /var/lib/dpkg/); any other pattern
 			// may match any path.
 			p := "/"
-			if s, ok := n.Right.(*ast.StringNode); ok && strings.HasPrefix(s.Value, "^/") {
-				if re, err := regexp.Compile(s.Value); err == nil {
-					if lit, _ := re.LiteralPrefix(); strings.HasPrefix(lit, "/") {
-						p = prefix64(lit)
-					}
+			if s, ok := n.Right.(*ast.StringNode); ok {
+				if lit := anchoredLiteral(s.Value); strings.HasPrefix(lit, "/") {
+					p = prefix64(lit)
 				}
 			}
 			v.prefixes = append(v.prefixes, p)
 		}
 	}
+}
+
+// anchoredLiteral is the literal text a pattern anchored at the start must
+// begin with ("^/etc/(cron|ssh/)" -> "/etc/"), or "".
+func anchoredLiteral(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil || re.Op != syntax.OpConcat || len(re.Sub) < 2 {
+		return ""
+	}
+	if op := re.Sub[0].Op; op != syntax.OpBeginText && op != syntax.OpBeginLine {
+		return ""
+	}
+	var b strings.Builder
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		b.WriteString(string(sub.Rune))
+	}
+	return b.String()
 }
 
 func prefix64(s string) string {

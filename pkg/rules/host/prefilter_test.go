@@ -48,3 +48,20 @@ func TestPrefilterAgreesWithCondition(t *testing.T) {
 		}
 	}
 }
+
+func TestAnchoredLiteral(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"^/etc/(cron|ssh/)":       "/etc/",
+		"^/var/lib/dpkg/":         "/var/lib/dpkg/",
+		"^/proc/[0-9]+(/|$)":      "/proc/",
+		"/etc/":                   "",
+		"(?i)^/etc/":              "",
+		"^(/etc|/usr)/":           "",
+		"lock(-frontend)?$":       "",
+		"^/dev/(shm|hugepages)/x": "/dev/",
+	} {
+		if got := anchoredLiteral(pattern); got != want {
+			t.Errorf("anchoredLiteral(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+}
