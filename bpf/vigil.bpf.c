@@ -630,7 +630,7 @@ struct envhead {
 };
 
 /* The variables exec records keep: loader, libc and shell start-up hooks,
- * and proxies. Checked on the first bytes of "NAME=value". A global
+ * shell history settings (HIST*), and proxies. Checked on the first bytes of "NAME=value". A global
  * function: the verifier checks it once, not once per variable. */
 __noinline int env_selected(const struct envhead *h)
 {
@@ -654,7 +654,7 @@ __noinline int env_selected(const struct envhead *h)
 	case 'h':
 		return has_prefix(v, "http_proxy=", 11) || has_prefix(v, "https_proxy=", 12);
 	case 'H':
-		return has_prefix(v, "HTTP_PROXY=", 11) || has_prefix(v, "HTTPS_PROXY=", 12);
+		return has_prefix(v, "HTTP_PROXY=", 11) || has_prefix(v, "HTTPS_PROXY=", 12) || has_prefix(v, "HIST", 4);
 	case 'a':
 		return has_prefix(v, "all_proxy=", 10);
 	case 'A':

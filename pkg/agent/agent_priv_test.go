@@ -232,7 +232,7 @@ func TestExecFields(t *testing.T) {
 	// The shell forks and execs echo: the agent drops its own process's
 	// activity, and this test runs inside the agent, so the fork to observe
 	// is the shell's.
-	cmd := exec.Command("/bin/sh", "-c", "LD_PRELOAD=/nonexistent/hook.so GLIBC_TUNABLES=glibc.malloc.check=3 BASH_ENV=/tmp/x.sh VIGIL_OTHER=1 /bin/echo vigil-exec-test 'two words' 2>/dev/null; true")
+	cmd := exec.Command("/bin/sh", "-c", "LD_PRELOAD=/nonexistent/hook.so GLIBC_TUNABLES=glibc.malloc.check=3 BASH_ENV=/tmp/x.sh HISTSIZE=0 VIGIL_OTHER=1 /bin/echo vigil-exec-test 'two words' 2>/dev/null; true")
 	cmd.Dir = dir
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestExecFields(t *testing.T) {
 	want := []string{"/bin/echo", "vigil-exec-test", "two words"}
 	if e.Exec.Exe != "/usr/bin/echo" || !slices.Equal(e.Exec.Args, want) || e.Exec.Cwd != dir || e.Exec.ArgsTruncated ||
 		e.Exec.LDPreload != "/nonexistent/hook.so" || e.Exec.Env["GLIBC_TUNABLES"] != "glibc.malloc.check=3" ||
-		e.Exec.Env["BASH_ENV"] != "/tmp/x.sh" || e.Exec.Env["VIGIL_OTHER"] != "" || e.Exec.EnvTruncated {
+		e.Exec.Env["BASH_ENV"] != "/tmp/x.sh" || e.Exec.Env["HISTSIZE"] != "0" || e.Exec.Env["VIGIL_OTHER"] != "" || e.Exec.EnvTruncated {
 		t.Errorf("exec %+v", e.Exec)
 	}
 	if e.Process.Exe != "/usr/bin/echo" || e.Process.ExecID == "" || e.Process.Ancestors[1].PID != uint32(os.Getpid()) {

@@ -104,8 +104,9 @@ type ExecInfo struct {
 	LDPreload     string   `json:"ld_preload,omitempty" expr:"ld_preload"`
 	// Env holds the variables of the new program's environment that
 	// change how it loads or starts: LD_*, GLIBC_TUNABLES, BASH_ENV, ENV,
-	// PROMPT_COMMAND, PERL5OPT, PYTHONSTARTUP, NODE_OPTIONS and the proxy
-	// variables (up to 1 KiB in all; EnvTruncated when more were set).
+	// PROMPT_COMMAND, PERL5OPT, PYTHONSTARTUP, NODE_OPTIONS, the shell
+	// history settings (HIST*) and the proxy variables (up to 1 KiB in all;
+	// EnvTruncated when more were set).
 	Env          map[string]string `json:"env,omitempty" expr:"env"`
 	EnvTruncated bool              `json:"env_truncated,omitempty" expr:"env_truncated"`
 	// Script is the file an interpreter runs: the exec filename when the

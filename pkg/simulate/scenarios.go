@@ -521,9 +521,9 @@ var all = []Scenario{
 			}
 			return e.run("/usr/bin/perl", "-MSocket", "-e", "socket(my $s, PF_INET, SOCK_RAW, 1) or exit 1; close $s")
 		}},
-	{Name: "env-hooks", Desc: "bash started with BASH_ENV naming a file in the temporary directory; su --help run by nobody with GLIBC_TUNABLES set; a program started with PROMPT_COMMAND calling logger",
+	{Name: "env-hooks", Desc: "bash started with BASH_ENV naming a file in the temporary directory; su --help run by nobody with GLIBC_TUNABLES set; a program started with PROMPT_COMMAND calling logger, and one with HISTFILE empty and HISTFILESIZE 0 exported",
 		Rules: []string{"Start-up hook variable pointing into a temporary directory", "Setuid program started with glibc tunables or an audit library",
-			"Shell prompt command sending or logging commands"},
+			"Shell prompt command sending or logging commands", "Program started with shell history disabled"},
 		Run: func(e *Env) error {
 			hook := filepath.Join(e.TmpDir, ".bashenv")
 			if err := os.WriteFile(hook, []byte("true\n"), 0o644); err != nil {
@@ -536,7 +536,10 @@ var all = []Scenario{
 			if err := e.runEnv(nobody, []string{"GLIBC_TUNABLES=glibc.malloc.check=0"}, "/usr/bin/su", "--help"); err != nil {
 				return err
 			}
-			return e.runEnv(nil, []string{`PROMPT_COMMAND=logger -t vigil-simulated "$(history 1)"`}, "/bin/true")
+			if err := e.runEnv(nil, []string{`PROMPT_COMMAND=logger -t vigil-simulated "$(history 1)"`}, "/bin/true"); err != nil {
+				return err
+			}
+			return e.runEnv(nil, []string{"HISTFILE=", "HISTFILESIZE=0"}, "/bin/true")
 		}},
 	{Name: "service-su", Desc: "su --help run by the daemon system account (uid 1)",
 		Rules: []string{"Login or su run by a service account"},
@@ -570,6 +573,27 @@ var all = []Scenario{
 			defer os.Remove(filepath.Dir(cg))
 			return e.child("runcwrite", cg, runc)
 		}},
+	{Name: "sniffing-tools", Desc: "/bin/true copies: tcpdump run from a shell, and bettercap",
+		Rules: []string{"Packet capture started from a shell", "Network spoofing or sniffing attack tool run"},
+		Run: func(e *Env) error {
+			tcpdump, err := e.tool("tcpdump")
+			if err != nil {
+				return err
+			}
+			if err := e.run("/bin/sh", "-c", tcpdump+" -c 5 -nn -i lo; true"); err != nil {
+				return err
+			}
+			return e.runTool("bettercap", "-iface", "lo", "-eval", "net.probe on")
+		}},
+	{Name: "security-discovery", Desc: "ps piped into grep -E for five security agents' process names",
+		Rules: []string{"Security software discovery"},
+		Run: func(e *Env) error {
+			return e.pipe([]string{"/bin/ps", "-eo", "comm"}, []string{"/bin/grep", "-E", "wazuh-agentd|osqueryd|falcon-sensor|auditbeat|tetragon"}, false, nil)
+		}},
+	toolRun("chattr-lock", "chattr +i on a key file (a /bin/true copy; nothing changes)",
+		[]string{"Immutable or append-only attribute changed"}, "chattr", "+ai", "/root/.ssh/authorized_keys"),
+	toolRun("setcap-backdoor", "setcap granting cap_setuid to perl (a /bin/true copy; nothing changes)",
+		[]string{"Powerful file capability granted"}, "setcap", "cap_setuid,cap_setgid+ep", "/usr/bin/perl"),
 	{Name: "proxy-download", Desc: "/bin/true copies: curl --proxy through a loopback proxy, and wget of a URL on port 8081",
 		Rules: []string{"Download through a proxy or from an unusual port"},
 		Run: func(e *Env) error {
