@@ -122,7 +122,7 @@ func testInstanceCredentialsUsedOutside(t *testing.T, s *joinSetup) {
 		t.Fatal(err)
 	}
 	// The backend must know the instance (a heartbeat) before the records.
-	waitFor(t, 30*time.Second, func() bool { return b.hosts(t) > 0 })
+	waitFor(t, 60*time.Second, func() bool { return b.hosts(t) > 0 })
 	if out, err := exec.Command(bin, "ingest", "cloudtrail", "--env", "e2e", "--nats-url", b.nats, trail).CombinedOutput(); err != nil {
 		t.Fatalf("ingest: %v\n%s", err, out)
 	}
@@ -367,7 +367,7 @@ func testFlowsGiveTheExfiltrationSize(t *testing.T, s *joinSetup) {
 	dir := t.TempDir()
 	b := s.b
 	startJoinAgent(t, bin, dir, b.nats, fakeIMDS(t, "i-0flow", "10.9.8.7"))
-	waitFor(t, 30*time.Second, func() bool { return b.hosts(t) > 0 })
+	waitFor(t, 60*time.Second, func() bool { return b.hosts(t) > 0 })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

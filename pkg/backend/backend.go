@@ -88,7 +88,8 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	so := store.Options{Name: "vigil backend", URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKeySeed,
-		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile, Wait: 30 * time.Second}
+		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile, Wait: 30 * time.Second,
+		EnsureWait: 2 * time.Minute}
 	if cfg.Embedded() {
 		tlsCfg, err := serverTLS(cfg.NATS.TLS)
 		if err != nil {

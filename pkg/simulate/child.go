@@ -133,22 +133,26 @@ func Child(args []string) error {
 			return fmt.Errorf("setuid(0) as uid %d: %v, want EPERM", os.Getuid(), errno)
 		}
 		return nil
-	case "drift":
-		// In a cgroup named like a container's: a program written, then
-		// run; a package manager's name run.
+	case "incontainer":
+		// Join a cgroup named like a container's, then run the action
+		// given: a process's container is the one it executed in.
 		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			return err
 		}
+		return syscall.Exec("/proc/self/exe", append([]string{"vigil", ChildCommand}, rest[1:]...), os.Environ())
+	case "drift":
+		// In a container: a program written, then run; a package
+		// manager's name run.
+		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
 		b, err := os.ReadFile("/bin/true")
 		if err != nil {
 			return err
 		}
-		dropped := filepath.Join(rest[1], "drifted")
+		dropped := filepath.Join(rest[0], "drifted")
 		if err := os.WriteFile(dropped, b, 0o755); err != nil {
 			return err
 		}
-		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
-		for _, p := range []string{dropped, rest[2]} {
+		for _, p := range []string{dropped, rest[1]} {
 			if err := exec.Command(p, "install", "-y", "nmap").Run(); err != nil {
 				return err
 			}
@@ -177,30 +181,17 @@ func Child(args []string) error {
 			unix.Close(fd)
 		}
 		return nil
-	case "nsdeny":
-		// In a cgroup named like a container's, as nobody: unshare and
-		// setns refused with EPERM.
-		// The container is the process's from its exec: join, then exec.
-		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			return err
-		}
-		return syscall.Exec("/proc/self/exe", []string{"vigil", ChildCommand, "nsdeny-exec"}, os.Environ())
 	case "runcwrite":
-		// In a cgroup named like a container's (joined, then exec'd): a
-		// file named like the runtime opened for writing, as the runc
-		// overwrite does.
-		if err := os.WriteFile(filepath.Join(rest[0], "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			return err
-		}
-		return syscall.Exec("/proc/self/exe", []string{"vigil", ChildCommand, "runcwrite-exec", rest[1]}, os.Environ())
-	case "runcwrite-exec":
+		// In a container: a file named like the runtime opened for
+		// writing, as the runc overwrite does.
 		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
 		f, err := os.OpenFile(rest[0], os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
 			return err
 		}
 		return f.Close()
-	case "nsdeny-exec":
+	case "nsdeny":
+		// In a container, as nobody: unshare and setns refused with EPERM.
 		time.Sleep(300 * time.Millisecond) // the agent resolves the new cgroup
 		nsfd, err := unix.Open("/proc/self/ns/uts", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -191,17 +191,11 @@ var all = []Scenario{
 	{Name: "container-drift", Desc: "from a real cgroup named like a docker container: a program written then run, and a /bin/true copy named apt-get",
 		Rules: []string{"Executable created and run inside a container", "Package manager or cluster tool run in a container"},
 		Run: func(e *Env) error {
-			cg, err := containerCgroup()
-			if err != nil {
-				return err
-			}
-			defer os.Remove(cg)
-			defer os.Remove(filepath.Dir(cg))
 			apt, err := e.tool("apt-get")
 			if err != nil {
 				return err
 			}
-			return e.childAs(e.self, nil, "drift", cg, e.Dir, apt)
+			return e.inContainer("drift", e.Dir, apt)
 		}},
 	{Name: "tmp-build", Desc: "a copy of cp named ld writes a program into the temporary directory, which is then run (informational: a build's output)",
 		Rules: []string{"Freshly built program executed from a temporary directory"},
@@ -549,15 +543,7 @@ var all = []Scenario{
 		}},
 	{Name: "ns-refused", Desc: "from a real cgroup named like a docker container, a process dropped to nobody has unshare and setns refused",
 		Rules: []string{"Namespace change refused inside a container"},
-		Run: func(e *Env) error {
-			cg, err := containerCgroup()
-			if err != nil {
-				return err
-			}
-			defer os.Remove(cg)
-			defer os.Remove(filepath.Dir(cg))
-			return e.child("nsdeny", cg)
-		}},
+		Run:   func(e *Env) error { return e.inContainer("nsdeny") }},
 	{Name: "runc-overwrite", Desc: "from a real cgroup named like a docker container, a scratch file named runc opened for writing and truncated",
 		Rules: []string{"Container runtime binary written from a container"},
 		Run: func(e *Env) error {
@@ -565,13 +551,7 @@ var all = []Scenario{
 			if err := os.WriteFile(runc, []byte("#!/bin/true\n"), 0o755); err != nil {
 				return err
 			}
-			cg, err := containerCgroup()
-			if err != nil {
-				return err
-			}
-			defer os.Remove(cg)
-			defer os.Remove(filepath.Dir(cg))
-			return e.child("runcwrite", cg, runc)
+			return e.inContainer("runcwrite", runc)
 		}},
 	{Name: "sniffing-tools", Desc: "/bin/true copies: tcpdump run from a shell, and bettercap",
 		Rules: []string{"Packet capture started from a shell", "Network spoofing or sniffing attack tool run"},
@@ -652,6 +632,18 @@ func noTracepoint(sc string) string {
 		return "this kernel has no " + sc + " tracepoint (built without module support)"
 	}
 	return ""
+}
+
+// inContainer runs a child action in a real cgroup v2 directory named like a
+// docker container's scope, removed afterwards.
+func (e *Env) inContainer(action string, args ...string) error {
+	cg, err := containerCgroup()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Dir(cg))
+	defer os.Remove(cg)
+	return e.child("incontainer", append([]string{cg, action}, args...)...)
 }
 
 // containerCgroup creates a cgroup v2 directory named like a docker scope.

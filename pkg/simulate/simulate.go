@@ -247,35 +247,29 @@ func (e *Env) tool(name string) (string, error) {
 }
 
 // run executes a command and waits; its exit status does not matter.
-func (e *Env) run(name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = e.Dir
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	// Its exit status does not matter: only what it did.
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	return nil
-}
+func (e *Env) run(name string, args ...string) error { return e.runEnv(nil, nil, name, args...) }
 
 // runEnv is run with extra environment variables and, when attr is given,
-// other credentials.
+// other credentials (in /: the scratch directory is root's alone).
 func (e *Env) runEnv(attr *syscall.SysProcAttr, env []string, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
-	cmd.Dir, cmd.Env, cmd.SysProcAttr = e.Dir, append(os.Environ(), env...), attr
+	cmd.Dir, cmd.SysProcAttr = e.Dir, attr
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if attr != nil && attr.Credential != nil {
 		cmd.Dir = "/"
 	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	waitOrKill(cmd)
+	return nil
+}
+
+// waitOrKill waits for a started command, killing it after 10 s. Its exit
+// status does not matter: only what it did.
+func waitOrKill(cmd *exec.Cmd) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	select {
@@ -284,7 +278,6 @@ func (e *Env) runEnv(attr *syscall.SysProcAttr, env []string, name string, args 
 		_ = cmd.Process.Kill()
 		<-done
 	}
-	return nil
 }
 
 // pipe runs writer | reader with no shell between them (input, when given,
@@ -317,16 +310,8 @@ func (e *Env) pipe(writer, reader []string, readerFirst bool, input []byte) erro
 	r.Close()
 	w.Close()
 	for _, c := range []*exec.Cmd{first, second} {
-		if c.Process == nil {
-			continue
-		}
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.Process.Kill()
-			<-done
+		if c.Process != nil {
+			waitOrKill(c)
 		}
 	}
 	return err

@@ -25,9 +25,15 @@ func (c *Conn) EnsureKV(ctx context.Context, bucket string, replicas int) (*KV, 
 }
 
 // EnsureKVTTL is EnsureKV for a bucket whose entries expire ttl after
-// they were written (0: never).
+// they were written (0: never). Like EnsureStream it waits for a cluster
+// that is not ready yet.
 func (c *Conn) EnsureKVTTL(ctx context.Context, bucket string, replicas int, ttl time.Duration) (*KV, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: replicas, Storage: jetstream.FileStorage, History: 1, TTL: ttl})
+	var kv jetstream.KeyValue
+	err := c.retryEnsure(ctx, "kv "+bucket, func(ctx context.Context) error {
+		var err error
+		kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: replicas, Storage: jetstream.FileStorage, History: 1, TTL: ttl})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", bucket, err)
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// ReconnectFor bounds how long a lost connection is retried (0:
 	// forever, as the backend does; a CLI gives up).
 	ReconnectFor time.Duration
+	// EnsureWait is how long creating a stream or bucket is retried while
+	// the cluster is not ready (a peer offline or joining, no leader); 0:
+	// once, for a CLI that should say so at once.
+	EnsureWait time.Duration
 }
 
 // Conn is a connection with JetStream.
@@ -49,12 +53,17 @@ type Conn struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *zap.Logger
+	// ensureWait is Options.EnsureWait.
+	ensureWait time.Duration
 
 	followResets atomic.Uint64
 }
 
 // Connect connects, retrying until opts.Wait has passed.
 func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	opts := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	if o.ReconnectFor > 0 {
 		opts = append(opts, nats.MaxReconnects(int(o.ReconnectFor/time.Second)+1))
@@ -101,7 +110,7 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 				nc.Close()
 				return nil, err
 			}
-			return &Conn{nc: nc, js: js, log: log}, nil
+			return &Conn{nc: nc, js: js, log: log, ensureWait: o.EnsureWait}, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("nats connect %s: %w", wire.RedactURL(o.URL), err)
@@ -144,9 +153,62 @@ func streamConfig(s wire.StreamSpec) jetstream.StreamConfig {
 	return c
 }
 
-// EnsureStream creates the stream or updates it to spec.
+// JetStream API error codes of a cluster still meshing or electing
+// (nats-server's errors.json): they clear by themselves.
+const (
+	jsClusterNoPeers    jetstream.ErrorCode = 10005 // JSClusterNoPeersErrF: no suitable peers for placement
+	jsClusterNotAvail   jetstream.ErrorCode = 10008 // JSClusterNotAvailErr: JetStream system temporarily unavailable
+	jsClusterNotLeader  jetstream.ErrorCode = 10009 // JSClusterNotLeaderErr: JetStream cluster can not handle request
+	ensureRetryMaxPause                     = 2 * time.Second
+)
+
+// transient says whether a stream or bucket operation failed only because
+// the cluster is not ready yet: a peer offline or still joining, no
+// meta leader, or a request that timed out.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case jsClusterNoPeers, jsClusterNotAvail, jsClusterNotLeader:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+}
+
+// retryEnsure runs op until it succeeds, fails for a reason that will not
+// clear, ctx ends, or EnsureWait has passed: a backend started while a
+// cluster node is down or still joining waits for it rather than exiting.
+func (c *Conn) retryEnsure(ctx context.Context, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(c.ensureWait)
+	pause := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 {
+			c.log.Warn("JetStream not ready, retrying", zap.String("what", what), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, ensureRetryMaxPause)
+	}
+}
+
+// EnsureStream creates the stream or updates it to spec, waiting for a
+// cluster that is not ready yet.
 func (c *Conn) EnsureStream(ctx context.Context, spec wire.StreamSpec) error {
-	st, err := c.js.CreateOrUpdateStream(ctx, streamConfig(spec))
+	var st jetstream.Stream
+	err := c.retryEnsure(ctx, "stream "+spec.Name, func(ctx context.Context) error {
+		var err error
+		st, err = c.js.CreateOrUpdateStream(ctx, streamConfig(spec))
+		return err
+	})
 	// A server before 2.10 does not apply subject transforms (nats.go says
 	// so; a server would ignore what it does not know).
 	if spec.Transform != nil && (errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported) ||
