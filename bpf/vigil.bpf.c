@@ -472,17 +472,27 @@ static __always_inline bool proc_secret(struct pathbuf *pb, struct pathres r)
 	return tail[4] == '/' && tail[5] == 'm' && tail[6] == 'e' && tail[7] == 'm';
 }
 
-/* True below /dev/ but not /dev/shm: devtmpfs, where only udev and the
+enum dev_place { NOT_DEV, DEV_SHM, DEV_OTHER };
+
+/* Where a path is below /dev: not there, in /dev/shm (a tmpfs programs
+ * share memory in), or elsewhere in devtmpfs, where only udev and the
  * kernel make entries. */
-static __always_inline bool dev_path(struct pathbuf *pb, struct pathres r)
+static __always_inline enum dev_place dev_place(struct pathbuf *pb, struct pathres r)
 {
 	char h[9];
 	if (!pb || r.len < 6)
-		return false;
+		return NOT_DEV;
 	bpf_probe_read_kernel(h, sizeof(h), &pb->data[r.start & (PATH_BUF - 1)]);
 	if (h[0] != '/' || h[1] != 'd' || h[2] != 'e' || h[3] != 'v' || h[4] != '/')
-		return false;
-	return !(h[5] == 's' && h[6] == 'h' && h[7] == 'm' && (h[8] == '/' || h[8] == 0));
+		return NOT_DEV;
+	return h[5] == 's' && h[6] == 'h' && h[7] == 'm' && (h[8] == '/' || h[8] == 0) ? DEV_SHM : DEV_OTHER;
+}
+
+/* Write-opens and mkdirs are sent but under noisy prefixes, unless
+ * write-watched. */
+static __always_inline bool write_sent(struct pathbuf *pb, struct pathres r)
+{
+	return under_prefix(&write_watched_prefixes, pb, r) || !under_prefix(&noisy_prefixes, pb, r);
 }
 
 /* -------------------------------------------------------------- sockets */
@@ -811,7 +821,7 @@ int BPF_PROG(sched_exit, struct task_struct *p)
  * redirect, so the file's type decides). */
 static __always_inline bool dev_create(struct pathbuf *pb, struct pathres r, __u64 flags, long ret)
 {
-	return ret >= 0 && (flags & O_CREAT) && dev_path(pb, r) && fd_kind(fd_file(ret)) == FD_FILE;
+	return ret >= 0 && (flags & O_CREAT) && dev_place(pb, r) == DEV_OTHER && fd_kind(fd_file(ret)) == FD_FILE;
 }
 
 static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __u64 mode, long ret)
@@ -835,8 +845,7 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	/* Reads: watched prefixes, and /proc/<pid>/environ and mem. Writes:
 	 * all but noisy prefixes, except write-watched ones. */
 	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
-	bool send = write ? (under_prefix(&write_watched_prefixes, pb, r) || !under_prefix(&noisy_prefixes, pb, r) ||
-			     dev_create(pb, r, flags, ret))
+	bool send = write ? (write_sent(pb, r) || dev_create(pb, r, flags, ret))
 			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
 	if (!send) {
 		count(&filtered, EV_OPEN);
@@ -945,17 +954,8 @@ SYSCALL(symlinkat, EV_SYMLINK) { return do_symlink(ret, (void *)a->a[0], a->a[1]
 
 SYSCALL(truncate, EV_TRUNCATE) { return do_paths(EV_TRUNCATE, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 
-/* True anywhere below /dev/, /dev/shm included: directories are rare there. */
-static __always_inline bool dev_dir(struct pathbuf *pb, struct pathres r)
-{
-	char h[5];
-	if (!pb || r.len < 6)
-		return false;
-	bpf_probe_read_kernel(h, sizeof(h), &pb->data[r.start & (PATH_BUF - 1)]);
-	return h[0] == '/' && h[1] == 'd' && h[2] == 'e' && h[3] == 'v' && h[4] == '/';
-}
-
-/* mkdir: reported where write-opens are, and anywhere below /dev. */
+/* mkdir: reported where write-opens are, and anywhere below /dev
+ * (directories are rare there, /dev/shm included). */
 static __always_inline int do_mkdir(long ret, int dfd, const char *upath, __u64 mode)
 {
 	if (drop_failure(ret)) {
@@ -967,7 +967,7 @@ static __always_inline int do_mkdir(long ret, int dfd, const char *upath, __u64 
 		return 0;
 	__u16 pflags = 0;
 	struct pathres r = user_path_at(pb, dfd, upath, &pflags);
-	if (!under_prefix(&write_watched_prefixes, pb, r) && under_prefix(&noisy_prefixes, pb, r) && !dev_dir(pb, r)) {
+	if (!write_sent(pb, r) && dev_place(pb, r) == NOT_DEV) {
 		count(&filtered, EV_MKDIR);
 		return 0;
 	}
@@ -986,10 +986,9 @@ SYSCALL(mkdirat, EV_MKDIR) { return do_mkdir(ret, a->a[0], (void *)a->a[1], a->a
 
 /* Timestamps set to given times (touch -t, -d and -r; tar, cp -p, rsync).
  * Setting them to "now", what touch and make do, is not reported.
- * args: atime and mtime in seconds, which were given (vigil_utime_flags),
- * the nanoseconds of mtime. A NULL path (futimens) names the dirfd's file. */
-static __always_inline int do_utimes(long ret, int dfd, const char *upath, __s64 atime, __s64 mtime, __u64 mnsec,
-				     __u32 given)
+ * args: atime and mtime in seconds, which were given (vigil_utime_flags).
+ * A NULL path (futimens) names the dirfd's file. */
+static __always_inline int do_utimes(long ret, int dfd, const char *upath, __s64 atime, __s64 mtime, __u32 given)
 {
 	if (!given || drop_failure(ret)) {
 		count(&filtered, EV_UTIMES);
@@ -1002,7 +1001,6 @@ static __always_inline int do_utimes(long ret, int dfd, const char *upath, __s64
 	e->args[0] = given & UTF_ATIME ? atime : 0;
 	e->args[1] = given & UTF_MTIME ? mtime : 0;
 	e->args[2] = given;
-	e->args[3] = given & UTF_MTIME ? mnsec : 0;
 	struct pathres r = { PATH_HALF, 0 };
 	if (upath)
 		r = user_path_at(pb, dfd, upath, &e->hdr.flags);
@@ -1015,7 +1013,7 @@ static __always_inline int do_utimes(long ret, int dfd, const char *upath, __s64
 
 struct kts {
 	__s64 sec;
-	__s64 frac; /* nanoseconds (timespec) or microseconds (timeval) */
+	__s64 frac; /* nanoseconds (timespec, or UTIME_NOW/OMIT) or microseconds (timeval) */
 };
 
 SYSCALL(utimensat, EV_UTIMES)
@@ -1029,7 +1027,7 @@ SYSCALL(utimensat, EV_UTIMES)
 		if (ts[1].frac != UTIME_NOW && ts[1].frac != UTIME_OMIT)
 			given |= UTF_MTIME;
 	}
-	return do_utimes(ret, a->a[0], (void *)a->a[1], ts[0].sec, ts[1].sec, ts[1].frac, given);
+	return do_utimes(ret, a->a[0], (void *)a->a[1], ts[0].sec, ts[1].sec, given);
 }
 
 /* utimes and futimesat take two timevals, utime a struct utimbuf; NULL is "now". */
@@ -1037,9 +1035,9 @@ static __always_inline int do_timeval(long ret, int dfd, const char *upath, cons
 {
 	struct kts ts[2] = {};
 	if (!tv)
-		return do_utimes(ret, dfd, upath, 0, 0, 0, 0);
+		return do_utimes(ret, dfd, upath, 0, 0, 0);
 	bpf_probe_read_user(&ts, sizeof(ts), tv);
-	return do_utimes(ret, dfd, upath, ts[0].sec, ts[1].sec, ts[1].frac * 1000, UTF_ATIME | UTF_MTIME);
+	return do_utimes(ret, dfd, upath, ts[0].sec, ts[1].sec, UTF_ATIME | UTF_MTIME);
 }
 SYSCALL(utimes, EV_UTIMES) { return do_timeval(ret, AT_FDCWD, (void *)a->a[0], (void *)a->a[1]); }
 SYSCALL(futimesat, EV_UTIMES) { return do_timeval(ret, a->a[0], (void *)a->a[1], (void *)a->a[2]); }
@@ -1047,9 +1045,9 @@ SYSCALL(utime, EV_UTIMES)
 {
 	__s64 ub[2] = {};
 	if (!a->a[1])
-		return do_utimes(ret, AT_FDCWD, (void *)a->a[0], 0, 0, 0, 0);
+		return do_utimes(ret, AT_FDCWD, (void *)a->a[0], 0, 0, 0);
 	bpf_probe_read_user(&ub, sizeof(ub), (void *)a->a[1]);
-	return do_utimes(ret, AT_FDCWD, (void *)a->a[0], ub[0], ub[1], 0, UTF_ATIME | UTF_MTIME);
+	return do_utimes(ret, AT_FDCWD, (void *)a->a[0], ub[0], ub[1], UTF_ATIME | UTF_MTIME);
 }
 
 /* -------------------------------------------------------------- network */

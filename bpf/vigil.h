@@ -69,7 +69,7 @@ enum vigil_event_flags {
 	EVF_ENV_TRUNCATED = 1 << 5,  /* exec: more selected environment variables than fit */
 };
 
-/* EV_UTIMES args[4]: which of the two times were given explicitly (not
+/* EV_UTIMES args[2]: which of the two times were given explicitly (not
  * "now", not omitted). */
 enum vigil_utime_flags {
 	UTF_ATIME = 1 << 0,

@@ -397,17 +397,7 @@ func sockTypeName(t uint64) string {
 	return strconv.FormatUint(t, 10)
 }
 
-func familyName(f uint16) string {
-	switch f {
-	case unix.AF_INET:
-		return "inet"
-	case unix.AF_INET6:
-		return "inet6"
-	case unix.AF_UNIX:
-		return "unix"
-	}
-	return "af(" + strconv.Itoa(int(f)) + ")"
-}
+func familyName(f uint16) string { return socketFamilyName(uint64(f)) }
 
 func protoName(p uint16) string {
 	switch p {

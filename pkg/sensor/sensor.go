@@ -148,11 +148,7 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		return nil, fmt.Errorf("write the BPF object: %w", err)
 	}
 
-	// Programs on tracepoints this kernel lacks (module loading without
-	// CONFIG_MODULES) are left out before the load: otherwise the whole
-	// load fails and every program is probed alone, opening the object
-	// once per program.
-	refused := s.missingTracepoints(want)
+	refused := map[string]string{}
 	mod, err := s.load(want, refused)
 	if err != nil {
 		// Find which programs the kernel refuses, one by one, then load the rest.
@@ -176,33 +172,20 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		s.Close()
 		return nil, err
 	}
-	// libbpf has freed the object's ELF and the kernel's BTF it parsed:
-	// hand the pages back rather than keep them resident.
-	trimCHeap()
 	return s, nil
 }
 
-// missingTracepoints names the wanted programs whose syscall tracepoint is
-// absent from tracefs, with the reason.
-func (s *Sensor) missingTracepoints(want map[event.Type]bool) map[string]string {
-	missing := map[string]string{}
-	mod, err := s.open()
-	if err != nil {
-		return missing
+// missingTracepoint says why a program's tracepoint section cannot attach
+// here ("" when it can, or the section is no tracepoint).
+func missingTracepoint(section string) string {
+	tp, ok := strings.CutPrefix(section, "tracepoint/")
+	if !ok {
+		return ""
 	}
-	defer mod.Close()
-	it := mod.Iterator()
-	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
-		t, _ := typeOf(p.Name())
-		tp, ok := strings.CutPrefix(p.SectionName(), "tracepoint/")
-		if !want[t] || !ok {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(Tracefs.Path, "events", tp)); errors.Is(err, fs.ErrNotExist) {
-			missing[p.Name()] = "this kernel has no tracepoint " + tp
-		}
+	if _, err := os.Stat(filepath.Join(Tracefs.Path, "events", tp)); errors.Is(err, fs.ErrNotExist) {
+		return "this kernel has no tracepoint " + tp
 	}
-	return missing
+	return ""
 }
 
 func (s *Sensor) open() (*bpf.Module, error) {
@@ -222,6 +205,12 @@ func (s *Sensor) load(want map[event.Type]bool, refused map[string]string) (*bpf
 	it := mod.Iterator()
 	for p := it.NextProgram(); p != nil; p = it.NextProgram() {
 		t, _ := typeOf(p.Name())
+		// A program on a tracepoint this kernel lacks (module loading
+		// without CONFIG_MODULES) is refused before the load: otherwise
+		// the whole load fails and every program is probed alone.
+		if reason := missingTracepoint(p.SectionName()); want[t] && reason != "" {
+			refused[p.Name()] = reason
+		}
 		_, bad := refused[p.Name()]
 		if err := p.SetAutoload(want[t] && !bad); err != nil {
 			mod.Close()

@@ -2,7 +2,6 @@ package simulate
 
 import (
 	"crypto/rand"
-	"net"
 	"os/exec"
 	"strconv"
 	"time"
@@ -170,23 +169,14 @@ var all = []Scenario{
 			if err := e.run("unshare", "-n", "perl", "-MIO::Socket::INET", "-e", `IO::Socket::INET->new(Listen => 1, LocalAddr => "0.0.0.0", LocalPort => 0) or die`); err != nil {
 				return err
 			}
-			// A listener that hangs up at once: ssh connects, then gives up.
-			hup, err := net.Listen("tcp4", "127.0.0.1:0")
+			// A listener that sends no banner: ssh connects, then gives up.
+			hup, hport, err := listen()
 			if err != nil {
 				return err
 			}
 			defer hup.Close()
-			go func() {
-				for {
-					c, err := hup.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
 			return e.run("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "StrictHostKeyChecking=no",
-				"-o", "UserKnownHostsFile=/dev/null", "-p", strconv.Itoa(hup.Addr().(*net.TCPAddr).Port), "vigil@127.0.0.1", "true")
+				"-o", "UserKnownHostsFile=/dev/null", "-p", strconv.Itoa(hport), "vigil@127.0.0.1", "true")
 		}},
 	{Name: "container-drift", Desc: "from a real cgroup named like a docker container: a program written then run, and a /bin/true copy named apt-get",
 		Rules: []string{"Executable created and run inside a container", "Package manager or cluster tool run in a container"},

@@ -286,21 +286,8 @@ func compileRule(set *rules.Set, r *rules.Rule) (*Compiled, error) {
 // only writes, write-watched prefixes. A rule on read-opens that does not
 // constrain file.path needs "/". A rule's watch list replaces the read part.
 func (c *Compiled) openPrefixes(set *rules.Set) (reads, writes []string) {
-	var conds []string
-	if c.Sequence != nil {
-		for i, st := range c.Sequence.Steps {
-			if i < len(c.Steps) && hasType(c.Steps[i].Events, event.TypeOpen) {
-				conds = append(conds, st.Condition)
-			}
-		}
-	} else if hasType(c.Types, event.TypeOpen) {
-		conds = append(conds, c.Condition)
-	}
-	for _, cond := range conds {
-		_, node, err := compileExpr(set, cond, true)
-		if err != nil {
-			continue
-		}
+	opens := func(ts []event.Type) bool { return hasType(ts, event.TypeOpen) }
+	for _, node := range c.conditionNodes(set, opens) {
 		v := &pathVisitor{}
 		ast.Walk(node, v)
 		v.writeOnly = v.writes > v.negated
@@ -322,28 +309,36 @@ func (c *Compiled) openPrefixes(set *rules.Set) (reads, writes []string) {
 	return reads, writes
 }
 
+// conditionNodes parses, macros expanded, the rule's condition, or each
+// sequence step's, keeping those whose event types pass keep.
+func (c *Compiled) conditionNodes(set *rules.Set, keep func([]event.Type) bool) []*ast.Node {
+	var conds []string
+	if c.Sequence != nil {
+		for i, st := range c.Sequence.Steps {
+			if i < len(c.Steps) && keep(c.Steps[i].Events) {
+				conds = append(conds, st.Condition)
+			}
+		}
+	} else if keep(c.Types) {
+		conds = append(conds, c.Condition)
+	}
+	var nodes []*ast.Node
+	for _, cond := range conds {
+		if _, node, err := compileExpr(set, cond, true); err == nil {
+			nodes = append(nodes, node)
+		}
+	}
+	return nodes
+}
+
 // namesProvenance says whether a rule's conditions, macros expanded, read
 // exec.exe_writer or exec.script_writer.
 func namesProvenance(set *rules.Set, c *Compiled) bool {
-	conds := []string{c.Condition}
-	if c.Sequence != nil {
-		conds = conds[:0]
-		for _, st := range c.Sequence.Steps {
-			conds = append(conds, st.Condition)
-		}
-	}
-	for _, cond := range conds {
-		_, node, err := compileExpr(set, cond, true)
-		if err != nil {
-			continue
-		}
-		v := &provenanceVisitor{}
+	v := &provenanceVisitor{}
+	for _, node := range c.conditionNodes(set, func([]event.Type) bool { return true }) {
 		ast.Walk(node, v)
-		if v.found {
-			return true
-		}
 	}
-	return false
+	return v.found
 }
 
 type provenanceVisitor struct{ found bool }

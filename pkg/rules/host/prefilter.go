@@ -372,15 +372,13 @@ func simple(n ast.Node) func(*event.Event) bool {
 		return f
 	}
 	if b.Operator == "in" {
-		// "X" in mapField (a key)
 		if lit, ok := b.Left.(*ast.StringNode); ok {
+			// "X" in mapField (a key)
 			if getm, ok := mapFields[memberPath(b.Right)]; ok {
 				v := lit.Value
 				return func(e *event.Event) bool { _, ok := getm(e)[v]; return ok }
 			}
-		}
-		// "X" in listField
-		if lit, ok := b.Left.(*ast.StringNode); ok {
+			// "X" in listField
 			if gets, ok := sliceFields[memberPath(b.Right)]; ok {
 				v := lit.Value
 				return func(e *event.Event) bool {
