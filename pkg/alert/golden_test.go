@@ -90,3 +90,23 @@ func TestDetectionScope(t *testing.T) {
 		}
 	}
 }
+
+// SampleThreat is a threat of two detections, for the notification's
+// golden file.
+func sampleThreat() *Threat {
+	a := sampleAlert()
+	return &Threat{Schema: ThreatSchema, ID: "thr-1", Title: "Reverse shell on web-1", Severity: Critical, Status: StatusOpen,
+		Env: "prod", Scope: "111122223333", FirstSeen: a.Time, LastSeen: a.Time.Add(time.Minute), Updated: a.Time.Add(2 * time.Minute),
+		Main: "a1b2c3", Tactics: []string{"execution", "command-and-control"}, Sources: []Source{SourceRuntime},
+		Actors:    []Entity{{Kind: KindProcess, ID: "0123abcd:500:4242", Name: "/usr/bin/bash"}},
+		Resources: []Entity{{Kind: KindHost, ID: "h-123", Name: "web-1"}},
+		Timeline: []TimelineEntry{{Time: a.Time, Detection: "a1b2c3", Source: SourceRuntime, Rule: "Reverse shell", Severity: Critical,
+			Tactic: "execution", Technique: "T1059.004", Message: "Reverse shell: /usr/bin/bash"}}}
+}
+
+// A threat notification (vigil.notification/1), as a webhook receives it.
+func TestNotificationGolden(t *testing.T) {
+	th := sampleThreat()
+	golden(t, "notification", Notification{Schema: NotificationSchema, ID: "thr-1:7", Event: EventThreatOpened, Time: th.Updated,
+		Key: th.ID, URL: "https://vigil.example.com/#/threats/thr-1", Routes: []string{"page-critical"}, NewDetections: 1, Threat: th})
+}

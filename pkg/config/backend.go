@@ -30,6 +30,11 @@ type Backend struct {
 	Correlation BackendCorrelation `yaml:"correlation"`
 	// UI is the investigation UI's logins.
 	UI BackendUI `yaml:"ui"`
+	// Outputs receive threats (and detections) as routes say; Routing
+	// tunes their delivery.
+	Outputs []Output `yaml:"outputs"`
+	Routes  []Route  `yaml:"routes"`
+	Routing Routing  `yaml:"routing"`
 	// ShutdownTimeout bounds a graceful stop (in-flight work is acked or
 	// left for redelivery).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -169,6 +174,7 @@ func DefaultBackend() Backend {
 		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
 		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour, Partitions: 1},
 		UI:              BackendUI{SessionTTL: 12 * time.Hour},
+		Routing:         Routing{QuietPeriod: 5 * time.Minute, RetryMax: 5 * time.Minute},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -299,6 +305,9 @@ func (c *Backend) Validate() error {
 	}
 	if c.Ingest.MaxBodyBytes < 1<<10 {
 		return bad("ingest.max_body_bytes", "at least 1024")
+	}
+	if err := validateOutputs(c.Outputs, c.Routes, c.Routing); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout < time.Second {
 		return bad("shutdown_timeout", "%s: at least 1s", c.ShutdownTimeout)

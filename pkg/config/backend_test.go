@@ -46,6 +46,7 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 func FuzzParseBackend(f *testing.F) {
 	f.Add([]byte("env: prod\nnats:\n  listen: 127.0.0.1:4222\ningest:\n  dirs:\n    - {path: /x, source: vpcflow}\n"))
 	f.Add([]byte("retention: {cloud: {max_age: 2h}}\n"))
+	f.Add([]byte("outputs:\n  - {name: a, type: syslog, network: udp, address: \"x:1\"}\nroutes:\n  - {name: r, outputs: [a], match: {severity: high}}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseBackend("f", b)
 		if err == nil {
@@ -54,4 +55,52 @@ func FuzzParseBackend(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBackendOutputsAndRoutes(t *testing.T) {
+	good := `outputs:
+  - {name: soc, type: webhook, url: "https://soc.example.com/hook", secret_file: /etc/vigil/soc.key, format: ocsf}
+  - {name: chat, type: slack, url: "https://hooks.slack.com/services/x"}
+  - {name: page, type: pagerduty, routing_key_file: /etc/vigil/pd.key}
+  - {name: siem, type: syslog, network: tls, address: "siem:6514", facility: local3}
+  - {name: archive, type: file, path: /var/log/vigil/threats.jsonl, max_bytes: 10485760, max_files: 3}
+routes:
+  - {name: page-high, match: {severity: high, sources: [runtime]}, outputs: [page, chat], rate_limit: {count: 10, per: 1m}}
+  - {name: all, kind: detections, outputs: [siem, archive], default: true}
+routing:
+  quiet_period: 2m
+`
+	c, err := ParseBackend("backend.yaml", []byte(good))
+	if err != nil || len(c.Outputs) != 5 || len(c.Routes) != 2 || c.Routing.QuietPeriod.Minutes() != 2 || c.Routing.RetryMax.Minutes() != 5 {
+		t.Fatalf("%v %+v", err, c.Routing)
+	}
+	for name, tc := range map[string]struct{ in, want string }{
+		"type":          {"outputs:\n  - {name: a, type: kafka}\n", "backend.yaml:2: outputs.0.type"},
+		"name":          {"outputs:\n  - {name: a.b, type: file, path: /x}\n", "outputs.0.name"},
+		"twice":         {"outputs:\n  - {name: a, type: file, path: /x}\n  - {name: a, type: file, path: /y}\n", "backend.yaml:3: outputs.1.name"},
+		"webhook url":   {"outputs:\n  - {name: a, type: webhook, url: ftp://x}\n", "outputs.0.url"},
+		"no key":        {"outputs:\n  - {name: a, type: pagerduty}\n", "outputs.0.routing_key_file"},
+		"relative":      {"outputs:\n  - {name: a, type: file, path: x.jsonl}\n", "outputs.0.path"},
+		"syslog net":    {"outputs:\n  - {name: a, type: syslog, network: quic, address: 'x:1'}\n", "outputs.0.network"},
+		"facility":      {"outputs:\n  - {name: a, type: syslog, network: udp, address: 'x:1', facility: local9}\n", "outputs.0.facility"},
+		"slack format":  {"outputs:\n  - {name: a, type: slack, url: 'https://x', format: ocsf}\n", "outputs.0.format"},
+		"slack channel": {"outputs:\n  - {name: a, type: slack, token_file: /k}\n", "outputs.0.channel"},
+		"route output":  {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, outputs: [b]}\n", "backend.yaml:4: routes.0.outputs.0"},
+		"route sev":     {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, outputs: [a], match: {severity: urgent}}\n", "routes.0.match.severity"},
+		"route kind":    {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, kind: alerts, outputs: [a]}\n", "routes.0.kind"},
+		"two defaults":  {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, default: true, outputs: [a]}\n  - {name: s, default: true, outputs: [a]}\n", "routes.1.default"},
+		"rate":          {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, outputs: [a], rate_limit: {count: 0, per: 1m}}\n", "routes.0.rate_limit"},
+		"source":        {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, outputs: [a], match: {sources: [s3]}}\n", "routes.0.match.sources.0"},
+		"pattern":       {"outputs:\n  - {name: a, type: file, path: /x}\nroutes:\n  - {name: r, outputs: [a], match: {rules: ['[']}}\n", "routes.0.match.rules.0"},
+		"quiet":         {"routing:\n  quiet_period: 48h\n", "routing.quiet_period"},
+		"ui url":        {"routing:\n  ui_url: vigil.example.com\n", "routing.ui_url"},
+	} {
+		_, err := ParseBackend("backend.yaml", []byte(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if FacilityCode("local7") != 23 || FacilityCode("auth") != 4 || FacilityCode("") != 16 || FacilityCode("local07") != -1 {
+		t.Error("facility codes")
+	}
 }
