@@ -64,3 +64,15 @@ func (n *Notification) Severity() Severity {
 	}
 	return Info
 }
+
+// DeadLetter is a notification an output's receiver refused for good (a
+// 4xx answer), kept in the dead-letter stream for an operator to see and
+// send again.
+type DeadLetter struct {
+	Time   time.Time `json:"time"`
+	Output string    `json:"output"`
+	Error  string    `json:"error"`
+	// Status is the receiver's HTTP status, when it answered over HTTP.
+	Status       int           `json:"status,omitempty"`
+	Notification *Notification `json:"notification"`
+}

@@ -132,7 +132,32 @@ const (
 	CorrelateCloudConsumer = "correlate-cloud"
 	CloudConsumer          = "detect-cloud"
 	RuntimeConsumer        = "detect-runtime"
+	// RouteBucket remembers, per output and threat, what was sent (the
+	// revision, the severity and status, a Slack thread).
+	RouteBucket = "vigil_routes"
+	// DeadLetterStream keeps the notifications receivers refused for good.
+	DeadLetterStream = "VIGIL_DEADLETTER"
 )
+
+// KindDeadLetter: vigil.<env>.deadletter.<output>.
+const KindDeadLetter Kind = "deadletter"
+
+// ThreatKVStream is the stream behind the threats' KV bucket, and
+// ThreatKVSubjects its subjects: outputs consume threat revisions from it.
+const (
+	ThreatKVStream   = "KV_" + ThreatBucket
+	ThreatKVSubjects = "$KV." + ThreatBucket + ".>"
+)
+
+// RouteConsumer is the durable consumer of an output (kind "threats" or
+// "detections").
+func RouteConsumer(output, kind string) string { return "route-" + output + "-" + kind }
+
+// DeadLetterStreamSpec keeps dead letters for maxAge (a month by default).
+func DeadLetterStreamSpec(maxAge time.Duration, replicas int) StreamSpec {
+	return StreamSpec{Name: DeadLetterStream, Subjects: []string{Prefix + ".*." + string(KindDeadLetter) + ".*"}, Storage: FileStorage,
+		MaxAge: maxAge, Replicas: replicas}
+}
 
 // CloudStreamSpec stores ingested cloud records, deduplicated on their
 // source ids (eventID, auditID/stage, a flow line's hash) for a day, so a

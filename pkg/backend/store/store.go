@@ -261,6 +261,8 @@ type Msg struct {
 	// Pending is how many messages the consumer has left after this one
 	// (0: caught up with the stream).
 	Pending uint64
+	// Seq is the stream sequence (a KV bucket's revision).
+	Seq uint64
 }
 
 // PublishResult counts what a batch did.
@@ -341,6 +343,16 @@ func Retry(n int, err error) []error {
 	return errs
 }
 
+// RetryAfter is a Handler's answer that leaves a message for redelivery
+// after a delay of the handler's choosing (a backoff, a quiet period).
+type RetryAfter struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *RetryAfter) Error() string { return fmt.Sprintf("retry in %s: %v", e.Delay, e.Err) }
+func (e *RetryAfter) Unwrap() error { return e.Err }
+
 // Handler processes a consumed batch. It returns, per message, nil to ack
 // it or an error to have it redelivered later (a transient failure: bad
 // input is acked and counted by the handler, never redelivered forever).
@@ -353,6 +365,41 @@ type ConsumerSpec struct {
 	Filter  string
 	// Batch is the most messages handed to the handler at once.
 	Batch int
+	// DeliverNew: a consumer created now starts at the stream's end (an
+	// output added later is not sent the past); by default it starts at
+	// the beginning.
+	DeliverNew bool
+	// AckWait is how long a delivered message may stay unacked before it
+	// is delivered again (default 60s).
+	AckWait time.Duration
+}
+
+func consumerConfig(spec ConsumerSpec) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{Durable: spec.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 60 * time.Second,
+		MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1} // retried until stored: never dropped
+	if spec.Filter != "" {
+		cfg.FilterSubject = spec.Filter
+	}
+	if spec.DeliverNew {
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	if spec.AckWait > 0 {
+		cfg.AckWait = spec.AckWait
+	}
+	return cfg
+}
+
+// EnsureConsumer creates the durable consumer (or updates it) without
+// consuming: a DeliverNew consumer made at start sees everything after.
+func (c *Conn) EnsureConsumer(ctx context.Context, spec ConsumerSpec) error {
+	err := c.retryEnsure(ctx, "consumer "+spec.Durable, func(ctx context.Context) error {
+		_, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	return nil
 }
 
 // Consume runs a durable consumer (created or updated idempotently) until
@@ -360,12 +407,7 @@ type ConsumerSpec struct {
 // a stop mid-batch leaves them for redelivery and nothing is lost. Several
 // backends share one durable: each message goes to one of them.
 func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
-	cfg := jetstream.ConsumerConfig{Durable: spec.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 60 * time.Second,
-		MaxAckPending: 4096, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1} // retried until stored: never dropped
-	if spec.Filter != "" {
-		cfg.FilterSubject = spec.Filter
-	}
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
@@ -433,7 +475,12 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 		errs := h(context.WithoutCancel(ctx), msgs) // a started batch is finished and acked
 		for i, m := range raw {
 			if i < len(errs) && errs[i] != nil {
-				_ = m.NakWithDelay(2 * time.Second)
+				delay := 2 * time.Second
+				var ra *RetryAfter
+				if errors.As(errs[i], &ra) {
+					delay = ra.Delay
+				}
+				_ = m.NakWithDelay(delay)
 				continue
 			}
 			// A plain ack (no round trip per message): one that is lost
@@ -448,7 +495,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 func toMsg(m jetstream.Msg) Msg {
 	out := Msg{Subject: m.Subject(), Data: m.Data(), ID: m.Headers().Get(jetstream.MsgIDHeader)}
 	if md, err := m.Metadata(); err == nil {
-		out.Time, out.Delivered, out.Pending = md.Timestamp, md.NumDelivered, md.NumPending
+		out.Time, out.Delivered, out.Pending, out.Seq = md.Timestamp, md.NumDelivered, md.NumPending, md.Sequence.Stream
 	}
 	return out
 }
