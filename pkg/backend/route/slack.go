@@ -125,7 +125,9 @@ func mrkdwn(s string) string {
 // status, hosts, principals and tactics, the first events, and a link to
 // the UI; update says what changed instead of repeating everything.
 func SlackBlocks(n *alert.Notification, update bool) []slack.Block {
-	text := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+	text := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
 	header := truncate(fmt.Sprintf("%s %s: %s", eventWords[n.Event], strings.ToUpper(n.Severity().String()), n.Title()), 150)
 	blocks := []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, header, true, false))}
 	var fields []*slack.TextBlockObject
