@@ -131,7 +131,7 @@ func NewSyslog(t testing.TB, network string, tlsCfg *tls.Config) *Syslog {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Addr, s.stop = pc.LocalAddr().String(), func() { pc.Close() }
+		s.Addr, s.stop = pc.LocalAddr().String(), func() { _ = pc.Close() }
 		go func() {
 			buf := make([]byte, 65536)
 			p := rfc5424.NewParser()

@@ -60,6 +60,7 @@ type Backend struct {
 	started time.Time
 	httpLn  net.Listener
 	natsURL string
+	routing *routing
 }
 
 // LoadRules compiles the backend's cloud rules.
@@ -87,12 +88,16 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if err := b.newRouting(); err != nil {
+		return nil, err
+	}
 	so := store.Options{Name: "vigil backend", URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKeySeed,
 		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile, Wait: 30 * time.Second,
 		EnsureWait: 2 * time.Minute}
 	if cfg.Embedded() {
 		tlsCfg, err := serverTLS(cfg.NATS.TLS)
 		if err != nil {
+			b.routing.close()
 			return nil, err
 		}
 		var users []bus.User
@@ -102,6 +107,7 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		b.bus, err = bus.Start(bus.Options{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATS.Listen, TLS: tlsCfg,
 			Users: users, Anonymous: cfg.Anonymous()}, log.Named("nats"))
 		if err != nil {
+			b.routing.close()
 			return nil, err
 		}
 		// In process there is no TLS to do (the server offers it, does not
@@ -115,6 +121,7 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 		b.natsURL = wire.RedactURL(cfg.NATS.URL)
 	}
 	if b.conn, err = store.Connect(ctx, so, log.Named("store")); err != nil {
+		b.routing.close()
 		b.stopBus()
 		return nil, err
 	}
@@ -155,7 +162,8 @@ func Streams(cfg config.Backend) []wire.StreamSpec {
 	agent.MaxAge, agent.MaxBytes, agent.Replicas = cfg.Retention.Agent.MaxAge, cfg.Retention.Agent.MaxBytes, r
 	return []wire.StreamSpec{agent,
 		wire.CloudStreamSpec(cfg.Retention.Cloud.MaxAge, cfg.Retention.Cloud.MaxBytes, r, cfg.Correlation.Partitions),
-		wire.DetectionStreamSpec(cfg.Retention.Detections.MaxAge, cfg.Retention.Detections.MaxBytes, r, cfg.Correlation.Partitions)}
+		wire.DetectionStreamSpec(cfg.Retention.Detections.MaxAge, cfg.Retention.Detections.MaxBytes, r, cfg.Correlation.Partitions),
+		wire.DeadLetterStreamSpec(cfg.Retention.DeadLetters.MaxAge, cfg.Retention.DeadLetters.MaxBytes, r)}
 }
 
 // ensure creates or updates every stream, consumer and bucket.
@@ -239,13 +247,20 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		wg.Wait()
 		return nil
 	}
-	if cc.Enabled {
-		leaseKV, err := b.conn.EnsureKV(ctx, wire.LeaseBucket, b.cfg.Replicas())
-		if err != nil {
+	var leaseKV *store.KV
+	if cc.Enabled || len(b.cfg.Outputs) > 0 {
+		if leaseKV, err = b.conn.EnsureKV(ctx, wire.LeaseBucket, b.cfg.Replicas()); err != nil {
 			stopWork()
 			wg.Wait()
 			return err
 		}
+	}
+	if err := b.startRouting(ctx, leaseKV, run); err != nil {
+		stopWork()
+		wg.Wait()
+		return err
+	}
+	if cc.Enabled {
 		// Every instance keeps the entity graph and the sensor inventory;
 		// one at a time correlates (the lease), from the stored threats.
 		run("heartbeats", func(c context.Context) error {
@@ -288,7 +303,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	}
 	srv := &api.Server{Index: b.index, Threats: b.view, Sensors: b.threats.Sensors, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
 		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Sessions: &api.Sessions{KV: sessKV, TTL: b.cfg.UI.SessionTTL},
-		Users: api.NewUsers(users), UI: ui.Handler(), Rules: b.listed}
+		Users: api.NewUsers(users), UI: ui.Handler(), Rules: b.listed, Outputs: b.outputs}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		stopWork()
@@ -396,8 +411,11 @@ func (b *Backend) NATSAddr() net.Addr {
 	return b.bus.Addr()
 }
 
-// Close releases the connection and the bus.
+// Close releases the outputs, the connection and the bus.
 func (b *Backend) Close() {
+	if b.routing != nil {
+		b.routing.close()
+	}
 	if b.conn != nil {
 		b.conn.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-sec/vigil/pkg/backend/route"
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 	"github.com/vigil-sec/vigil/pkg/version"
 	"github.com/vigil-sec/vigil/pkg/wire"
@@ -67,6 +68,13 @@ type Status struct {
 		Dropped    uint64 `json:"dropped"`
 		Malformed  uint64 `json:"malformed"`
 	} `json:"index"`
+	// Outputs are the outputs' deliveries (live on the instance that
+	// routes: Routing).
+	Outputs []route.Snapshot `json:"outputs"`
+	Routing struct {
+		Leading     bool `json:"leading"`
+		DeadLetters int  `json:"dead_letters"`
+	} `json:"routing"`
 	Ingest struct {
 		Push struct {
 			Read, Published, Duplicates, Malformed, Failed int
@@ -82,7 +90,7 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 	s.Version, s.Uptime = version.Version, time.Since(b.started)
 	s.NATS.URL, s.NATS.Embedded, s.NATS.Connected = b.natsURL, b.bus != nil, b.conn.Connected()
 	s.NATS.FollowerResets = b.conn.FollowResets()
-	for _, name := range []string{wire.DefaultAgentStream, wire.CloudStream, wire.DetectionStream} {
+	for _, name := range []string{wire.DefaultAgentStream, wire.CloudStream, wire.DetectionStream, wire.DeadLetterStream} {
 		st, _ := b.conn.Stream(ctx, name)
 		s.Streams = append(s.Streams, st)
 	}
@@ -103,6 +111,14 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		c.Opened, c.Merged, c.Pending, c.Hosts = es.Opened, es.Merged, es.Pending, t.Graph().Hosts()
 		c.Leading, c.Partitions, c.Held = t.Leading(), t.Partitions(), t.Held()
 		c.Threats = b.view.Len()
+	}
+	s.Outputs = []route.Snapshot{}
+	if r := b.routing; r != nil {
+		for _, d := range r.dispatchers {
+			s.Outputs = append(s.Outputs, d.Snapshot())
+		}
+		s.Routing.Leading = r.Leading()
+		_, s.Routing.DeadLetters = r.dead.recent(0)
 	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()
 	b.pushMu.Lock()
@@ -171,6 +187,36 @@ func (b *Backend) metrics() http.Handler {
 		if b.watcher != nil {
 			n += int(b.watcher.Stats.Malformed.Load())
 		}
+		return float64(n)
+	})
+	// Per output, labelled by its name and type.
+	for _, d := range b.routing.dispatchers {
+		labels := prometheus.Labels{"output": d.Name, "type": d.Type}
+		for _, c := range []struct {
+			name, help string
+			v          func(*route.Snapshot) uint64
+		}{
+			{"output_sent_total", "Notifications the output's receiver accepted.", func(s *route.Snapshot) uint64 { return s.Sent }},
+			{"output_failures_total", "Deliveries that failed and are retried with backoff.", func(s *route.Snapshot) uint64 { return s.Failed }},
+			{"output_dead_lettered_total", "Notifications the receiver refused for good (4xx), kept in the dead-letter stream.", func(s *route.Snapshot) uint64 { return s.DeadLettered }},
+			{"output_deferred_total", "Threat updates held for the quiet period (sent later as one).", func(s *route.Snapshot) uint64 { return s.Deferred }},
+			{"output_rate_limited_total", "Notifications held by a route's rate limit (sent later).", func(s *route.Snapshot) uint64 { return s.RateLimited }},
+			{"output_malformed_total", "Messages the output could not decode (acked, counted).", func(s *route.Snapshot) uint64 { return s.Malformed }},
+			{"output_state_errors_total", "Failed reads or writes of what was sent to the output.", func(s *route.Snapshot) uint64 { return s.StateErrors }},
+		} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_backend_" + c.name, Help: c.help, ConstLabels: labels},
+				func() float64 { s := d.Snapshot(); return float64(c.v(&s)) }))
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_backend_output_healthy", ConstLabels: labels,
+			Help: "1 when the output's last delivery succeeded (or none failed)."}, func() float64 {
+			if d.Snapshot().Healthy {
+				return 1
+			}
+			return 0
+		}))
+	}
+	gauge("dead_letters", "Dead letters read from the dead-letter stream since this instance started.", func() float64 {
+		_, n := b.routing.dead.recent(0)
 		return float64(n)
 	})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

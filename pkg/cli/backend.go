@@ -97,7 +97,7 @@ func newBackendCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and /metrics")
 	fl.StringVar(&f.env, "env", "default", "deployment environment (the subjects' second token)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.AddCommand(newTokenCmd(stdout), newPasswdCmd(stdout))
+	cmd.AddCommand(newTokenCmd(stdout), newPasswdCmd(stdout), newOutputsCmd(stdout))
 	return cmd
 }
 

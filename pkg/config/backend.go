@@ -91,6 +91,8 @@ type BackendRetention struct {
 	Agent      Limit `yaml:"agent"`      // the agents' stream (alerts, events, heartbeats)
 	Cloud      Limit `yaml:"cloud"`      // ingested cloud records
 	Detections Limit `yaml:"detections"` // detections of every source
+	// DeadLetters: notifications receivers refused for good.
+	DeadLetters Limit `yaml:"dead_letters"`
 }
 
 // BackendRules says where cloud rules come from (host rules there are
@@ -166,9 +168,10 @@ func DefaultBackend() Backend {
 		Env: "default", DataDir: DefaultBackendDataDir, Listen: "127.0.0.1:8080",
 		NATS: BackendNATS{Listen: "127.0.0.1:4222"},
 		Retention: BackendRetention{
-			Agent:      Limit{MaxAge: 7 * 24 * time.Hour},
-			Cloud:      Limit{MaxAge: 7 * 24 * time.Hour},
-			Detections: Limit{MaxAge: 90 * 24 * time.Hour},
+			Agent:       Limit{MaxAge: 7 * 24 * time.Hour},
+			Cloud:       Limit{MaxAge: 7 * 24 * time.Hour},
+			Detections:  Limit{MaxAge: 90 * 24 * time.Hour},
+			DeadLetters: Limit{MaxAge: 30 * 24 * time.Hour},
 		},
 		Rules:           BackendRules{Builtin: true, Paths: []string{"/etc/vigil/rules.d"}},
 		Ingest:          BackendIngest{PollInterval: 5 * time.Second, MaxBodyBytes: 64 << 20},
@@ -281,7 +284,8 @@ func (c *Backend) Validate() error {
 			return bad(fmt.Sprintf("correlation.crown_jewels.%d", i), "%q: want key=value or key", j)
 		}
 	}
-	for name, l := range map[string]Limit{"agent": c.Retention.Agent, "cloud": c.Retention.Cloud, "detections": c.Retention.Detections} {
+	for name, l := range map[string]Limit{"agent": c.Retention.Agent, "cloud": c.Retention.Cloud, "detections": c.Retention.Detections,
+		"dead_letters": c.Retention.DeadLetters} {
 		if l.MaxAge < time.Hour {
 			return bad("retention."+name+".max_age", "%s: at least 1h", l.MaxAge)
 		}

@@ -154,9 +154,9 @@ const (
 func RouteConsumer(output, kind string) string { return "route-" + output + "-" + kind }
 
 // DeadLetterStreamSpec keeps dead letters for maxAge (a month by default).
-func DeadLetterStreamSpec(maxAge time.Duration, replicas int) StreamSpec {
+func DeadLetterStreamSpec(maxAge time.Duration, maxBytes int64, replicas int) StreamSpec {
 	return StreamSpec{Name: DeadLetterStream, Subjects: []string{Prefix + ".*." + string(KindDeadLetter) + ".*"}, Storage: FileStorage,
-		MaxAge: maxAge, Replicas: replicas}
+		Duplicates: min(24*time.Hour, maxAge), MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}
 }
 
 // CloudStreamSpec stores ingested cloud records, deduplicated on their

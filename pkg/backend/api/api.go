@@ -41,10 +41,12 @@ type Server struct {
 	// as the agents' packages ship them), for the rules page.
 	Rules []RuleInfo
 	// UI serves the investigation UI's pages and assets (nil: none).
-	UI      http.Handler
-	Ingest  Ingester
-	Status  func(ctx context.Context) any // the status document
-	Healthy func() (bool, string)         // ready to serve, or why not
+	UI     http.Handler
+	Ingest Ingester
+	Status func(ctx context.Context) any // the status document
+	// Outputs is the outputs' delivery status and dead letters (nil: none).
+	Outputs func(ctx context.Context) any
+	Healthy func() (bool, string) // ready to serve, or why not
 	Metrics http.Handler
 	MaxBody int64
 
@@ -77,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /api/v1/threats/{id}", s.auth(RoleAdmin, http.HandlerFunc(s.patchThreat)))
 	mux.Handle("GET /api/v1/status", s.auth(RoleViewer, http.HandlerFunc(s.status)))
 	mux.Handle("GET /api/v1/rules", s.auth(RoleViewer, http.HandlerFunc(s.rules)))
+	mux.Handle("GET /api/v1/outputs", s.auth(RoleViewer, http.HandlerFunc(s.outputs)))
 	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
 	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
 	mux.HandleFunc("POST /api/v1/session", s.login)
@@ -182,6 +185,16 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Status(r.Context()))
+}
+
+// outputs: each output's deliveries and failures, and the latest dead
+// letters.
+func (s *Server) outputs(w http.ResponseWriter, r *http.Request) {
+	if s.Outputs == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"outputs": []any{}, "dead_letters": []any{}})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Outputs(r.Context()))
 }
 
 // MaxLimit bounds one page of detections.

@@ -176,3 +176,26 @@ func answer(status string, body []byte) string {
 	}
 	return status + ": " + b
 }
+
+// Sample is a made-up threat's notification for `vigil backend outputs
+// test`: it says it is a test in its title, and its key is new each time
+// (a PagerDuty test opens its own alert, which the resolve sample closes).
+func Sample(event string, sev alert.Severity, uiURL string, now time.Time) *alert.Notification {
+	id := fmt.Sprintf("thr-test-%d", now.Unix())
+	t := &alert.Threat{Schema: alert.ThreatSchema, ID: id, Title: "Vigil test notification: reverse shell on test-host (not a real threat)",
+		Severity: sev, Status: alert.StatusOpen, Env: "test", FirstSeen: now.Add(-time.Minute), LastSeen: now, Updated: now, Main: "det-test-1",
+		Tactics: []string{"execution"}, Sources: []alert.Source{alert.SourceRuntime},
+		Actors:    []alert.Entity{{Kind: alert.KindProcess, ID: "test:1:2", Name: "/usr/bin/bash"}, {Kind: alert.KindUser, ID: "www-data"}},
+		Resources: []alert.Entity{{Kind: alert.KindHost, ID: "h-test", Name: "test-host"}},
+		Timeline: []alert.TimelineEntry{{Time: now.Add(-time.Minute), Detection: "det-test-1", Source: alert.SourceRuntime, Rule: "Reverse shell",
+			Severity: sev, Tactic: "execution", Technique: "T1059.004", Message: "Reverse shell: /usr/bin/bash (test)"}}}
+	if event == alert.EventThreatResolved {
+		t.Status, t.Resolution = alert.StatusResolved, "security_test"
+	}
+	n := &alert.Notification{Schema: alert.NotificationSchema, ID: id + ":1", Event: event, Time: now.UTC(), Key: id,
+		Routes: []string{"test"}, NewDetections: 1, Threat: t}
+	if uiURL != "" {
+		n.URL = strings.TrimRight(uiURL, "/") + "/#/threat/" + id
+	}
+	return n
+}
