@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/browser"
+	"github.com/vigil-sec/vigil/internal/receiver"
 )
 
 // The investigation UI in headless Chromium against the real backend and
@@ -33,7 +35,13 @@ func TestUIInvestigation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backend passwd: %v", err)
 	}
-	conf := fmt.Sprintf("ui:\n  users:\n    - {name: alice, role: admin, password_hash: %q}\n", strings.TrimSpace(string(hash)))
+	// Two outputs: one takes threats, the other refuses them (dead
+	// letters on the fleet page).
+	ok, refuser := receiver.NewHTTP(t), receiver.NewHTTP(t)
+	refuser.Fail(http.StatusForbidden)
+	conf := fmt.Sprintf("ui:\n  users:\n    - {name: alice, role: admin, password_hash: %q}\n", strings.TrimSpace(string(hash))) +
+		fmt.Sprintf("outputs:\n  - {name: chat, type: webhook, url: %q}\n  - {name: soc, type: webhook, url: %q}\n"+
+			"routes:\n  - {name: all, default: true, outputs: [chat, soc]}\nrouting:\n  quiet_period: 0s\n", ok.URL, refuser.URL)
 	b := startBackend(t, bin, filepath.Join(dir, "data"), freePort(t), conf)
 
 	agentConf := fmt.Sprintf("output: none\nalerts: none\nenv: e2e\nheartbeat_interval: 1s\nstate_dir: %s\nimds:\n  enabled: false\n"+
@@ -182,6 +190,16 @@ func TestUIInvestigation(t *testing.T) {
 	// 6. The fleet: healthy, then silent once the agent is killed.
 	must(br.Open(b.api + "/#/fleet"))
 	must(br.Wait(`#sensor-rows tr[data-status="ok"]`))
+	// Its outputs: one healthy, one refusing, with its dead letters.
+	must(br.Wait(`#output-rows tr[data-output="chat"][data-healthy="true"]`))
+	must(br.Wait(`#output-rows tr[data-output="soc"][data-healthy="false"]`))
+	must(br.Wait(`#dead-letter-rows tr[data-output="soc"]`))
+	if s := text(`#dead-letter-rows tr[data-output="soc"] td:last-child`); !strings.Contains(s, "403") {
+		t.Errorf("dead letter error %q", s)
+	}
+	if len(ok.Requests()) == 0 {
+		t.Error("the healthy output got nothing")
+	}
 	shot("fleet.png")
 	_ = agent.Process.Signal(syscall.SIGKILL)
 	_ = agent.Wait()

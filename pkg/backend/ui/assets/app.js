@@ -323,9 +323,35 @@ async function fleetPage() {
       h("td", {}, s.instance || ""))) :
       [h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No sensors yet: agents appear with their first heartbeat."))]));
   };
-  await load();
+  // Outputs: where threats go, whether the receivers take them, and what
+  // they refused for good (dead letters).
+  const outs = h("tbody", { id: "output-rows" });
+  const dead = h("tbody", { id: "dead-letter-rows" });
+  const routing = h("p", { class: "muted" });
+  main.append(h("h2", {}, "Outputs"), routing,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Output", "Type", "Sent", "Failed (retried)", "Dead letters", "Held", "Last error"].map((c) => h("th", {}, c)))), outs),
+    h("h2", {}, "Dead letters"), h("p", { class: "muted" }, "Notifications a receiver refused (4xx): not retried; the threat itself is in Vigil."),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Time", "Output", "Notification", "Threat", "Error"].map((c) => h("th", {}, c)))), dead));
+  const loadOutputs = async () => {
+    const data = await api("GET", "/api/v1/outputs");
+    const list = data.outputs || [];
+    routing.textContent = list.length ? (data.leading ? "This backend instance routes." : "Another backend instance routes: these counters are this instance's.") :
+      "No outputs configured (backend.yaml outputs and routes).";
+    outs.replaceChildren(...list.map((o) => h("tr", { "data-output": o.name, "data-healthy": String(o.healthy) },
+      h("td", { class: "status-" + (o.healthy ? "resolved" : "open") }, o.healthy ? "ok" : "failing"),
+      h("td", {}, o.name), h("td", {}, o.type), h("td", {}, String(o.sent)), h("td", {}, String(o.failed)),
+      h("td", {}, String(o.dead_lettered)), h("td", { title: "quiet period, rate limits" }, String((o.deferred || 0) + (o.rate_limited || 0))),
+      h("td", { title: when(o.last_error_at) }, o.last_error || ""))));
+    const dl = data.dead_letters || [];
+    dead.replaceChildren(...(dl.length ? dl.map((d) => h("tr", { "data-output": d.output },
+      h("td", {}, when(d.time)), h("td", {}, d.output), h("td", {}, d.notification ? d.notification.event : ""),
+      h("td", {}, d.notification && d.notification.threat ? link(d.notification.threat.title || d.notification.key, "threat", d.notification.key) :
+        (d.notification ? d.notification.key : "")),
+      h("td", {}, d.error))) : [h("tr", {}, h("td", { colspan: 5, class: "empty" }, "None."))]));
+  };
+  await Promise.all([load(), loadOutputs()]);
   document.getElementById("live").hidden = false;
-  timer = setInterval(() => load().catch(() => {}), 3000);
+  timer = setInterval(() => { load().catch(() => {}); loadOutputs().catch(() => {}); }, 3000);
 }
 
 // Rules: every rule the backend knows, with its hits of the last 24 h.
