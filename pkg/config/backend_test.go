@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -102,5 +104,26 @@ routing:
 	}
 	if FacilityCode("local7") != 23 || FacilityCode("auth") != 4 || FacilityCode("") != 16 || FacilityCode("local07") != -1 {
 		t.Error("facility codes")
+	}
+}
+
+// The packaged backend.yaml states the defaults, outputs and routes
+// included (as empty lists), and parses.
+func TestPackagedBackendConfigIsTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/backend.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseBackend("packaging/backend.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Empty lists in the file are nil in Default().
+	if len(got.Outputs)+len(got.Routes)+len(got.UI.Users)+len(got.Correlation.CrownJewels)+len(got.Correlation.ClusterAccounts) != 0 {
+		t.Fatalf("the packaged file configures something: %+v", got)
+	}
+	got.Outputs, got.Routes, got.UI.Users, got.Correlation.CrownJewels, got.Correlation.ClusterAccounts = nil, nil, nil, nil, nil
+	if want := DefaultBackend(); !reflect.DeepEqual(got, want) {
+		t.Errorf("packaging/backend.yaml differs from DefaultBackend():\n got %+v\nwant %+v", got, want)
 	}
 }
