@@ -75,6 +75,10 @@ func (b *Backend) newRouting() error {
 	if ui == "" {
 		ui = "http://" + b.cfg.Listen
 	}
+	lookup := b.lookupDetection
+	if !r.router.NeedsDetections() {
+		lookup = nil
+	}
 	for _, oc := range b.cfg.Outputs {
 		out, err := route.New(oc)
 		if err != nil {
@@ -82,7 +86,7 @@ func (b *Backend) newRouting() error {
 			return err
 		}
 		r.dispatchers = append(r.dispatchers, &route.Dispatcher{Name: oc.Name, Type: oc.Type, Out: out, Router: r.router, Env: b.cfg.Env,
-			UIURL: ui, Quiet: b.cfg.Routing.QuietPeriod, RetryMax: b.cfg.Routing.RetryMax, Lookup: b.lookupDetection,
+			UIURL: ui, Quiet: b.cfg.Routing.QuietPeriod, RetryMax: b.cfg.Routing.RetryMax, Lookup: lookup,
 			Log: b.log.Named("route").With(zap.String("output", oc.Name))})
 	}
 	b.routing = r

@@ -127,6 +127,18 @@ func (r *Router) For(output string, s *Subject) []string {
 	return names
 }
 
+// NeedsDetections tells whether a route matches on what only a threat's
+// detections know (their tags, their hosts' tags): the threat alone
+// answers the others, with no lookup.
+func (r *Router) NeedsDetections() bool {
+	for _, rt := range r.routes {
+		if len(rt.match.Tags) > 0 || len(rt.match.HostTags) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Allow takes one notification from the route's rate limit for output
 // (always true without a limit).
 func (r *Router) Allow(route, output string) bool {

@@ -69,6 +69,19 @@ func TestRoutingTable(t *testing.T) {
 	if th, det := r.Kinds("siem"); th || !det {
 		t.Error("kinds of siem")
 	}
+	if !r.NeedsDetections() || NewRouter([]config.Route{{Name: "x", Match: config.RouteMatch{Severity: "high"}, Outputs: []string{"a"}}}).NeedsDetections() {
+		t.Error("NeedsDetections")
+	}
+	// A low detection never reaches a high-only detection route.
+	hi := NewRouter([]config.Route{{Name: "hi", Kind: KindDetections, Match: config.RouteMatch{Severity: "high"}, Outputs: []string{"pd"}}})
+	for _, sev := range []alert.Severity{alert.Info, alert.Low, alert.Medium} {
+		if got := hi.For("pd", DetectionSubject(&alert.Detection{Severity: sev, Source: alert.SourceRuntime})); got != nil {
+			t.Errorf("%s detection routed to %v", sev, got)
+		}
+	}
+	if got := hi.For("pd", DetectionSubject(&alert.Detection{Severity: alert.Critical})); len(got) != 1 {
+		t.Errorf("critical detection: %v", got)
+	}
 }
 
 // A threat is matched on its detections' rules, tags and host tags.
