@@ -156,9 +156,20 @@ func (d *Dispatcher) URL(kind, id string) string {
 }
 
 // Threats handles revisions of the threats' bucket (a store.Handler).
-// Once a delivery fails for a reason that may clear, the rest of the batch
-// waits with it (the receiver is likely down) instead of each timing out.
 func (d *Dispatcher) Threats(ctx context.Context, msgs []store.Msg) []error {
+	return d.batch(ctx, msgs, d.threat)
+}
+
+// Detections handles detections (a store.Handler): each matching one is
+// sent once.
+func (d *Dispatcher) Detections(ctx context.Context, msgs []store.Msg) []error {
+	return d.batch(ctx, msgs, d.detection)
+}
+
+// batch handles msgs one by one. Once a delivery fails for a reason that
+// may clear, the rest of the batch waits with it (the receiver is likely
+// down) instead of each timing out.
+func (d *Dispatcher) batch(ctx context.Context, msgs []store.Msg, one func(context.Context, store.Msg) error) []error {
 	errs := make([]error, len(msgs))
 	var down error
 	for i, m := range msgs {
@@ -166,12 +177,11 @@ func (d *Dispatcher) Threats(ctx context.Context, msgs []store.Msg) []error {
 			errs[i] = &store.RetryAfter{Delay: d.backoff(m.Delivered), Err: down}
 			continue
 		}
-		err := d.threat(ctx, m)
+		errs[i] = one(ctx, m)
 		var ra *store.RetryAfter
-		if errors.As(err, &ra) && ra.Err != nil && !errors.Is(ra.Err, errHeld) {
+		if errors.As(errs[i], &ra) && ra.Err != nil && !errors.Is(ra.Err, errHeld) {
 			down = ra.Err
 		}
-		errs[i] = err
 	}
 	return errs
 }
@@ -324,25 +334,6 @@ func decide(prev *sent, t *alert.Threat, now time.Time, quiet time.Duration) (st
 		return alert.EventThreatUpdated, 0
 	}
 	return "", 0
-}
-
-// Detections handles detections (a store.Handler): each matching one is
-// sent once.
-func (d *Dispatcher) Detections(ctx context.Context, msgs []store.Msg) []error {
-	errs := make([]error, len(msgs))
-	var down error
-	for i, m := range msgs {
-		if down != nil {
-			errs[i] = &store.RetryAfter{Delay: d.backoff(m.Delivered), Err: down}
-			continue
-		}
-		errs[i] = d.detection(ctx, m)
-		var ra *store.RetryAfter
-		if errors.As(errs[i], &ra) && !errors.Is(ra.Err, errHeld) {
-			down = ra.Err
-		}
-	}
-	return errs
 }
 
 func (d *Dispatcher) detection(ctx context.Context, m store.Msg) error {
