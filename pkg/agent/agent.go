@@ -213,8 +213,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Ready()
 	}
 	// Loading the probes, compiling the rules and reading /proc leave
-	// garbage the idle agent does not need resident: hand it back now.
+	// garbage the idle agent does not need resident, and touch code and
+	// data of the binary it will not run again: hand both back now.
 	debug.FreeOSMemory()
+	status.PageOutExecutable()
 
 	gc := time.NewTicker(5 * time.Second)
 	defer gc.Stop()
@@ -226,6 +228,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-hup:
 			_ = a.Reload()       // logs its errors; the running rules stay
 			debug.FreeOSMemory() // the old rule set, compiled again
+			status.PageOutExecutable()
 		case <-ctx.Done():
 			a.log.Info("stopping")
 			a.notifyStopping()
