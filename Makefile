@@ -24,7 +24,7 @@ COMMIT ?= $(shell git describe --always --dirty --exclude '*' 2>/dev/null)
 BIN ?= bin/vigil
 DIST ?= dist
 
-.PHONY: all deps build bpf run test test-unit test-priv bench fuzz lint vmlinux clean package test-packages test-fresh test-detection
+.PHONY: all deps build bpf run test test-unit test-priv bench bench-overhead fuzz lint vmlinux clean package test-packages test-fresh test-detection
 
 all: build
 
@@ -64,6 +64,11 @@ test-detection: build
 
 bench: build
 	bash scripts/bench.sh
+
+# The agent's cost on real workloads beside auditd and bpftrace, in one
+# run (15-25 minutes; writes its table into docs/performance.md).
+bench-overhead: build
+	bash scripts/bench-overhead.sh
 
 fuzz: bpf
 	bash scripts/fuzz.sh
