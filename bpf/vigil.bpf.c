@@ -1147,26 +1147,86 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate, const int new
 	return 0;
 }
 
-/* DNS: UDP datagrams to port 53 (sendto, sendmsg, sendmmsg). */
-static __always_inline __u16 dest_port(int fd, const void *uaddr)
+/*
+ * DNS: UDP datagrams to port 53, seen where every send reaches the socket
+ * layer (sock_send_length: each sendto, sendmsg, write on a socket and each
+ * message of a sendmmsg). The socket is at hand there, so a TCP send (a
+ * database's, a web server's: nearly all sends) costs one load and a
+ * compare, where a program on the send syscalls paid a file-table walk to
+ * find out. The destination and the payload come from the syscall's
+ * arguments, still in the user registers saved at entry.
+ */
+#define NR_WRITE 1
+#define NR_SENDTO 44
+#define NR_SENDMSG 46
+#define NR_SENDMMSG 307
+#define MMSG_MAX 8
+
+static __always_inline __u16 sock_dport(const struct sock *sk, const void *uaddr)
 {
 	struct net_tuple n = {};
 	if (uaddr && user_sockaddr(&n, uaddr, false))
 		return n.dport;
-	struct sock *sk = file_sock(fd_file(fd));
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
-		return 0;
 	return bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 }
 
-static __always_inline int do_dns(long ret, int fd, const void *uaddr, const void *buf, __u64 len)
+/* The message of a sendmsg (mmsg: the i-th of a sendmmsg's vector). */
+static __always_inline void user_msg(const struct user_msghdr *um, const void **uaddr, const void **buf, __u64 *len)
 {
-	if (drop_failure(ret) || dest_port(fd, uaddr) != 53)
+	struct user_msghdr m = {};
+	struct iovec iov = {};
+	bpf_probe_read_user(&m, sizeof(m), um);
+	bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov);
+	*uaddr = m.msg_name;
+	*buf = iov.iov_base;
+	*len = iov.iov_len;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+{
+	/* A direct load (the argument is a BTF pointer): no helper call. */
+	if (!sk || sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	if (is_agent() || !type_enabled(EV_DNS) || drop_failure(ret))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	const void *uaddr = NULL, *buf = (void *)BPF_CORE_READ(regs, si);
+	__u64 len = BPF_CORE_READ(regs, dx);
+	switch (nr) {
+	case NR_WRITE:
+		break;
+	case NR_SENDTO:
+		uaddr = (void *)BPF_CORE_READ(regs, r8);
+		break;
+	case NR_SENDMSG:
+		user_msg(buf, &uaddr, &buf, &len);
+		break;
+	case NR_SENDMMSG: {
+		/* The kernel sets each sent message's msg_len as it goes: this
+		 * one is the first still 0 (resolvers zero the vector; glibc
+		 * sends its A and AAAA questions in one call). */
+		struct mmsghdr *vec = (struct mmsghdr *)buf;
+		__u32 i = 0;
+		for (; i < MMSG_MAX - 1; i++) {
+			__u32 sent = 0;
+			bpf_probe_read_user(&sent, sizeof(sent), &vec[i].msg_len);
+			if (!sent)
+				break;
+		}
+		user_msg(&vec[i].msg_hdr, &uaddr, &buf, &len);
+		break;
+	}
+	default:
+		return 0; /* writev, sendfile, the kernel's own sends */
+	}
+	if (sock_dport(sk, uaddr) != 53)
 		return 0;
 	struct event *e = ev_start(EV_DNS, ret);
 	if (!e)
 		return 0;
-	sock_tuple(&e->net, file_sock(fd_file(fd)));
+	sock_tuple(&e->net, sk);
 	if (uaddr)
 		user_sockaddr(&e->net, uaddr, false);
 	if (len > 512)
@@ -1176,20 +1236,6 @@ static __always_inline int do_dns(long ret, int fd, const void *uaddr, const voi
 	ev_emit(e, off);
 	return 0;
 }
-
-SYSCALL(sendto, EV_DNS) { return do_dns(ret, a->a[0], (void *)a->a[4], (void *)a->a[1], a->a[2]); }
-
-static __always_inline int do_dns_msg(long ret, int fd, const struct user_msghdr *um)
-{
-	struct user_msghdr m = {};
-	struct iovec iov = {};
-	bpf_probe_read_user(&m, sizeof(m), um);
-	bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov);
-	return do_dns(ret, fd, m.msg_name, iov.iov_base, iov.iov_len);
-}
-SYSCALL(sendmsg, EV_DNS) { return do_dns_msg(ret, a->a[0], (void *)a->a[1]); }
-/* struct mmsghdr starts with its struct user_msghdr: the first message is read */
-SYSCALL(sendmmsg, EV_DNS) { return do_dns_msg(ret, a->a[0], (void *)a->a[1]); }
 
 /* ------------------------------------------------ security-relevant syscalls */
 

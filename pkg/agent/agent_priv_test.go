@@ -496,6 +496,18 @@ func TestSecuritySyscalls(t *testing.T) {
 		{"dns", event.TypeDNS, func(e *event.Event) bool {
 			return e.DNS.Query == "vigil-test.example.com" && e.DNS.QType == "A" && e.Net.DstPort == 53
 		}},
+		{"dns by write on a connected socket", event.TypeDNS, func(e *event.Event) bool {
+			return e.DNS.Query == "write.vigil-test.example.com" && e.DNS.QType == "A" && e.Net.DstPort == 53 && e.Net.DstAddr == "127.0.0.1"
+		}},
+		{"dns by sendmsg", event.TypeDNS, func(e *event.Event) bool {
+			return e.DNS.Query == "msg.vigil-test.example.com" && e.DNS.QType == "TXT" && e.Net.DstPort == 53
+		}},
+		{"dns by sendmmsg, first", event.TypeDNS, func(e *event.Event) bool {
+			return e.DNS.Query == "mmsg.vigil-test.example.com" && e.DNS.QType == "A" && e.DNS.ID == 0x4567
+		}},
+		{"dns by sendmmsg, second", event.TypeDNS, func(e *event.Event) bool {
+			return e.DNS.Query == "mmsg.vigil-test.example.com" && e.DNS.QType == "AAAA" && e.DNS.ID == 0x4568
+		}},
 		{"unshare", event.TypeUnshare, func(e *event.Event) bool {
 			return slices.Contains(e.Sys.FlagList, "CLONE_NEWNS")
 		}},

@@ -395,5 +395,65 @@ func sendDNS(name string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Sendto(fd, event.EncodeDNSQuery(0x1234, 1, name), 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+	if err := unix.Sendto(fd, event.EncodeDNSQuery(0x1234, 1, name), 0, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	// Connected sockets (a fresh one each: the ICMP refusal of the last
+	// datagram would fail the next send): write(2), then sendmsg(2)
+	// without an address.
+	connected := func() (int, error) {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return -1, err
+		}
+		return fd, unix.Connect(fd, &unix.SockaddrInet4{Port: 53, Addr: [4]byte{127, 0, 0, 1}})
+	}
+	conn, err := connected()
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(conn, event.EncodeDNSQuery(0x2345, 1, "write."+name))
+	unix.Close(conn)
+	if err != nil {
+		return err
+	}
+	if conn, err = connected(); err != nil {
+		return err
+	}
+	err = unix.Sendmsg(conn, event.EncodeDNSQuery(0x3456, 16, "msg."+name), nil, nil, 0)
+	unix.Close(conn)
+	if err != nil {
+		return err
+	}
+	// sendmmsg on an unconnected socket, each message with its address
+	// (a connected one would see the first datagram's ICMP refusal fail
+	// the second).
+	if conn, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0); err != nil {
+		return err
+	}
+	defer unix.Close(conn)
+	to := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{127, 0, 0, 1}}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&to.Port))[:], 53)
+	// sendmmsg(2) with two questions in one call, as glibc asks for A and
+	// AAAA: each is its own event.
+	a, aaaa := event.EncodeDNSQuery(0x4567, 1, "mmsg."+name), event.EncodeDNSQuery(0x4568, 28, "mmsg."+name)
+	iov := []unix.Iovec{{Base: &a[0]}, {Base: &aaaa[0]}}
+	iov[0].SetLen(len(a))
+	iov[1].SetLen(len(aaaa))
+	type mmsghdr struct {
+		hdr unix.Msghdr
+		len uint32
+		_   [4]byte
+	}
+	vec := make([]mmsghdr, 2)
+	for i := range vec {
+		vec[i].hdr.Iov = &iov[i]
+		vec[i].hdr.SetIovlen(1)
+		vec[i].hdr.Name, vec[i].hdr.Namelen = (*byte)(unsafe.Pointer(&to)), unix.SizeofSockaddrInet4
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(conn), uintptr(unsafe.Pointer(&vec[0])), 2, 0, 0, 0)
+	if errno != 0 || n != 2 {
+		return fmt.Errorf("sendmmsg: %d sent, %v", n, errno)
+	}
+	return nil
 }
