@@ -93,6 +93,46 @@ struct {
 	__type(value, __u8);
 } noisy_prefixes SEC(".maps");
 
+/*
+ * Read-opens that were not sent, remembered by what identifies the file's
+ * name (its dentry, parent and name hash, its mount, its inode), so the
+ * same file opened again skips the path walk. An entry holds only while
+ * both generations are the ones it was made at: fs_gen moves with every
+ * rename, link, unlink and (u)mount on the host (a name that moved), and
+ * prefixgen with every change of the prefixes by the agent. Only "not sent"
+ * is remembered: what is sent is always walked.
+ */
+struct read_key {
+	__u64 dentry;
+	__u64 parent;
+	__u64 mnt;
+	__u64 inode;
+	__u64 hash_len;
+};
+
+struct read_gen {
+	__u64 fs;
+	__u64 prefixes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct read_key);
+	__type(value, struct read_gen);
+} unsent_reads SEC(".maps");
+
+/* Moved by the kernel (names_moved), read by every read-open. */
+__u64 fs_gen = 0;
+
+/* Moved by the agent when it changes the prefixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} prefixgen SEC(".maps");
+
 struct evbuf {
 	__u8 data[EV_BUF];
 };
@@ -351,10 +391,11 @@ static __noinline __u32 walk_path(struct pathbuf *pb, struct dentry *d, struct v
 
 static __always_inline struct file *fd_file(int fd)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	/* Direct loads from the task's BTF pointer down to the table. */
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	unsigned int max = fdt->max_fds;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 
 	if (fd < 0 || (unsigned int)fd >= max)
@@ -590,13 +631,14 @@ static __always_inline __u16 user_sockaddr(struct net_tuple *n, const void *uadd
  */
 static __always_inline void sys_args(struct sargs *a)
 {
+	/* Direct loads from the BTF pointer: no helper call per register. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	a->a[0] = BPF_CORE_READ(regs, di);
-	a->a[1] = BPF_CORE_READ(regs, si);
-	a->a[2] = BPF_CORE_READ(regs, dx);
-	a->a[3] = BPF_CORE_READ(regs, r10);
-	a->a[4] = BPF_CORE_READ(regs, r8);
-	a->a[5] = BPF_CORE_READ(regs, r9);
+	a->a[0] = regs->di;
+	a->a[1] = regs->si;
+	a->a[2] = regs->dx;
+	a->a[3] = regs->r10;
+	a->a[4] = regs->r8;
+	a->a[5] = regs->r9;
 }
 
 /* Failed syscalls are dropped unless the failure is a permission denial. */
@@ -614,6 +656,30 @@ static __always_inline bool drop_failure(long ret)
 	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                      \
 		struct sargs a;                                                    \
+		if (is_agent() || !type_enabled(type))                             \
+			return 0;                                                      \
+		sys_args(&a);                                                      \
+		return handle_##sc(&a, ctx->ret);                                  \
+	}                                                                      \
+	static __always_inline int handle_##sc(struct sargs *a, long ret)
+
+/* A successful rename, link, unlink or (u)mount moves names: remembered
+ * read verdicts no longer hold. It runs whatever the event types enabled
+ * (the sensor attaches these programs whenever opens are traced). */
+static __always_inline void names_moved(long ret)
+{
+	if (ret >= 0)
+		__sync_fetch_and_add(&fs_gen, 1);
+}
+
+/* SYSCALL_FS is SYSCALL for the syscalls that move names. */
+#define SYSCALL_FS(sc, type)                                                   \
+	static __always_inline int handle_##sc(struct sargs *a, long ret);         \
+	SEC("tracepoint/syscalls/sys_exit_" #sc)                                \
+	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                      \
+		struct sargs a;                                                    \
+		names_moved(ctx->ret);                                             \
 		if (is_agent() || !type_enabled(type))                             \
 			return 0;                                                      \
 		sys_args(&a);                                                      \
@@ -824,6 +890,39 @@ static __always_inline bool dev_create(struct pathbuf *pb, struct pathres r, __u
 	return ret >= 0 && (flags & O_CREAT) && dev_place(pb, r) == DEV_OTHER && fd_kind(fd_file(ret)) == FD_FILE;
 }
 
+/* The head of struct dentry from d_parent on: d_parent, d_name (its
+ * hash_len and name) and d_inode sit together in every kernel since 3.x. */
+struct dentry_head {
+	struct dentry *parent;
+	__u64 hash_len;
+	const unsigned char *name;
+	struct inode *inode;
+};
+
+/* What names an open file, and the generations now; false when unknown.
+ * Two reads: the file's path, the dentry's head. */
+static __always_inline bool read_identity(struct file *f, struct read_key *k, struct read_gen *g)
+{
+	__u32 z = 0;
+	__u64 *px = bpf_map_lookup_elem(&prefixgen, &z);
+	struct path p = {};
+	struct dentry_head h = {};
+	if (!px)
+		return false;
+	g->fs = *(volatile __u64 *)&fs_gen;
+	g->prefixes = *px;
+	if (bpf_core_read(&p, sizeof(p), &f->f_path) || !p.dentry)
+		return false;
+	if (bpf_core_read(&h, sizeof(h), &p.dentry->d_parent))
+		return false;
+	k->dentry = (__u64)p.dentry;
+	k->mnt = (__u64)p.mnt;
+	k->parent = (__u64)h.parent;
+	k->inode = (__u64)h.inode;
+	k->hash_len = h.hash_len;
+	return true;
+}
+
 static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __u64 mode, long ret)
 {
 	if (drop_failure(ret)) {
@@ -837,17 +936,32 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 		return 0;
 	__u16 pflags = 0;
 	struct pathres r;
+	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
+	/* A read of a file whose name was seen unsent since nothing moved. */
+	struct read_key rk = {};
+	struct read_gen now = {};
+	bool cacheable = f && !write && read_identity(f, &rk, &now);
+	if (cacheable) {
+		struct read_gen *seen = bpf_map_lookup_elem(&unsent_reads, &rk);
+		if (seen && seen->fs == now.fs && seen->prefixes == now.prefixes) {
+			count(&filtered, EV_OPEN);
+			return 0;
+		}
+	}
 	if (ret >= 0)
-		r = file_path(pb, fd_file(ret), &pflags);
+		r = file_path(pb, f, &pflags);
 	else
 		r = user_path_at(pb, dirfd, upath, &pflags);
 
 	/* Reads: watched prefixes, and /proc/<pid>/environ and mem. Writes:
 	 * all but noisy prefixes, except write-watched ones. */
-	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
 	bool send = write ? (write_sent(pb, r) || dev_create(pb, r, flags, ret))
 			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
 	if (!send) {
+		/* A truncated path decided nothing for sure: not remembered. */
+		if (cacheable && !(pflags & EVF_PATH_TRUNCATED))
+			bpf_map_update_elem(&unsent_reads, &rk, &now, BPF_ANY);
 		count(&filtered, EV_OPEN);
 		return 0;
 	}
@@ -907,13 +1021,13 @@ static __always_inline int do_paths(__u32 type, long ret, int dfd1, const char *
 	return 0;
 }
 
-SYSCALL(unlink, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
-SYSCALL(unlinkat, EV_UNLINK) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
-SYSCALL(rmdir, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
+SYSCALL_FS(unlink, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
+SYSCALL_FS(unlinkat, EV_UNLINK) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+SYSCALL_FS(rmdir, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
 
-SYSCALL(rename, EV_RENAME) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
-SYSCALL(renameat, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
-SYSCALL(renameat2, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+SYSCALL_FS(rename, EV_RENAME) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+SYSCALL_FS(renameat, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
+SYSCALL_FS(renameat2, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
 
 SYSCALL(chmod, EV_CHMOD) { return do_paths(EV_CHMOD, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 SYSCALL(fchmodat, EV_CHMOD) { return do_paths(EV_CHMOD, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
@@ -932,8 +1046,8 @@ SYSCALL(fchmod, EV_CHMOD)
 	return 0;
 }
 
-SYSCALL(link, EV_LINK) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
-SYSCALL(linkat, EV_LINK) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+SYSCALL_FS(link, EV_LINK) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+SYSCALL_FS(linkat, EV_LINK) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
 
 /* symlink: the target is stored as given; the link path is made absolute. */
 static __always_inline int do_symlink(long ret, const char *target, int dfd, const char *linkpath)
@@ -1397,7 +1511,7 @@ SYSCALL(bpf, EV_BPF)
 	return 0;
 }
 
-SYSCALL(mount, EV_MOUNT)
+SYSCALL_FS(mount, EV_MOUNT)
 {
 	struct event *e = ev_start(EV_MOUNT, ret);
 	struct pathbuf *pb = pbuf(0);
@@ -1411,7 +1525,7 @@ SYSCALL(mount, EV_MOUNT)
 	return 0;
 }
 
-SYSCALL(umount, EV_UMOUNT) { return do_paths(EV_UMOUNT, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
+SYSCALL_FS(umount, EV_UMOUNT) { return do_paths(EV_UMOUNT, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, a->a[1], 0); }
 
 SYSCALL(unshare, EV_UNSHARE) { return do_args(EV_UNSHARE, ret, a->a[0], 0, 0, 0); }
 

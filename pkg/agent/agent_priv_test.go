@@ -796,3 +796,67 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The kernel remembers read-opens it did not send (by dentry, parent,
+// name, mount and inode), so the same file opened again skips the path
+// walk; a name that moves and a prefix that is added must make it forget.
+// A directory renamed into a watched one keeps its files' dentries,
+// parents and names: only the generation moved by the rename tells.
+func TestRememberedReadsForgottenWhenNamesMove(t *testing.T) {
+	c, _ := startAgent(t)
+	outside := filepath.Join(filepath.Dir(sharedDir), fmt.Sprintf("vigil-unwatched-%d", os.Getpid()))
+	if err := os.MkdirAll(filepath.Join(outside, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(outside)
+	file := filepath.Join(outside, "sub", "data.txt")
+	if err := os.WriteFile(file, []byte("d"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reads := func(path string) []*event.Event {
+		return c.all(func(e *event.Event) bool { return e.Type == event.TypeOpen && e.File.Path == path && !e.File.Write })
+	}
+	// Unwatched: not sent, now remembered.
+	for range 3 {
+		_ = exec.Command("/bin/cat", file).Run()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := reads(file); len(got) > 0 {
+		t.Fatalf("an unwatched read was sent: %+v", got[0].File)
+	}
+	// The directory moves under the watched prefix: the same dentries.
+	moved := filepath.Join(sharedDir, fmt.Sprintf("moved-%d", time.Now().UnixNano()))
+	if err := os.Rename(filepath.Join(outside, "sub"), moved); err != nil {
+		t.Fatal(err)
+	}
+	_ = exec.Command("/bin/cat", filepath.Join(moved, "data.txt")).Run()
+	c.find(t, event.TypeOpen, "a read after its directory moved into a watched one", func(e *event.Event) bool {
+		return e.File.Path == filepath.Join(moved, "data.txt") && !e.File.Write
+	})
+
+	// A prefix added by a reload: a remembered file under it is sent.
+	other := filepath.Join(outside, "later.txt")
+	if err := os.WriteFile(other, []byte("l"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = exec.Command("/bin/cat", other).Run()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := reads(other); len(got) > 0 {
+		t.Fatalf("an unwatched read was sent: %+v", got[0].File)
+	}
+	rules := filepath.Join(sharedDir, "rules.d", "62-watch-later.yaml")
+	defer func() { os.Remove(rules); _ = sharedAgent.Reload() }()
+	if err := os.WriteFile(rules, []byte("- rule: Watch later\n  desc: d\n  events: [open]\n  condition: file.path startsWith \""+outside+
+		"/\"\n  output: o\n  mitre: {tactic: t, technique: T1}\n  watch:\n    - "+outside+"/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := sharedAgent.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_ = exec.Command("/bin/cat", other).Run()
+	c.find(t, event.TypeOpen, "a remembered read under a prefix added since", func(e *event.Event) bool {
+		return e.File.Path == other && !e.File.Write
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,15 +150,16 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 	}
 
 	refused := map[string]string{}
-	mod, err := s.load(want, refused)
+	progs := programTypes(want)
+	mod, err := s.load(progs, refused)
 	if err != nil {
 		// Find which programs the kernel refuses, one by one, then load the rest.
 		log.Warn("object load failed, probing programs one by one", zap.Error(err))
-		if perr := s.probePrograms(want, refused); perr != nil {
+		if perr := s.probePrograms(progs, refused); perr != nil {
 			s.objFile.Close()
 			return nil, perr
 		}
-		mod, err = s.load(want, refused)
+		mod, err = s.load(progs, refused)
 		if err != nil {
 			s.objFile.Close()
 			return nil, fmt.Errorf("load BPF object: %w", err)
@@ -168,11 +170,49 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.attach(want, refused); err != nil {
+	if err := s.attach(progs, refused); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// nameMovers are the event types whose programs see names move (renames,
+// links, unlinks, mounts): the kernel forgets the read-opens it remembered
+// as unsent when one succeeds.
+var nameMovers = []event.Type{event.TypeRename, event.TypeLink, event.TypeUnlink, event.TypeMount, event.TypeUmount}
+
+// programTypes is the event types whose programs are loaded: the wanted
+// ones and, when opens are traced, the name movers, attached for their
+// invalidation even when their events are not wanted (those stay
+// disabled in the kernel: nothing is sent for them).
+func programTypes(want map[event.Type]bool) map[event.Type]bool {
+	out := maps.Clone(want)
+	if want[event.TypeOpen] {
+		for _, t := range nameMovers {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// prefixesChanged moves the prefixes' generation: every read verdict the
+// kernel remembers was made against the old prefixes.
+func (s *Sensor) prefixesChanged() error {
+	m, err := s.mod.GetMap("prefixgen")
+	if err != nil {
+		return fmt.Errorf("prefixgen map: %w", err)
+	}
+	k := uint32(0)
+	b, err := m.GetValue(unsafe.Pointer(&k))
+	if err != nil || len(b) < 8 {
+		return fmt.Errorf("read prefixgen: %w", err)
+	}
+	v := *(*uint64)(unsafe.Pointer(&b[0])) + 1
+	if err := m.Update(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
+		return fmt.Errorf("update prefixgen: %w", err)
+	}
+	return nil
 }
 
 // missingTracepoint says why a program's tracepoint section cannot attach
@@ -329,7 +369,7 @@ func (s *Sensor) SetPrefixes(mapName string, prefixes []string) error {
 			return fmt.Errorf("add prefix %q to %s: %w", p, mapName, err)
 		}
 	}
-	return nil
+	return s.prefixesChanged()
 }
 
 // Prefixes lists the path prefixes in one of the LPM tries.
@@ -417,7 +457,9 @@ func (s *Sensor) ReplacePrefixes(want map[string][]string) error {
 			}
 		}
 	}
-	return nil
+	// Added read prefixes make remembered unsent reads stale (bumped after
+	// the adds: a program that reads the new generation sees them).
+	return s.prefixesChanged()
 }
 
 type prefixChange struct {
