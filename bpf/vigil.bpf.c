@@ -201,7 +201,9 @@ static __always_inline bool type_enabled(__u32 type)
 
 static __always_inline void fill_hdr(struct event_hdr *h, __u32 type, long ret)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	/* Direct loads through the task's BTF pointer: a helper call only
+	 * where an index or a copied pointer needs one. */
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 
@@ -212,15 +214,15 @@ static __always_inline void fill_hdr(struct event_hdr *h, __u32 type, long ret)
 	h->size = 0;
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
-	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	h->ppid = t->real_parent->tgid;
 	h->uid = (__u32)ug;
 	h->gid = ug >> 32;
-	h->euid = BPF_CORE_READ(t, cred, euid.val);
-	h->loginuid = BPF_CORE_READ(t, loginuid.val);
-	h->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+	h->euid = t->cred->euid.val;
+	h->loginuid = t->loginuid.val;
+	h->mntns = t->nsproxy->mnt_ns->ns.inum;
 
-	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(p, level);
+	struct pid *p = t->group_leader->thread_pid;
+	unsigned int level = p->level;
 	struct upid up = {};
 	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
 	h->ns_pid = up.nr;
