@@ -24,6 +24,7 @@ N_EXEC=${N_EXEC:-3000}
 N_OPEN=${N_OPEN:-2000000}
 N_CONNECT=${N_CONNECT:-100000}
 N_REDIS=${N_REDIS:-100000}
+SETTLE=${SETTLE:-5} # seconds a monitor settles after its start (the agent reads /proc, compiles its rules)
 MONITORS=${MONITORS:-"none vigil auditd bpftrace"}
 WORKLOADS=${WORKLOADS:-"redis exec open connect build"}
 WRITE_DOC=${WRITE_DOC:-1}
@@ -56,6 +57,7 @@ cleanup() {
   [ -n "${listener_pid:-}" ] && kill "$listener_pid" 2>/dev/null
   sysctl -q kernel.bpf_stats_enabled=0 || true
   rm -rf "$work"
+  return 0
 }
 trap cleanup EXIT
 
@@ -81,9 +83,9 @@ listener_pid=$!
 for _ in $(seq 100); do [ -s "$work/listen.port" ] && redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 listen_port=$(cat "$work/listen.port")
 
-# The C project of the build workload: 60 files of ordinary code.
+# The C project of the build workload: 150 files of ordinary code.
 mkdir -p "$work/proj"
-for i in $(seq 60); do
+for i in $(seq 150); do
   cat >"$work/proj/f$i.c" <<EOF
 #include <stdio.h>
 #include <string.h>
@@ -212,6 +214,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for m in $MONITORS; do
     current=$m
     start_monitor "$m"
+    [ "$m" = none ] || sleep "$SETTLE"
     for w in $WORKLOADS; do
       before=""; b0=""
       if [ "$m" = vigil ]; then before=$(status); b0=$(bpf_stats); fi
@@ -325,3 +328,4 @@ open(doc, "w").write(s)
 PY
   echo "written into docs/performance.md" >&2
 fi
+exit 0
