@@ -651,19 +651,23 @@ static __always_inline bool drop_failure(long ret)
 
 /* SYSCALL(sc, type) { body } defines the program on sys_exit_<sc>. The body
  * sees `a` (the arguments) and `ret`; it runs only when type is enabled and
- * the caller is not the agent. */
-#define SYSCALL(sc, type)                                                      \
+ * the caller is not the agent. SYSCALL_FIRST(sc, type, stmt) runs stmt on
+ * every call before that (SYSCALL_FS, below). */
+#define SYSCALL_FIRST(sc, type, first)                                         \
 	static __always_inline int handle_##sc(struct sargs *a, long ret);         \
 	SEC("tracepoint/syscalls/sys_exit_" #sc)                                \
 	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                      \
 		struct sargs a;                                                    \
+		first;                                                             \
 		if (is_agent() || !type_enabled(type))                             \
 			return 0;                                                      \
 		sys_args(&a);                                                      \
 		return handle_##sc(&a, ctx->ret);                                  \
 	}                                                                      \
 	static __always_inline int handle_##sc(struct sargs *a, long ret)
+
+#define SYSCALL(sc, type) SYSCALL_FIRST(sc, type, (void)0)
 
 /* A successful rename, link, unlink or (u)mount moves names: remembered
  * read verdicts no longer hold. It runs whatever the event types enabled
@@ -675,19 +679,7 @@ static __always_inline void names_moved(long ret)
 }
 
 /* SYSCALL_FS is SYSCALL for the syscalls that move names. */
-#define SYSCALL_FS(sc, type)                                                   \
-	static __always_inline int handle_##sc(struct sargs *a, long ret);         \
-	SEC("tracepoint/syscalls/sys_exit_" #sc)                                \
-	int exit_##sc(struct trace_event_raw_sys_exit *ctx)                    \
-	{                                                                      \
-		struct sargs a;                                                    \
-		names_moved(ctx->ret);                                             \
-		if (is_agent() || !type_enabled(type))                             \
-			return 0;                                                      \
-		sys_args(&a);                                                      \
-		return handle_##sc(&a, ctx->ret);                                  \
-	}                                                                      \
-	static __always_inline int handle_##sc(struct sargs *a, long ret)
+#define SYSCALL_FS(sc, type) SYSCALL_FIRST(sc, type, names_moved(ctx->ret))
 
 /* ------------------------------------------------------------- process */
 

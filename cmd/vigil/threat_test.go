@@ -24,7 +24,11 @@ func (b *backendProc) threats(t *testing.T, bin string) []alert.Threat {
 	t.Helper()
 	out, err := exec.Command(bin, "threats", "--json", "--api", b.api, "--token-file", b.token).Output()
 	if err != nil {
-		t.Fatalf("vigil threats: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("vigil threats: %v: %s", err, stderr)
 	}
 	var resp struct{ Threats []alert.Threat }
 	if err := json.Unmarshal(out, &resp); err != nil {

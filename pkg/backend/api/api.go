@@ -145,7 +145,11 @@ func (s *Server) auth(need string, next http.Handler) http.Handler {
 			}
 		} else {
 			var err error
-			if info, err = s.Tokens.Check(r.Context(), strings.TrimSpace(tok)); err != nil {
+			if info, err = s.Tokens.Check(r.Context(), strings.TrimSpace(tok)); errors.Is(err, ErrTokensUnavailable) {
+				w.Header().Set("Retry-After", "2")
+				writeError(w, http.StatusServiceUnavailable, "Authorization", err.Error())
+				return
+			} else if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
 				writeError(w, http.StatusUnauthorized, "Authorization", "invalid token")
 				return

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-sec/vigil/internal/testenv"
 	"github.com/vigil-sec/vigil/pkg/backend/index"
@@ -119,4 +120,53 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatal("an error without a message")
 		}
 	})
+}
+
+// downKV fails every read, as a NATS cluster electing a leader does.
+type downKV struct {
+	*store.MemKV
+	down bool
+}
+
+func (k *downKV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	if k.down {
+		return nil, 0, context.DeadlineExceeded
+	}
+	return k.MemKV.Get(ctx, key)
+}
+
+// A token checked once keeps working for a minute while the token store
+// does not answer; an unchecked one gets 503 (retry), not 401; an unknown
+// token is still refused; after the minute the store is asked again.
+func TestTokensWhileTheStoreIsDown(t *testing.T) {
+	kv := &downKV{MemKV: store.NewMemKV()}
+	tokens := NewTokens(kv)
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	tokens.Now = func() time.Time { return now }
+	ctx := context.Background()
+	a, _ := tokens.Create(ctx, RoleAdmin, "a")
+	b, _ := tokens.Create(ctx, RoleViewer, "b")
+	if _, err := tokens.Check(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer((&Server{Index: index.New(10), Tokens: tokens, MaxBody: 1 << 20}).Handler())
+	defer ts.Close()
+	kv.down = true
+	if code, body := get(t, ts, "/api/v1/detections", a); code != 200 {
+		t.Errorf("checked token while down: %d %s", code, body)
+	}
+	if code, body := get(t, ts, "/api/v1/detections", b); code != http.StatusServiceUnavailable || !strings.Contains(body, "retry") {
+		t.Errorf("unchecked token while down: %d %s", code, body)
+	}
+	now = now.Add(TokenCacheTTL + time.Second)
+	if code, _ := get(t, ts, "/api/v1/detections", a); code != http.StatusServiceUnavailable {
+		t.Errorf("after the minute, while down: %d", code)
+	}
+	kv.down = false
+	if code, _ := get(t, ts, "/api/v1/detections", "vgl_unknown"); code != http.StatusUnauthorized {
+		t.Errorf("unknown token: %d", code)
+	}
+	if code, _ := get(t, ts, "/api/v1/detections", b); code != 200 {
+		t.Errorf("store back: %d", code)
+	}
 }

@@ -97,6 +97,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.Token != "":
 		info, err := s.Tokens.Check(r.Context(), strings.TrimSpace(req.Token))
+		if errors.Is(err, ErrTokensUnavailable) {
+			w.Header().Set("Retry-After", "2")
+			writeError(w, http.StatusServiceUnavailable, "token", err.Error())
+			return
+		}
 		if err != nil || info.Role == RoleIngest {
 			writeError(w, http.StatusUnauthorized, "token", "invalid token")
 			return

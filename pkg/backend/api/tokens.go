@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-sec/vigil/pkg/backend/store"
@@ -41,11 +42,34 @@ type TokenInfo struct {
 }
 
 // Tokens checks and makes bearer tokens, stored hashed (SHA-256: the
-// tokens are 256-bit random, so a fast hash is enough).
-type Tokens struct{ kv KV }
+// tokens are 256-bit random, so a fast hash is enough). A token checked
+// once is remembered for TokenCacheTTL, so the API keeps answering its
+// callers while the NATS cluster re-elects a leader (a node lost).
+type Tokens struct {
+	kv   KV
+	mu   sync.Mutex
+	seen map[string]seenToken
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+type seenToken struct {
+	info  TokenInfo
+	until time.Time
+}
+
+// TokenCacheTTL is how long a checked token is remembered.
+const TokenCacheTTL = time.Minute
+
+// maxSeenTokens bounds the remembered tokens (the map starts over).
+const maxSeenTokens = 4096
+
+// ErrTokensUnavailable is a token that could not be checked: the store
+// did not answer (the API says 503, retry).
+var ErrTokensUnavailable = errors.New("the token store is not answering (NATS unavailable): retry")
 
 // NewTokens keeps tokens in kv.
-func NewTokens(kv KV) *Tokens { return &Tokens{kv: kv} }
+func NewTokens(kv KV) *Tokens { return &Tokens{kv: kv, seen: map[string]seenToken{}, Now: time.Now} }
 
 func hashToken(tok string) string {
 	h := sha256.Sum256([]byte(tok))
@@ -86,13 +110,29 @@ func (t *Tokens) Check(ctx context.Context, tok string) (TokenInfo, error) {
 		return info, errors.New("not a vigil token")
 	}
 	key := hashToken(tok)
+	now := t.Now()
+	t.mu.Lock()
+	s, ok := t.seen[key]
+	t.mu.Unlock()
+	if ok && now.Before(s.until) {
+		return s.info, nil
+	}
 	b, _, err := t.kv.Get(ctx, key)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return info, errors.New("unknown token")
+	}
+	if err != nil {
+		return info, ErrTokensUnavailable
 	}
 	if err := json.Unmarshal(b, &info); err != nil || !ValidRole(info.Role) {
 		return info, errors.New("token record unreadable")
 	}
+	t.mu.Lock()
+	if len(t.seen) >= maxSeenTokens {
+		t.seen = map[string]seenToken{}
+	}
+	t.seen[key] = seenToken{info: info, until: now.Add(TokenCacheTTL)}
+	t.mu.Unlock()
 	return info, nil
 }
 
