@@ -879,9 +879,9 @@ int BPF_PROG(sched_exit, struct task_struct *p)
 /* A regular file created below /dev: nothing but device nodes, directories
  * and links belong there (/dev/null is opened with O_CREAT by every shell
  * redirect, so the file's type decides). */
-static __always_inline bool dev_create(struct pathbuf *pb, struct pathres r, __u64 flags, long ret)
+static __always_inline bool dev_create(struct pathbuf *pb, struct pathres r, __u64 flags, struct file *f)
 {
-	return ret >= 0 && (flags & O_CREAT) && dev_place(pb, r) == DEV_OTHER && fd_kind(fd_file(ret)) == FD_FILE;
+	return f && (flags & O_CREAT) && dev_place(pb, r) == DEV_OTHER && fd_kind(f) == FD_FILE;
 }
 
 /* The head of struct dentry from d_parent on: d_parent, d_name (its
@@ -950,7 +950,7 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 
 	/* Reads: watched prefixes, and /proc/<pid>/environ and mem. Writes:
 	 * all but noisy prefixes, except write-watched ones. */
-	bool send = write ? (write_sent(pb, r) || dev_create(pb, r, flags, ret))
+	bool send = write ? (write_sent(pb, r) || dev_create(pb, r, flags, f))
 			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
 	if (!send) {
 		/* A truncated path decided nothing for sure: not remembered. */

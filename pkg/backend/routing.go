@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,7 +28,7 @@ type routing struct {
 	dispatchers []*route.Dispatcher
 	router      *route.Router
 	// leading: this instance holds the routing lease.
-	leading sync.Map // "routing" -> true while held
+	leading atomic.Bool
 	dead    *deadLetters
 }
 
@@ -56,6 +56,13 @@ func (d *deadLetters) add(m store.Msg) {
 	}
 }
 
+// count is how many dead letters were read.
+func (d *deadLetters) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.total
+}
+
 // recent is the latest dead letters, newest first.
 func (d *deadLetters) recent(n int) ([]alert.DeadLetter, int) {
 	d.mu.Lock()
@@ -71,10 +78,7 @@ func (d *deadLetters) recent(n int) ([]alert.DeadLetter, int) {
 // needs (a key, a certificate, an unwritable path) fails the start.
 func (b *Backend) newRouting() error {
 	r := &routing{router: route.NewRouter(b.cfg.Routes), dead: &deadLetters{}}
-	ui := strings.TrimRight(b.cfg.Routing.UIURL, "/")
-	if ui == "" {
-		ui = "http://" + b.cfg.Listen
-	}
+	ui := b.cfg.UIBase()
 	lookup := b.lookupDetection
 	if !r.router.NeedsDetections() {
 		lookup = nil
@@ -167,8 +171,8 @@ func (b *Backend) startRouting(ctx context.Context, leaseKV *store.KV, run func(
 		TTL: LeaseTTL, Log: b.log.Named("route")}
 	run("routing", func(c context.Context) error {
 		return g.Run(c, func(lc context.Context, _ int) error {
-			r.leading.Store("routing", true)
-			defer r.leading.Delete("routing")
+			r.leading.Store(true)
+			defer r.leading.Store(false)
 			b.log.Named("route").Info("routing", zap.Int("outputs", len(r.dispatchers)))
 			var wg sync.WaitGroup
 			errc := make(chan error, len(cons))
@@ -194,9 +198,15 @@ func (b *Backend) startRouting(ctx context.Context, leaseKV *store.KV, run func(
 }
 
 // Leading tells whether this instance routes.
-func (r *routing) Leading() bool {
-	_, ok := r.leading.Load("routing")
-	return ok
+func (r *routing) Leading() bool { return r.leading.Load() }
+
+// snapshots are the outputs' counters.
+func (r *routing) snapshots() []route.Snapshot {
+	out := make([]route.Snapshot, 0, len(r.dispatchers))
+	for _, d := range r.dispatchers {
+		out = append(out, d.Snapshot())
+	}
+	return out
 }
 
 // OutputsStatus is GET /api/v1/outputs.
@@ -211,10 +221,7 @@ type OutputsStatus struct {
 
 func (b *Backend) outputs(context.Context) any {
 	r := b.routing
-	s := OutputsStatus{Leading: r.Leading(), Outputs: []route.Snapshot{}}
-	for _, d := range r.dispatchers {
-		s.Outputs = append(s.Outputs, d.Snapshot())
-	}
+	s := OutputsStatus{Leading: r.Leading(), Outputs: r.snapshots()}
 	s.Dead, s.DeadTotal = r.dead.recent(50)
 	return s
 }

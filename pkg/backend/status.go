@@ -114,11 +114,7 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 	}
 	s.Outputs = []route.Snapshot{}
 	if r := b.routing; r != nil {
-		for _, d := range r.dispatchers {
-			s.Outputs = append(s.Outputs, d.Snapshot())
-		}
-		s.Routing.Leading = r.Leading()
-		_, s.Routing.DeadLetters = r.dead.recent(0)
+		s.Outputs, s.Routing.Leading, s.Routing.DeadLetters = r.snapshots(), r.Leading(), r.dead.count()
 	}
 	s.Index.Detections, s.Index.Dropped, s.Index.Malformed = b.index.Len(), b.index.Dropped.Load(), b.index.Malformed.Load()
 	b.pushMu.Lock()
@@ -216,8 +212,7 @@ func (b *Backend) metrics() http.Handler {
 		}))
 	}
 	gauge("dead_letters", "Dead letters read from the dead-letter stream since this instance started.", func() float64 {
-		_, n := b.routing.dead.recent(0)
-		return float64(n)
+		return float64(b.routing.dead.count())
 	})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -60,11 +60,7 @@ func newOutputsCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer func() { _ = out.Close() }()
-			ui := cfg.Routing.UIURL
-			if ui == "" {
-				ui = "http://" + cfg.Listen
-			}
-			rc, err := out.Send(cmd.Context(), &route.Delivery{N: route.Sample(ev, sev, ui, time.Now())})
+			rc, err := out.Send(cmd.Context(), &route.Delivery{N: route.Sample(ev, sev, cfg.UIBase(), time.Now())})
 			if err != nil {
 				if route.IsPermanent(err) {
 					return fmt.Errorf("%s (%s): refused (the backend would dead-letter this): %w", oc.Name, oc.Type, err)

@@ -109,6 +109,15 @@ type Routing struct {
 	UIURL string `yaml:"ui_url"`
 }
 
+// UIBase is the UI's address for links in notifications: routing.ui_url,
+// else http://<listen>; no trailing slash.
+func (c *Backend) UIBase() string {
+	if c.Routing.UIURL != "" {
+		return strings.TrimRight(c.Routing.UIURL, "/")
+	}
+	return "http://" + c.Listen
+}
+
 // Output types.
 var outputTypes = []string{"webhook", "slack", "syslog", "file", "pagerduty"}
 
