@@ -57,6 +57,11 @@ type Agent struct {
 	hostID  string
 	types   map[event.Type]bool
 	reloads atomic.Uint64
+	// reloadMu serializes reloads (SIGHUP, a pushed bundle).
+	reloadMu sync.Mutex
+	// bundle is the pushed rule bundle running (nil: none).
+	bundle  atomic.Pointer[rules.Bundle]
+	bundles bundleState
 	health  *health
 	recent  recentAlerts
 	// Color says whether text output is coloured (the CLI decides from
@@ -115,6 +120,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("process tree seeded", zap.Int("processes", n))
 
+	if a.cfg.NATS.CentralRules() {
+		a.loadCachedBundle()
+	}
 	rs, err := host.LoadAndCompile(a.ruleSources())
 	if err != nil {
 		return fmt.Errorf("rules:\n%w", err)
@@ -192,6 +200,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		OnSinkError: a.health.sinkError,
 	}, rs, response.ProcKiller{Root: a.cfg.HostRoot}, alertSinks...)
 	sinks = append(sinks, a.engine)
+	if a.deliv != nil && a.cfg.NATS.CentralRules() {
+		go a.watchBundle(pctx, a.deliv)
+	}
 	drainStop := make(chan struct{})
 	errc := pipeline.Consume(queue, drainStop, clk, a.tree, self(), &a.stats, sinks...)
 	healthStop := make(chan struct{})
@@ -371,7 +382,7 @@ func (a *Agent) Snapshot() status.Snapshot {
 		s.Rules = status.RuleStats{
 			Count: len(a.engine.Ruleset().Rules), Version: a.engine.Ruleset().Version, Reloads: a.reloads.Load(),
 			Evaluated: st.Evaluated.Load(), Alerts: st.Alerts.Load(), Suppressed: st.Suppressed.Load(),
-			EvalErrors: st.EvalErrors.Load(), Kills: st.Kills.Load(),
+			EvalErrors: st.EvalErrors.Load(), Kills: st.Kills.Load(), Bundle: a.bundles.get(),
 		}
 	}
 	for _, t := range event.AllTypes() {

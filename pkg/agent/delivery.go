@@ -27,10 +27,12 @@ type delivery struct {
 	a          *Agent
 	host       identity.Host
 	sp         *spool.Spool
-	pub        *transport.Publisher // nil when the credential is unusable
+	// pub is nil while enrolling or when the credential is unusable.
+	pub        atomic.Pointer[transport.Publisher]
 	heartbeats atomic.Uint64
 	credErr    error
 	credErrAt  time.Time
+	enroll     *enrollState // token enrollment (nil: a configured credential)
 	// eventFailures counts events (telemetry context or full) not spooled.
 	eventFailures atomic.Uint64
 }
@@ -71,26 +73,75 @@ func (a *Agent) startDelivery(ctx context.Context, host identity.Host) (*deliver
 	if err != nil {
 		return nil, err
 	}
-	auth := transport.Auth{Creds: a.cfg.NATS.Creds, NKey: a.cfg.NATS.NKey, CA: a.cfg.NATS.CA, Cert: a.cfg.NATS.Cert, Key: a.cfg.NATS.Key}
-	opts, err := auth.Options()
-	if err != nil {
+	d := &delivery{a: a, host: host, sp: sp}
+	tlsOnly := transport.Auth{CA: a.cfg.NATS.CA, Cert: a.cfg.NATS.Cert, Key: a.cfg.NATS.Key}
+	if a.cfg.NATS.EnrollToken != "" {
+		// Token enrollment: the recorded credential, or enroll in the
+		// background while alerts wait in the spool.
+		d.enroll = &enrollState{}
+		auth := tlsOnly
+		auth.NKey = a.seedPath()
+		if e, ok := a.enrolled(host); ok {
+			d.enroll.set(func(s *alert.EnrollmentState) { s.State, s.Enrolled = "enrolled", e.Enrolled })
+			if err := d.connect(ctx, auth, e.InboxPrefix); err != nil {
+				_ = sp.Close()
+				return nil, err
+			}
+			return d, nil
+		}
+		go func() {
+			e, err := a.enroll(ctx, host, d.enroll)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.enroll.set(func(s *alert.EnrollmentState) { s.Error, s.ErrorAt = err.Error(), time.Now().UTC() })
+					a.log.Error("enrollment stopped; alerts are kept in the spool", zap.Error(err))
+				}
+				return
+			}
+			if err := d.connect(ctx, auth, e.InboxPrefix); err != nil {
+				d.enroll.set(func(s *alert.EnrollmentState) { s.Error, s.ErrorAt = err.Error(), time.Now().UTC() })
+				a.log.Error("alert delivery failed to start after enrollment", zap.Error(err))
+			}
+		}()
+		return d, nil
+	}
+	auth := tlsOnly
+	auth.Creds, auth.NKey = a.cfg.NATS.Creds, a.cfg.NATS.NKey
+	if _, err := auth.Options(); err != nil {
 		// A credential that cannot be used stops delivery, not detection:
 		// alerts are spooled and wait for a fixed credential and a restart;
 		// vigil status and the journal say why.
 		err = fmt.Errorf("nats credentials: %w", err)
 		a.log.Error("alert delivery disabled until the credential is fixed; alerts are kept in the spool", zap.Error(err))
-		return &delivery{a: a, host: host, sp: sp, credErr: err, credErrAt: time.Now()}, nil
+		d.credErr, d.credErrAt = err, time.Now()
+		return d, nil
 	}
-	pub, err := transport.Connect(transport.Config{URL: a.cfg.NATS.URL, Env: a.cfg.Env, HostID: host.ID, Options: opts,
-		Stream: a.cfg.NATS.Stream, CreateStream: a.cfg.NATS.CreateStream}, sp, a.log)
-	if err != nil {
+	if err := d.connect(ctx, auth, ""); err != nil {
 		_ = sp.Close()
 		return nil, err
 	}
-	d := &delivery{a: a, host: host, sp: sp, pub: pub}
-	go pub.Run(ctx)
-	go d.heartbeat(ctx)
 	return d, nil
+}
+
+// connect starts the publisher and the heartbeats.
+func (d *delivery) connect(ctx context.Context, auth transport.Auth, inbox string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	opts, err := auth.Options()
+	if err != nil {
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	a := d.a
+	pub, err := transport.Connect(transport.Config{URL: a.cfg.NATS.URL, Env: a.cfg.Env, HostID: d.host.ID, Options: opts,
+		Stream: a.cfg.NATS.Stream, CreateStream: a.cfg.NATS.CreateStream, InboxPrefix: inbox}, d.sp, a.log)
+	if err != nil {
+		return err
+	}
+	d.pub.Store(pub)
+	go pub.Run(ctx)
+	go d.heartbeat(ctx, pub)
+	return nil
 }
 
 func (d *delivery) subject(kind wire.Kind) string {
@@ -149,13 +200,13 @@ func (d *delivery) Flush() error {
 // heartbeat publishes the agent's status: every second until the first is
 // acknowledged (so a fresh install's health gate passes quickly), then every
 // interval.
-func (d *delivery) heartbeat(ctx context.Context) {
+func (d *delivery) heartbeat(ctx context.Context, pub *transport.Publisher) {
 	send := func() {
 		msg := alert.Heartbeat{Schema: alert.HeartbeatSchema, Time: time.Now(), Interval: d.a.cfg.HeartbeatInterval.Seconds(),
 			Host: d.host, Status: d.a.Snapshot()}
 		b, _ := json.Marshal(msg)
-		if d.pub.Connected() {
-			if err := d.pub.Publish(ctx, d.subject(wire.KindHeartbeat), b); err == nil {
+		if pub.Connected() {
+			if err := pub.Publish(ctx, d.subject(wire.KindHeartbeat), b); err == nil {
 				d.heartbeats.Add(1)
 			}
 		}
@@ -182,29 +233,40 @@ func (d *delivery) heartbeat(ctx context.Context) {
 
 // notify wakes the publisher, if there is one.
 func (d *delivery) notify() {
-	if d.pub != nil {
-		d.pub.Notify()
+	if pub := d.pub.Load(); pub != nil {
+		pub.Notify()
 	}
 }
 
 func (d *delivery) stats() *status.TransportStats {
 	sp := d.sp.Stats()
 	url := wire.RedactURL(d.a.cfg.NATS.URL)
-	if d.pub == nil {
-		return &status.TransportStats{URL: url, LastError: d.credErr.Error(), LastErrorAt: d.credErrAt, Spool: &sp}
+	var enr *alert.EnrollmentState
+	if d.enroll != nil {
+		enr = d.enroll.get()
 	}
-	st := &d.pub.Stats
+	pub := d.pub.Load()
+	if pub == nil {
+		ts := &status.TransportStats{URL: url, Spool: &sp, Enrollment: enr}
+		if d.credErr != nil {
+			ts.LastError, ts.LastErrorAt = d.credErr.Error(), d.credErrAt
+		} else if enr != nil && enr.Error != "" {
+			ts.LastError, ts.LastErrorAt = "enrollment: "+enr.Error, enr.ErrorAt
+		}
+		return ts
+	}
+	st := &pub.Stats
 	last, at := st.LastError()
 	return &status.TransportStats{
-		URL: url, Connected: d.pub.Connected(), Published: st.Published.Load(), Acked: st.Acked.Load(),
+		URL: url, Connected: pub.Connected(), Published: st.Published.Load(), Acked: st.Acked.Load(),
 		Retries: st.Retries.Load(), Errors: st.Errors.Load(), LastError: last, LastErrorAt: at,
-		Heartbeats: d.heartbeats.Load(), StreamNote: st.StreamNote(), Spool: &sp,
+		Heartbeats: d.heartbeats.Load(), StreamNote: st.StreamNote(), Spool: &sp, Enrollment: enr,
 	}
 }
 
 func (d *delivery) close() {
-	if d.pub != nil {
-		d.pub.Close()
+	if pub := d.pub.Load(); pub != nil {
+		pub.Close()
 	}
 	if err := d.sp.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "spool close:", err)

@@ -12,13 +12,25 @@ import (
 	"github.com/vigil-sec/vigil/pkg/status"
 )
 
+// ruleSources are the vendor rules, the inline ones (vigil run's), the
+// pushed bundle, then the local paths: host overrides win.
 func (a *Agent) ruleSources() rules.Sources {
-	return rules.Sources{Builtin: a.cfg.Rules.Builtin, VendorDir: a.cfg.Rules.VendorDir, Paths: a.cfg.Rules.Paths, Inline: a.ExtraRules}
+	inline := append([]rules.Inline(nil), a.ExtraRules...)
+	if b := a.bundle.Load(); b != nil {
+		inline = append(inline, b.Inline()...)
+	}
+	return rules.Sources{Builtin: a.cfg.Rules.Builtin, VendorDir: a.cfg.Rules.VendorDir, Paths: a.cfg.Rules.Paths, Inline: inline}
 }
 
 // Reload re-reads the rules (SIGHUP). An invalid set is rejected with its
 // errors logged, and the running rules stay. It returns the load error.
 func (a *Agent) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	return a.reloadLocked()
+}
+
+func (a *Agent) reloadLocked() error {
 	rs, err := host.LoadAndCompile(a.ruleSources())
 	if err != nil {
 		var es rules.Errors

@@ -94,6 +94,33 @@ type TransportStats struct {
 	// configuration (create_stream refused by the server's permissions).
 	StreamNote string      `json:"stream_note,omitempty"`
 	Spool      *SpoolStats `json:"spool"`
+	// Enrollment is the token enrollment's progress (agents configured
+	// with nats.enroll_token).
+	Enrollment *EnrollmentState `json:"enrollment,omitempty"`
+}
+
+// EnrollmentState says where a token enrollment is.
+type EnrollmentState struct {
+	// State is enrolling, enrolled or refused (the backend said no: the
+	// error says why).
+	State    string    `json:"state"`
+	Enrolled time.Time `json:"enrolled,omitzero"`
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+	ErrorAt  time.Time `json:"error_at,omitzero"`
+}
+
+// BundleState is the centrally pushed rule bundle an agent runs.
+type BundleState struct {
+	// Version is the bundle running ("" when none has been pushed).
+	Version string    `json:"version,omitempty"`
+	Applied time.Time `json:"applied,omitzero"`
+	// Error is why the latest pushed bundle is not running (the running
+	// rules stay), or why it cannot be watched.
+	Error   string    `json:"error,omitempty"`
+	ErrorAt time.Time `json:"error_at,omitzero"`
+	// Rejected is the version of the bundle refused.
+	Rejected string `json:"rejected,omitempty"`
 }
 
 // SpoolPriorities are the spool's priorities: telemetry (events), then the
@@ -108,6 +135,8 @@ type RuleStats struct {
 	Count      int    `json:"count"`
 	Version    string `json:"version"`
 	Reloads    uint64 `json:"reloads"`
+	// Bundle is the pushed bundle (vigil rules push), when watched.
+	Bundle *BundleState `json:"bundle,omitempty"`
 	Evaluated  uint64 `json:"evaluated"`
 	Alerts     uint64 `json:"alerts"`
 	Suppressed uint64 `json:"suppressed"`

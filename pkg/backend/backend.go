@@ -61,6 +61,7 @@ type Backend struct {
 	httpLn  net.Listener
 	natsURL string
 	routing *routing
+	fleet   fleetState
 }
 
 // LoadRules compiles the backend's cloud rules.
@@ -94,6 +95,10 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 	so := store.Options{Name: "vigil backend", URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKeySeed,
 		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile, Wait: 30 * time.Second,
 		EnsureWait: 2 * time.Minute}
+	if err := b.loadIssuer(); err != nil {
+		b.routing.close()
+		return nil, fmt.Errorf("enrollment: %w", err)
+	}
 	if cfg.Embedded() {
 		tlsCfg, err := serverTLS(cfg.NATS.TLS)
 		if err != nil {
@@ -105,7 +110,7 @@ func Start(ctx context.Context, cfg config.Backend, log *zap.Logger) (*Backend, 
 			users = append(users, bus.User{NKey: u.NKey, Publish: u.Publish, Subscribe: u.Subscribe})
 		}
 		b.bus, err = bus.Start(bus.Options{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATS.Listen, TLS: tlsCfg,
-			Users: users, Anonymous: cfg.Anonymous()}, log.Named("nats"))
+			Users: users, Anonymous: cfg.Anonymous(), CalloutIssuer: b.issuerPublicKey()}, log.Named("nats"))
 		if err != nil {
 			b.routing.close()
 			return nil, err
@@ -229,6 +234,11 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 			}
 		}()
 	}
+	if err := b.startFleet(ctx, run); err != nil {
+		stopWork()
+		wg.Wait()
+		return err
+	}
 	run("index", func(c context.Context) error {
 		return b.conn.Follow(c, wire.DetectionStream, "", time.Time{}, func(m store.Msg) { b.index.Add(m.Data) })
 	})
@@ -303,7 +313,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 	}
 	srv := &api.Server{Index: b.index, Threats: b.view, Sensors: b.threats.Sensors, Tokens: tokens, Ingest: b, Status: b.status, Healthy: b.healthy,
 		Metrics: b.metrics(), MaxBody: b.cfg.Ingest.MaxBodyBytes, Sessions: &api.Sessions{KV: sessKV, TTL: b.cfg.UI.SessionTTL},
-		Users: api.NewUsers(users), UI: ui.Handler(), Rules: b.listed, Outputs: b.outputs}
+		Users: api.NewUsers(users), UI: ui.Handler(), Rules: b.listed, Outputs: b.outputs, Fleet: b.fleetAPI()}
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		stopWork()

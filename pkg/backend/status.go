@@ -30,7 +30,10 @@ type Status struct {
 	Rules   struct {
 		Cloud   int    `json:"cloud"`
 		Version string `json:"version"`
+		// Bundle is the pushed bundle this instance runs (vigil rules push).
+		Bundle BundleStatus `json:"bundle"`
 	} `json:"rules"`
+	Enrollment EnrollmentStatus `json:"enrollment"`
 	Detect struct {
 		Records       uint64 `json:"cloud_records"`
 		Alerts        uint64 `json:"agent_alerts"`
@@ -95,6 +98,11 @@ func (b *Backend) statusDoc(ctx context.Context) Status {
 		s.Streams = append(s.Streams, st)
 	}
 	s.Rules.Cloud, s.Rules.Version = len(b.rules.Rules), b.rules.Version
+	if st := b.stage; st != nil {
+		rs := st.Detector().Ruleset()
+		s.Rules.Cloud, s.Rules.Version = len(rs.Rules), rs.Version
+	}
+	s.Rules.Bundle, s.Enrollment = b.bundleStatus(), b.enrollmentStatus()
 	if st := b.stage; st != nil {
 		d := &s.Detect
 		d.Records, d.Alerts, d.Detections = st.Stats.Records.Load(), st.Stats.Alerts.Load(), st.Stats.Detections.Load()

@@ -97,7 +97,7 @@ func newBackendCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and /metrics")
 	fl.StringVar(&f.env, "env", "default", "deployment environment (the subjects' second token)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.AddCommand(newTokenCmd(stdout), newPasswdCmd(stdout), newOutputsCmd(stdout))
+	cmd.AddCommand(newTokenCmd(stdout), newHostsCmd(stdout), newPasswdCmd(stdout), newOutputsCmd(stdout))
 	return cmd
 }
 
@@ -189,30 +189,205 @@ func apiFlags(cmd *cobra.Command, api, tokenFile *string) {
 }
 
 func newTokenCmd(stdout io.Writer) *cobra.Command {
-	tok := &cobra.Command{Use: "token", Short: "Manage API tokens"}
-	var api, tokenFile, role, name string
+	tok := &cobra.Command{Use: "token", Short: "Manage API tokens and deployment (enrollment) tokens"}
+	var api, tokenFile, role, name, kind, env, ttl string
+	var maxUses int
 	create := &cobra.Command{
-		Use:   "create --role admin|viewer|ingest [--name NAME]",
-		Short: "Create an API token (printed once; only its hash is stored)",
+		Use:   "create [--kind api] --role admin|viewer|ingest | --kind enroll --env ENV [--ttl 30d] [--max-uses N]",
+		Short: "Create a token (printed once; only its hash is stored)",
+		Long: "Create an API token (--kind api, the default: --role admin, viewer or ingest), or a\n" +
+			"deployment token (--kind enroll) that agents of one environment enroll with: put it\n" +
+			"in cloud-init, an image or Ansible as VIGIL_ENROLL_TOKEN; each host generates its own\n" +
+			"key and gets a credential confined to its own subjects.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newAPIClient(api, tokenFile)
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]string{"role": role, "name": name})
 			var out struct {
 				Token string `json:"token"`
+				ID    string `json:"id"`
 			}
-			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/tokens", body, &out); err != nil {
-				return err
+			switch kind {
+			case "api":
+				body, _ := json.Marshal(map[string]string{"role": role, "name": name})
+				if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/tokens", body, &out); err != nil {
+					return err
+				}
+			case "enroll":
+				if env == "" {
+					return errors.New("--env: the environment the hosts enroll into (a deployment token is for one)")
+				}
+				body, _ := json.Marshal(map[string]any{"env": env, "name": name, "ttl": ttl, "max_uses": maxUses})
+				if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/enroll-tokens", body, &out); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "deployment token %s for env %s (revoke: vigil backend token revoke %s)\n", out.ID, env, out.ID)
+			default:
+				return fmt.Errorf("--kind %q: api or enroll", kind)
 			}
 			_, err = fmt.Fprintln(stdout, out.Token)
 			return err
 		},
 	}
-	create.Flags().StringVar(&role, "role", "viewer", "admin, viewer or ingest")
+	create.Flags().StringVar(&kind, "kind", "api", "api (API access) or enroll (agents enroll with it)")
+	create.Flags().StringVar(&role, "role", "viewer", "API token: admin, viewer or ingest")
 	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	create.Flags().StringVar(&env, "env", "", "deployment token: the environment its hosts enroll into")
+	create.Flags().StringVar(&ttl, "ttl", "", "deployment token: how long it enrolls (30m, 24h, 30d; default: until revoked)")
+	create.Flags().IntVar(&maxUses, "max-uses", 0, "deployment token: how many hosts it may enroll (0: unlimited)")
 	apiFlags(create, &api, &tokenFile)
-	tok.AddCommand(create)
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List deployment tokens with their state and uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Tokens []struct {
+					ID       string     `json:"id"`
+					Env      string     `json:"env"`
+					Name     string     `json:"name"`
+					State    string     `json:"state"`
+					Uses     int        `json:"uses"`
+					MaxUses  int        `json:"max_uses"`
+					Created  time.Time  `json:"created"`
+					Expires  *time.Time `json:"expires"`
+					LastUsed *time.Time `json:"last_used"`
+				} `json:"tokens"`
+			}
+			if asJSON {
+				var raw json.RawMessage
+				if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/enroll-tokens", nil, &raw); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(stdout, string(raw))
+				return err
+			}
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/enroll-tokens", nil, &out); err != nil {
+				return err
+			}
+			var rows []string
+			for _, t := range out.Tokens {
+				uses, exp, last := fmt.Sprint(t.Uses), "-", "-"
+				if t.MaxUses > 0 {
+					uses += fmt.Sprintf("/%d", t.MaxUses)
+				}
+				if t.Expires != nil {
+					exp = t.Expires.UTC().Format(time.RFC3339)
+				}
+				if t.LastUsed != nil {
+					last = t.LastUsed.UTC().Format(time.RFC3339)
+				}
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", t.ID, t.Env, t.State, uses,
+					t.Created.UTC().Format(time.RFC3339), exp, last, t.Name))
+			}
+			return listing(stdout, cmd.ErrOrStderr(), "ID\tENV\tSTATE\tUSES\tCREATED\tEXPIRES\tLAST USED\tNAME", rows, "no deployment tokens")
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	apiFlags(list, &api, &tokenFile)
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a deployment token: it enrolls nothing new (enrolled hosts keep their credentials)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				ID    string `json:"id"`
+				State string `json:"state"`
+			}
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/enroll-tokens/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "deployment token %s %s\n", out.ID, out.State)
+			return err
+		},
+	}
+	apiFlags(revoke, &api, &tokenFile)
+	tok.AddCommand(create, list, revoke)
 	return tok
+}
+
+func newHostsCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "hosts", Short: "List and revoke the hosts enrolled with deployment tokens"}
+	var api, tokenFile string
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List enrolled hosts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/hosts", nil, &raw); err != nil {
+				return err
+			}
+			if asJSON {
+				_, err := fmt.Fprintln(stdout, string(raw))
+				return err
+			}
+			var out struct {
+				Hosts []struct {
+					ID       string     `json:"host_id"`
+					Env      string     `json:"env"`
+					Hostname string     `json:"hostname"`
+					Instance string     `json:"instance_id"`
+					TokenID  string     `json:"token_id"`
+					Enrolled time.Time  `json:"enrolled"`
+					Revoked  *time.Time `json:"revoked"`
+				} `json:"hosts"`
+			}
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return err
+			}
+			var rows []string
+			for _, h := range out.Hosts {
+				state := "enrolled"
+				if h.Revoked != nil {
+					state = "revoked " + h.Revoked.UTC().Format(time.RFC3339)
+				}
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", h.ID, h.Env, h.Hostname, h.Instance,
+					h.Enrolled.UTC().Format(time.RFC3339), h.TokenID, state))
+			}
+			return listing(stdout, cmd.ErrOrStderr(), "HOST\tENV\tHOSTNAME\tINSTANCE\tENROLLED\tTOKEN\tSTATE", rows, "no enrolled hosts")
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	apiFlags(list, &api, &tokenFile)
+	revoke := &cobra.Command{
+		Use:   "revoke HOST",
+		Short: "Revoke a host's credential: the server refuses it from now on (and disconnects it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Disconnected int `json:"disconnected"`
+			}
+			if err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/hosts/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "host %s revoked (%d connections closed)\n", args[0], out.Disconnected)
+			return err
+		},
+	}
+	apiFlags(revoke, &api, &tokenFile)
+	cmd.AddCommand(list, revoke)
+	return cmd
 }

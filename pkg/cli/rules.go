@@ -2,9 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -172,6 +175,118 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	test.Flags().StringSliceVar(&fixtures, "fixtures", nil, "more fixture files")
-	cmd.AddCommand(lint, list, test)
+	cmd.AddCommand(lint, list, test, newRulesPushCmd(stdout, &noBuiltin))
+	return cmd
+}
+
+// bundleFiles reads the rule files of paths (files, or directories' *.yaml
+// and *.yml) into bundle files named by their base names.
+func bundleFiles(paths []string) ([]rules.BundleFile, error) {
+	var out []rules.BundleFile
+	seen := map[string]string{}
+	add := func(p string) error {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := filepath.Base(p)
+		if prev, ok := seen[name]; ok {
+			return fmt.Errorf("%s and %s have the same name: a bundle holds base names", prev, p)
+		}
+		seen[name] = p
+		out = append(out, rules.BundleFile{Name: name, Content: string(b)})
+		return nil
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			if err := add(p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.Type().IsRegular() && (strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+				if err := add(filepath.Join(p, e.Name())); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rule files (*.yaml, *.yml) in the paths given")
+	}
+	return out, nil
+}
+
+func newRulesPushCmd(stdout io.Writer, noBuiltin *bool) *cobra.Command {
+	var api, tokenFile, env string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "push [--env ENV] PATH...",
+		Short: "Validate rule files and publish them to every agent of an environment (and the backend's cloud rules)",
+		Long: "Validate the rule files (after the vendor rules, with the same compilers as the agents and\n" +
+			"the backend) and publish them as one versioned bundle for the environment. Agents\n" +
+			"watching it load it within seconds after the vendor rules and before their local\n" +
+			"/etc/vigil/rules.d (host overrides win); an agent that cannot compile it keeps its\n" +
+			"rules and reports the error (vigil sensors). Pushing replaces the environment's bundle.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				env = "default"
+				if bc, err := config.LoadBackend(config.DefaultBackendPath); err == nil {
+					env = bc.Env
+				}
+			}
+			files, err := bundleFiles(args)
+			if err != nil {
+				return err
+			}
+			b, err := rules.NewBundle(env, files)
+			if err != nil {
+				return err
+			}
+			// Checked as files first, so errors name them; then as the
+			// bundle the agents will load.
+			set, err := rules.Load(rules.Sources{Builtin: !*noBuiltin, VendorDir: rules.DefaultVendorDir, Paths: args})
+			if err == nil {
+				_, err = rules.CheckAll(set)
+			}
+			if err == nil {
+				err = b.Check(!*noBuiltin, rules.DefaultVendorDir)
+			}
+			if err != nil {
+				fmt.Fprintln(stdout, err)
+				return &exitError{code: 1, msg: "rule errors: nothing pushed"}
+			}
+			if dryRun {
+				_, err := fmt.Fprintf(stdout, "ok: bundle %s for env %s (%d files), not pushed\n", b.Version, env, len(files))
+				return err
+			}
+			c, err := newAPIClient(api, tokenFile)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(b)
+			var out struct {
+				Version string `json:"version"`
+			}
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/rules/bundles", body, &out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "pushed bundle %s to env %s (%d files)\n", out.Version, env, len(files))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "the environment (default: env of /etc/vigil/backend.yaml, else default)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and print the version; push nothing")
+	apiFlags(cmd, &api, &tokenFile)
 	return cmd
 }

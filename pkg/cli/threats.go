@@ -254,10 +254,17 @@ func newSensorsCmd(stdout io.Writer) *cobra.Command {
 			}
 			var rows []string
 			for _, s := range out.Sensors {
-				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d", s.Host, s.Hostname, s.Status, s.Version,
-					s.LastHeartbeat.UTC().Format(time.RFC3339), s.EventsPerSecond, s.Drops, s.SpoolBacklog))
+				bundle := s.Bundle
+				if bundle == "" {
+					bundle = "-"
+				}
+				if s.BundleError != "" {
+					bundle += " (refused a push: " + strings.SplitN(s.BundleError, "\n", 2)[0] + ")"
+				}
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%s\t%s", s.Host, s.Hostname, s.Status, s.Version,
+					s.LastHeartbeat.UTC().Format(time.RFC3339), s.EventsPerSecond, s.Drops, s.SpoolBacklog, s.Rules, bundle))
 			}
-			return listing(stdout, cmd.ErrOrStderr(), "HOST\tHOSTNAME\tSTATUS\tVERSION\tLAST HEARTBEAT\tEVENTS/S\tDROPS\tSPOOL", rows, "no sensors")
+			return listing(stdout, cmd.ErrOrStderr(), "HOST\tHOSTNAME\tSTATUS\tVERSION\tLAST HEARTBEAT\tEVENTS/S\tDROPS\tSPOOL\tRULES\tBUNDLE", rows, "no sensors")
 		},
 	}
 	apiFlags(cmd, &api, &tokenFile)

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -35,6 +36,8 @@ type Backend struct {
 	Outputs []Output `yaml:"outputs"`
 	Routes  []Route  `yaml:"routes"`
 	Routing Routing  `yaml:"routing"`
+	// Enrollment lets agents enroll with a deployment token.
+	Enrollment BackendEnrollment `yaml:"enrollment"`
 	// ShutdownTimeout bounds a graceful stop (in-flight work is acked or
 	// left for redelivery).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -78,6 +81,40 @@ type NKeyUser struct {
 	HostID   string `yaml:"host_id" json:"host_id"`
 	Env      string `yaml:"env" json:"env"`
 	SeedFile string `yaml:"seed_file" json:"seed_file"`
+}
+
+// BackendEnrollment is token enrollment: the backend answers nats-server's
+// auth callout for every client that is not a configured user, and the
+// enrollment requests of agents holding a deployment token.
+type BackendEnrollment struct {
+	// Enabled (default) serves the callout and enrollment.
+	Enabled bool `yaml:"enabled"`
+	// IssuerSeed is the account seed (SA...) that signs the hosts'
+	// credentials. With the embedded server it defaults to
+	// <data_dir>/issuer.nk, created at first start; with an external
+	// cluster it must be set (the same file on every instance) and each
+	// server trusts its public key (authorization.auth_callout.issuer).
+	IssuerSeed string `yaml:"issuer_seed"`
+	// CredentialTTL bounds one connection's credential: the server then
+	// disconnects it and its reconnection is checked again, so on an
+	// external cluster a revoked host is out within it (the embedded server
+	// disconnects it at once).
+	CredentialTTL time.Duration `yaml:"credential_ttl"`
+}
+
+// IssuerSeedPath is the issuer seed file ("" when enrollment cannot run:
+// an external server without issuer_seed).
+func (c *Backend) IssuerSeedPath() string {
+	if !c.Enrollment.Enabled {
+		return ""
+	}
+	if c.Enrollment.IssuerSeed != "" {
+		return c.Enrollment.IssuerSeed
+	}
+	if c.Embedded() {
+		return filepath.Join(c.DataDir, "issuer.nk")
+	}
+	return ""
 }
 
 // Limit is a stream's retention.
@@ -178,6 +215,7 @@ func DefaultBackend() Backend {
 		Correlation:     BackendCorrelation{Enabled: true, Window: time.Hour, Retention: 24 * time.Hour, Partitions: 1},
 		UI:              BackendUI{SessionTTL: 12 * time.Hour},
 		Routing:         Routing{QuietPeriod: 5 * time.Minute, RetryMax: 5 * time.Minute},
+		Enrollment:      BackendEnrollment{Enabled: true, CredentialTTL: time.Hour},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -242,9 +280,12 @@ func (c *Backend) Validate() error {
 				return bad(fmt.Sprintf("nats.users.%d.nkey", i), "%q is not an NKey user public key (U..., 56 characters)", u.NKey)
 			}
 		}
-		if checkLoopback(c.NATS.Listen) != nil && len(c.NATS.Users) == 0 && c.NATS.AllowAnonymous == nil {
-			return bad("nats.listen", "%q is not loopback and no nats.users are configured: add the users `vigil enroll` prints, or set allow_anonymous", c.NATS.Listen)
+		if checkLoopback(c.NATS.Listen) != nil && len(c.NATS.Users) == 0 && c.NATS.AllowAnonymous == nil && !c.Enrollment.Enabled {
+			return bad("nats.listen", "%q is not loopback and no agent can connect: enable enrollment (deployment tokens), add the users `vigil enroll` prints, or set allow_anonymous", c.NATS.Listen)
 		}
+	}
+	if c.Enrollment.Enabled && c.Enrollment.CredentialTTL < time.Minute {
+		return bad("enrollment.credential_ttl", "%s: at least 1m", c.Enrollment.CredentialTTL)
 	}
 	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
 		return bad("nats.replicas", "%d: 0 (1 embedded, 3 external) to 5", c.NATS.Replicas)

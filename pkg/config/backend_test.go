@@ -15,7 +15,7 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ in, want string }{
 		"unknown key":        {"nats:\n  lisen: 1\n", "backend.yaml:2: field lisen not found"},
 		"bad env":            {"env: a.b\n", "backend.yaml:1: env"},
-		"public anonymous":   {"nats:\n  listen: 0.0.0.0:4222\n", "backend.yaml:2: nats.listen"},
+		"public anonymous":   {"nats:\n  listen: 0.0.0.0:4222\nenrollment:\n  enabled: false\n", "backend.yaml:2: nats.listen"},
 		"bad nkey":           {"nats:\n  users:\n    - nkey: SUABC\n", "nats.users.0.nkey"},
 		"bad source":         {"ingest:\n  dirs:\n    - {path: /x, source: s3}\n", "backend.yaml:3: ingest.dirs.0.source"},
 		"short retention":    {"retention:\n  cloud:\n    max_age: 1m\n", "backend.yaml:3: retention.cloud.max_age"},
@@ -29,13 +29,18 @@ func TestBackendDefaultsAndErrors(t *testing.T) {
 		"ui role":            {"ui:\n  users:\n    - {name: a, role: root, password_hash: x}\n", "ui.users.0.role"},
 		"no partitions":      {"correlation:\n  partitions: 0\n", "correlation.partitions"},
 		"cluster account":    {"correlation:\n  cluster_accounts: {prod: \"12\"}\n", "correlation.cluster_accounts.prod"},
+		"credential ttl":     {"enrollment:\n  credential_ttl: 5s\n", "backend.yaml:2: enrollment.credential_ttl"},
 	} {
 		_, err := ParseBackend("backend.yaml", []byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
-	// A public listener with NKey users is fine; so is an explicit choice.
+	// A public listener with enrollment (the default) or NKey users is
+	// fine; so is an explicit choice.
+	if c, err := ParseBackend("b", []byte("nats:\n  listen: 0.0.0.0:4222\n")); err != nil || c.Anonymous() || c.IssuerSeedPath() != "/var/lib/vigil/backend/issuer.nk" {
+		t.Errorf("public listener with enrollment: %v anonymous=%v issuer=%q", err, c.Anonymous(), c.IssuerSeedPath())
+	}
 	if _, err := ParseBackend("b", []byte("nats:\n  listen: 0.0.0.0:4222\n  users:\n    - nkey: UAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")); err != nil {
 		t.Error(err)
 	}

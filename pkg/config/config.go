@@ -115,7 +115,17 @@ type NATS struct {
 	Key          string `yaml:"key"`
 	Stream       string `yaml:"stream"`
 	CreateStream bool   `yaml:"create_stream"`
+	// EnrollToken is a deployment token (vigil backend token create --kind
+	// enroll): without a credential yet, the agent generates its NKey
+	// (nkey, default <state_dir>/nats.nk) and enrolls with the backend.
+	EnrollToken string `yaml:"enroll_token"`
+	// Rules: load the rule bundle pushed for this env (vigil rules push)
+	// after the vendor rules and before the local ones (default true).
+	Rules *bool `yaml:"central_rules"`
 }
+
+// CentralRules tells whether the agent watches the pushed rule bundle.
+func (n NATS) CentralRules() bool { return n.URL != "" && (n.Rules == nil || *n.Rules) }
 
 // Spool configures the durable outbox.
 type Spool struct {
@@ -272,14 +282,15 @@ type Override struct {
 
 // EnvOverrides: cloud-init and Ansible set these instead of editing the file.
 var EnvOverrides = map[string]Override{
-	"VIGIL_NATS_URL":   {"nats.url", func(c *Agent, v string) { c.NATS.URL = v }},
-	"VIGIL_NATS_CREDS": {"nats.creds", func(c *Agent, v string) { c.NATS.Creds = v }},
-	"VIGIL_NATS_NKEY":  {"nats.nkey", func(c *Agent, v string) { c.NATS.NKey = v }},
-	"VIGIL_NATS_CA":    {"nats.ca", func(c *Agent, v string) { c.NATS.CA = v }},
-	"VIGIL_ENV":        {"env", func(c *Agent, v string) { c.Env = v }},
-	"VIGIL_SPOOL_DIR":  {"spool.dir", func(c *Agent, v string) { c.Spool.Dir = v }},
-	"VIGIL_TELEMETRY":  {"telemetry", func(c *Agent, v string) { c.Telemetry = v }},
-	"VIGIL_LOG_LEVEL":  {"log_level", func(c *Agent, v string) { c.LogLevel = v }},
+	"VIGIL_NATS_URL":     {"nats.url", func(c *Agent, v string) { c.NATS.URL = v }},
+	"VIGIL_NATS_CREDS":   {"nats.creds", func(c *Agent, v string) { c.NATS.Creds = v }},
+	"VIGIL_NATS_NKEY":    {"nats.nkey", func(c *Agent, v string) { c.NATS.NKey = v }},
+	"VIGIL_NATS_CA":      {"nats.ca", func(c *Agent, v string) { c.NATS.CA = v }},
+	"VIGIL_ENV":          {"env", func(c *Agent, v string) { c.Env = v }},
+	"VIGIL_ENROLL_TOKEN": {"nats.enroll_token", func(c *Agent, v string) { c.NATS.EnrollToken = v }},
+	"VIGIL_SPOOL_DIR":    {"spool.dir", func(c *Agent, v string) { c.Spool.Dir = v }},
+	"VIGIL_TELEMETRY":    {"telemetry", func(c *Agent, v string) { c.Telemetry = v }},
+	"VIGIL_LOG_LEVEL":    {"log_level", func(c *Agent, v string) { c.LogLevel = v }},
 }
 
 // ApplyEnv applies VIGIL_* overrides from env (os.Environ's form) and
@@ -552,6 +563,17 @@ func (c *Agent) Validate() error {
 	}
 	if c.NATS.Creds != "" && c.NATS.NKey != "" {
 		return bad("nats.creds", "give either creds or nkey, not both")
+	}
+	if c.NATS.EnrollToken != "" {
+		if c.NATS.Creds != "" {
+			return bad("nats.enroll_token", "a deployment token enrolls an NKey: remove nats.creds")
+		}
+		if !strings.HasPrefix(c.NATS.EnrollToken, "vge_") {
+			return bad("nats.enroll_token", "not a deployment token (they start with vge_: vigil backend token create --kind enroll)")
+		}
+		if c.NATS.URL == "" {
+			return bad("nats.enroll_token", "needs nats.url (the backend's NATS) to enroll with")
+		}
 	}
 	if !strings.HasPrefix(c.StateDir, "/") {
 		return bad("state_dir", "must be an absolute path")

@@ -44,6 +44,10 @@ type Sensor struct {
 	CPUPercent   float64 `json:"cpu_percent"`
 	RSSBytes     uint64  `json:"rss_bytes"`
 	Rules        string  `json:"rules_version,omitempty"`
+	// Bundle is the pushed rule bundle the agent runs; BundleError why the
+	// latest one is not running (the agent kept its rules).
+	Bundle      string `json:"rules_bundle,omitempty"`
+	BundleError string `json:"rules_bundle_error,omitempty"`
 }
 
 // Sensors is the inventory of agents, from heartbeats. Safe for
@@ -92,6 +96,10 @@ func (s *Sensors) Heartbeat(hb *alert.Heartbeat, at time.Time) *alert.Detection 
 		se.Interval = s.DefaultInterval.Seconds()
 	}
 	se.EventsPerSecond, se.CPUPercent, se.RSSBytes, se.Rules = st.EventsPerSecond, st.CPUPercent, st.RSSBytes, st.Rules.Version
+	se.Bundle, se.BundleError = "", ""
+	if b := st.Rules.Bundle; b != nil {
+		se.Bundle, se.BundleError = b.Version, b.Error
+	}
 	se.Drops = st.Totals.QueueDrops + st.Totals.KernelDrops
 	se.SpoolBacklog = 0
 	if t := st.Transport; t != nil && t.Spool != nil {

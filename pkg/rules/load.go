@@ -77,10 +77,22 @@ func Load(src Sources) (*Set, error) {
 			errs = append(errs, &Error{Msg: err.Error()})
 		}
 	}
+	readFiles := func(files []string) {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				add(fmt.Errorf("read rules: %w", err))
+				continue
+			}
+			add(set.Parse(f, b))
+		}
+	}
+	// Vendor rules, then inline documents (a pushed bundle), then local
+	// paths: each may override what came before.
 	if src.Builtin {
 		files, _ := ruleFiles(src.VendorDir, true)
 		if len(files) > 0 {
-			src.Paths = append(append([]string(nil), src.VendorDir), src.Paths...)
+			readFiles(files)
 		} else {
 			names, content := Builtin()
 			for _, n := range names {
@@ -97,14 +109,7 @@ func Load(src Sources) (*Set, error) {
 			add(err)
 			continue
 		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				add(fmt.Errorf("read rules: %w", err))
-				continue
-			}
-			add(set.Parse(f, b))
-		}
+		readFiles(files)
 	}
 	if len(errs) > 0 {
 		return set, errs

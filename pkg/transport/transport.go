@@ -32,6 +32,9 @@ type Config struct {
 	MaxInFlight int
 	// AckTimeout is how long a publish may wait for its acknowledgement.
 	AckTimeout time.Duration
+	// InboxPrefix, when set, is where replies come (an enrolled host may
+	// subscribe only below its own).
+	InboxPrefix string
 }
 
 // Subject builds a subject that carries the join keys:
@@ -137,6 +140,9 @@ func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 			log.Warn("server error", zap.Error(err))
 		}),
 	}, cfg.Options...)
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect %s: %w", wire.RedactURL(cfg.URL), err)

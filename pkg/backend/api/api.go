@@ -47,6 +47,8 @@ type Server struct {
 	// Outputs is the outputs' delivery status and dead letters (nil: none).
 	Outputs func(ctx context.Context) any
 	Healthy func() (bool, string) // ready to serve, or why not
+	// Fleet is enrollment and central rules (nil: none).
+	Fleet *Fleet
 	Metrics http.Handler
 	MaxBody int64
 
@@ -82,6 +84,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/outputs", s.auth(RoleViewer, http.HandlerFunc(s.outputs)))
 	mux.Handle("POST /api/v1/ingest/{source}", s.auth(RoleIngest, http.HandlerFunc(s.ingest)))
 	mux.Handle("POST /api/v1/tokens", s.auth(RoleAdmin, http.HandlerFunc(s.createToken)))
+	s.fleetRoutes(mux)
 	mux.HandleFunc("POST /api/v1/session", s.login)
 	mux.Handle("GET /api/v1/session", s.auth(RoleViewer, http.HandlerFunc(s.whoami)))
 	mux.HandleFunc("DELETE /api/v1/session", s.logout)
@@ -271,15 +274,23 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
-			return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := parseSpan(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: an RFC 3339 time or a duration back from now (30m, 24h, 7d)", s)
+}
+
+// parseSpan reads a duration: Go's (30m, 24h) or whole days (7d).
+func parseSpan(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 && n < 100000 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q: a duration (30m, 24h, 30d)", s)
 }
 
 func (s *Server) detections(w http.ResponseWriter, r *http.Request) {

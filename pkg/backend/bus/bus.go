@@ -38,6 +38,10 @@ type Options struct {
 	Users []User
 	// Anonymous lets clients without credentials in (loopback default).
 	Anonymous bool
+	// CalloutIssuer, when set, is the public account key whose signed
+	// answers authorize every other client (the backend's auth callout on
+	// $SYS.REQ.USER.AUTH: enrolled hosts and enrolling agents).
+	CalloutIssuer string
 }
 
 // Bus is a running embedded server.
@@ -87,7 +91,7 @@ func Start(o Options, log *zap.Logger) (*Bus, error) {
 	// Authentication: NKey users and, unless anonymous access is allowed,
 	// nothing else. The in-process client gets a user of its own.
 	var user, pass string
-	if len(o.Users) > 0 || !o.Anonymous {
+	if len(o.Users) > 0 || !o.Anonymous || o.CalloutIssuer != "" {
 		user, pass = inProcessUser, randomSecret()
 		for _, u := range o.Users {
 			nu := &server.NkeyUser{Nkey: u.NKey}
@@ -105,6 +109,19 @@ func Start(o Options, log *zap.Logger) (*Bus, error) {
 		}
 		opts.Users = append(opts.Users, &server.User{Username: user, Password: pass,
 			AllowedConnectionTypes: map[string]struct{}{"IN_PROCESS": {}}})
+		if o.CalloutIssuer != "" {
+			// The configured users keep their own permissions; anyone else
+			// is whoever the callout says (or nobody).
+			ac := &server.AuthCallout{Issuer: o.CalloutIssuer, AuthUsers: []string{user}}
+			for _, u := range o.Users {
+				ac.AuthUsers = append(ac.AuthUsers, u.NKey)
+			}
+			if o.Anonymous {
+				ac.AuthUsers = append(ac.AuthUsers, "anonymous")
+			}
+			opts.AuthCallout = ac
+			opts.AlwaysEnableNonce = true // callers sign with their NKey
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -126,6 +143,22 @@ func (b *Bus) InProcessConn() (net.Conn, error) { return b.srv.InProcessConn() }
 // Credentials are the in-process client's user and password ("" when the
 // server has no authentication).
 func (b *Bus) Credentials() (user, pass string) { return b.user, b.pass }
+
+// Disconnect closes the client connections of the NATS user name (a
+// revoked host's) and returns how many there were.
+func (b *Bus) Disconnect(user string) int {
+	cz, err := b.srv.Connz(&server.ConnzOptions{Username: true, User: user, Limit: 1024})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range cz.Conns {
+		if b.srv.DisconnectClientByID(c.Cid) == nil {
+			n++
+		}
+	}
+	return n
+}
 
 // ClientURL is the listener's URL.
 func (b *Bus) ClientURL() string { return b.srv.ClientURL() }

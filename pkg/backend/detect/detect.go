@@ -39,7 +39,8 @@ type Stats struct {
 
 // Stage evaluates records and alerts.
 type Stage struct {
-	det *cloud.Detector
+	det  atomic.Pointer[cloud.Detector]
+	next atomic.Pointer[cloud.Ruleset] // rules to switch to at the next batch
 	pub Publisher
 	log *zap.Logger
 	// ClusterAccounts names the AWS account of Kubernetes clusters: their
@@ -50,11 +51,31 @@ type Stage struct {
 
 // New makes the stage.
 func New(rs *cloud.Ruleset, pub Publisher, log *zap.Logger) *Stage {
-	return &Stage{det: cloud.NewDetector(rs), pub: pub, log: log}
+	s := &Stage{pub: pub, log: log}
+	s.det.Store(cloud.NewDetector(rs))
+	return s
 }
 
 // Detector is the stage's cloud detector (its counters).
-func (s *Stage) Detector() *cloud.Detector { return s.det }
+func (s *Stage) Detector() *cloud.Detector { return s.det.Load() }
+
+// Swap makes the stage evaluate rs from its next batch on (a pushed rule
+// bundle). Threshold and first-seen rules start over; the counters carry on.
+func (s *Stage) Swap(rs *cloud.Ruleset) { s.next.Store(rs) }
+
+// detector is the detector for a batch, switching rules when asked to.
+func (s *Stage) detector() *cloud.Detector {
+	if rs := s.next.Swap(nil); rs != nil {
+		old, nd := s.det.Load(), cloud.NewDetector(rs)
+		nd.Stats.Records.Store(old.Stats.Records.Load())
+		nd.Stats.Matches.Store(old.Stats.Matches.Load())
+		nd.Stats.Detections.Store(old.Stats.Detections.Load())
+		nd.Stats.EvalErrors.Store(old.Stats.EvalErrors.Load())
+		nd.Stats.Evicted.Store(old.Stats.Evicted.Load())
+		s.det.Store(nd)
+	}
+	return s.det.Load()
+}
 
 // Message is a detection as a detection-stream message.
 func Message(d *alert.Detection) (store.Msg, error) {
@@ -72,13 +93,14 @@ func Message(d *alert.Detection) (store.Msg, error) {
 
 // CloudBatch handles a batch of cloud records (a store.Handler).
 func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
+	det := s.detector()
 	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
 		r, err := cloudevent.UnmarshalWire(m.Data)
 		if err != nil {
 			return nil, false
 		}
 		s.Stats.Records.Add(1)
-		return s.det.Detect(&r), true
+		return det.Detect(&r), true
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,16 @@ func (k *KV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 func (k *KV) Put(ctx context.Context, key string, v []byte) error {
 	_, err := k.kv.Put(ctx, key, v)
 	return err
+}
+
+// Keys lists the bucket's keys (none: an empty list).
+func (k *KV) Keys(ctx context.Context) ([]string, error) {
+	keys, err := k.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	sort.Strings(keys)
+	return keys, err
 }
 
 // Delete removes a key.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -66,4 +67,16 @@ func (k *MemKV) Update(_ context.Context, key string, v []byte, rev uint64) (uin
 	k.m[key] = v
 	k.rev[key]++
 	return k.rev[key], nil
+}
+
+// Keys lists the keys, sorted.
+func (k *MemKV) Keys(_ context.Context) ([]string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]string, 0, len(k.m))
+	for key := range k.m {
+		out = append(out, key)
+	}
+	sort.Strings(out)
+	return out, nil
 }

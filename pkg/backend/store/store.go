@@ -627,3 +627,38 @@ func (c *Conn) FollowResets() uint64 { return c.followResets.Load() }
 // Notify publishes on a core NATS subject, for whoever listens (no
 // stream, no ack): threat updates for other consumers.
 func (c *Conn) Notify(subject string, data []byte) error { return c.nc.Publish(subject, data) }
+
+// Serve answers requests on subject (core NATS, a queue group so that one
+// instance of the backend answers each) with fn until ctx ends; ready is
+// called once the subscription is in place. Requests are answered
+// concurrently (at most 16 at once). fn's answer is the reply; nil sends
+// none.
+func (c *Conn) Serve(ctx context.Context, subject, queue string, fn func(ctx context.Context, data []byte) []byte, ready func()) error {
+	sem := make(chan struct{}, 16)
+	sub, err := c.nc.QueueSubscribe(subject, queue, func(m *nats.Msg) {
+		if m.Reply == "" {
+			return
+		}
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if out := fn(rctx, m.Data); out != nil {
+				_ = m.Respond(out)
+			}
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", subject, err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		return fmt.Errorf("serve %s: %w", subject, err)
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	_ = sub.Drain()
+	return nil
+}
