@@ -8,9 +8,11 @@
 #   3. an upgrade keeps the configuration and restarts the agent; a downgrade
 #      too; remove stops it and keeps the configuration; purge cleans up;
 #   4. golden image: cloud-init and deploy/packer/provision.sh, booted twice
-#      as two clones that cloud-init enrolls from
-#      deploy/cloud-init/user-data-image.yaml: each gets its own machine-id
-#      and host id, both deliver heartbeats;
+#      as two clones that cloud-init enrolls, with one deployment token, from
+#      deploy/cloud-init/user-data-image.yaml against a `vigil backend` on the
+#      host: each gets its own machine-id, host id and key, both deliver
+#      heartbeats; once the token is revoked, a machine cloned from an
+#      enrolled one is refused and `vigil status` says why;
 #   5. the rpm's contents and scriptlets, and an install into another root.
 # Needs root; PKG_VERSION names the packages in dist/ (make passes it).
 set -euo pipefail
@@ -291,42 +293,70 @@ shutdown_guest golden
 [ ! -e "$WORK/golden/var/lib/vigil/host-id" ] || fail "the image keeps a host id"
 [ ! -e "$WORK/golden/etc/vigil/nats.nk" ] || fail "the image keeps a credential"
 
-log "two clones, each enrolled by cloud-init from deploy/cloud-init/user-data-image.yaml"
+log "two clones, each enrolled by cloud-init from deploy/cloud-init/user-data-image.yaml with one deployment token"
+# The host's backend (embedded NATS, no anonymous access) is what the clones
+# enroll with and deliver to.
 CLONE_PORT=$(free_port)
-clone_users=""
-for c in clone1 clone2; do
-  clone_users+=$(nkey_user "$c" 'vigil.clones.*.*')$'\n'
-done
-printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\nauthorization { users: [\n  { user: admin, password: clonetest }\n%s] }\n' \
-  "$CLONE_PORT" "$WORK/js-clones" "$clone_users" > "$WORK/clone-nats.conf"
-start_nats "$WORK/clone-nats.conf" "$WORK/clone-nats.log"
-CLONE_ADMIN=nats://admin:clonetest@127.0.0.1:$CLONE_PORT
-wait_for 15 "NATS for the clones" "$VIGIL" tail --nats-url "$CLONE_ADMIN" --create-stream --timeout 200ms
+CLONE_HTTP=$(free_port)
+printf 'env: clones\nnats:\n  allow_anonymous: false\n' > "$WORK/clone-backend.yaml"
+"$VIGIL" backend --config "$WORK/clone-backend.yaml" --data-dir "$WORK/clone-backend" --nats-listen "127.0.0.1:$CLONE_PORT" \
+  --listen "127.0.0.1:$CLONE_HTTP" > "$WORK/clone-backend.log" 2>&1 &
+NATS_PIDS+=($!)
+API=(--api "http://127.0.0.1:$CLONE_HTTP" --token-file "$WORK/clone-backend/admin.token")
+backend_up() { [ -s "$WORK/clone-backend/admin.token" ] && "$VIGIL" backend hosts list "${API[@]}"; }
+wait_for 60 "the clones' backend" backend_up
+TOKEN=$("$VIGIL" backend token create --kind enroll --env clones --ttl 1h --name golden-image "${API[@]}" 2>/dev/null)
+case $TOKEN in vge_*) ;; *) fail "token create printed '$TOKEN'" ;; esac
 for c in clone1 clone2; do
   cp -a "$WORK/golden" "$WORK/$c"
   seed=$WORK/$c/var/lib/cloud/seed/nocloud
   mkdir -p "$seed"
   printf 'instance-id: %s\nlocal-hostname: %s\n' "$c" "$c" > "$seed/meta-data"
   sed -e "s#nats://nats.example.internal:4222#nats://127.0.0.1:$CLONE_PORT#" -e 's#VIGIL_ENV=prod#VIGIL_ENV=clones#' \
-    -e "s#SUAREPLACEWITHTHISHOSTSNKEYSEED#$(cat "$WORK/$c.nk")#" deploy/cloud-init/user-data-image.yaml > "$seed/user-data"
-  grep -q "$(cat "$WORK/$c.nk")" "$seed/user-data" || fail "user-data template: the seed placeholder moved"
+    -e "s#vge_REPLACE_WITH_THE_DEPLOYMENT_TOKEN#$TOKEN#" deploy/cloud-init/user-data-image.yaml > "$seed/user-data"
+  grep -q "$TOKEN" "$seed/user-data" || fail "user-data template: the token placeholder moved"
 done
 boot clone1 "$WORK/clone1"
 boot clone2 "$WORK/clone2"
 agent_active() { [ "$(guest "$1" systemctl is-active vigil-agent)" = active ]; }
+enrolled() { # GUEST: its agent enrolled and delivers (acknowledged heartbeats)
+  guest "$1" vigil status --json | python3 -c 'import json,sys; t=json.load(sys.stdin).get("transport") or {}
+sys.exit(0 if (t.get("enrollment") or {}).get("state")=="enrolled" and t.get("heartbeats",0)>0 else 1)'
+}
 for c in clone1 clone2; do
   guest "$c" cloud-init status --wait > /dev/null 2>&1 || true
   guest "$c" grep -q '^VIGIL_ENV=clones$' /etc/default/vigil || fail "$c: cloud-init did not write /etc/default/vigil"
-  expect "600" guest "$c" stat -c %a /etc/vigil/nats.nk
+  expect "600" guest "$c" stat -c %a /etc/default/vigil
   wait_for 20 "$c: agent active" agent_active "$c"
+  wait_for 40 "$c: enrolled with the token and delivering" enrolled "$c"
+  expect "600" guest "$c" stat -c %a /var/lib/vigil/nats.nk
 done
 m1=$(guest clone1 cat /etc/machine-id)
 m2=$(guest clone2 cat /etc/machine-id)
 [ -n "$m1" ] && [ "$m1" != "$m2" ] || fail "clones share machine-id '$m1'"
-two_ids() { [ "$(senders "$CLONE_ADMIN" 'vigil.clones.hb.*')" = 2 ]; }
-wait_for 40 "heartbeats from two distinct host ids" two_ids
-ids=$(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["data"]["host"]["id"] for l in open(sys.argv[1])})))' "$WORK/tail.jsonl")
-pass "two clones enrolled by cloud-init: machine-ids $m1 and $m2, host ids $ids"
+host_count() { "$VIGIL" backend hosts list --json "${API[@]}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))'; }
+expect 2 host_count
+two_sensors() { [ "$("$VIGIL" sensors --json "${API[@]}" | python3 -c 'import json,sys; print(len([s for s in json.load(sys.stdin)["sensors"] if s["env"]=="clones"]))')" = 2 ]; }
+wait_for 30 "heartbeats from two enrolled hosts at the backend" two_sensors
+ids=$("$VIGIL" backend hosts list --json "${API[@]}" | python3 -c 'import json,sys; print(" ".join(sorted(h["host_id"] for h in json.load(sys.stdin)["hosts"])))')
+pass "two clones enrolled by cloud-init with one deployment token: machine-ids $m1 and $m2, host ids $ids"
+
+log "the token revoked: a machine cloned from an enrolled one is refused, and says why"
+"$VIGIL" backend token revoke "$("$VIGIL" backend token list --json "${API[@]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["id"])')" "${API[@]}" > /dev/null
+# clone2 becomes a copy of an enrolled machine: a new machine-id with the
+# old host id, key and enrollment in /var/lib/vigil.
+guest clone2 systemctl stop vigil-agent
+guest clone2 sh -c 'systemd-id128 new > /etc/machine-id'
+guest clone2 systemctl start vigil-agent
+refused() {
+  guest clone2 vigil status --json | python3 -c 'import json,sys; t=json.load(sys.stdin).get("transport") or {}
+sys.exit(0 if (t.get("enrollment") or {}).get("state")=="refused" and "was revoked" in t.get("last_error","") else 1)'
+}
+wait_for 40 "clone2: enrollment refused with the revoked token" refused
+guest clone2 vigil status | grep -q 'revoked' || fail "clone2: vigil status does not say the token was revoked"
+expect 2 host_count
+enrolled clone1 || fail "clone1 stopped delivering after the token was revoked"
+pass "a revoked token enrolls nothing new ($(guest clone2 vigil status | grep -m1 -o 'deployment token [^ ]* was revoked')); enrolled hosts keep delivering"
 shutdown_all
 
 # ------------------------------------------------------------------ Packer template

@@ -187,9 +187,22 @@ func TestUIInvestigation(t *testing.T) {
 	}
 	shot("rules.png")
 
-	// 6. The fleet: healthy, then silent once the agent is killed.
+	// 6. The fleet: healthy, with the rule bundle pushed to its env, then
+	// silent once the agent is killed.
+	pushDir := filepath.Join(dir, "push")
+	_ = os.MkdirAll(pushDir, 0o755)
+	_ = os.WriteFile(filepath.Join(pushDir, "team.yaml"), []byte("- rule: Team rule\n  desc: d\n  events: [exec]\n"+
+		"  condition: exec.exe == \"/nonexistent/team-tool\"\n  output: o\n  severity: low\n  mitre: {tactic: execution, technique: T1204}\n"), 0o644)
+	pushOut, err := exec.Command(bin, "rules", "push", "--env", "e2e", "--api", b.api, "--token-file", b.token, pushDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rules push: %v\n%s", err, pushOut)
+	}
+	bundle := strings.Fields(string(pushOut))[2]
 	must(br.Open(b.api + "/#/fleet"))
-	must(br.Wait(`#sensor-rows tr[data-status="ok"]`))
+	must(br.Wait(`#sensor-rows tr[data-status="ok"][data-bundle="` + bundle + `"]`))
+	if s := text(`#sensor-rows tr[data-bundle="` + bundle + `"] td.rules`); !strings.Contains(s, "pushed "+bundle) {
+		t.Errorf("fleet rules cell %q", s)
+	}
 	// Its outputs: one healthy, one refusing, with its dead letters.
 	must(br.Wait(`#output-rows tr[data-output="chat"][data-healthy="true"]`))
 	must(br.Wait(`#output-rows tr[data-output="soc"][data-healthy="false"]`))

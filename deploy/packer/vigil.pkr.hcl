@@ -30,6 +30,26 @@ variable "vigil_repo_line" {
   default     = "deb [signed-by=/usr/share/keyrings/vigil.gpg] https://packages.example.internal/vigil stable main"
 }
 
+# Optional: bake the environment's deployment token (vigil backend token
+# create --kind enroll --env prod) so every instance enrolls itself on first
+# boot without user-data; each still generates its own key. Empty: the
+# instances' user-data carries it (deploy/cloud-init/user-data-image.yaml).
+variable "vigil_enroll_token" {
+  type      = string
+  default   = ""
+  sensitive = true
+}
+
+variable "vigil_nats_url" {
+  type    = string
+  default = ""
+}
+
+variable "vigil_env" {
+  type    = string
+  default = "prod"
+}
+
 source "amazon-ebs" "debian12" {
   region        = var.region
   instance_type = "t3.small"
@@ -70,7 +90,8 @@ build {
 
   provisioner "shell" {
     script          = "provision.sh"
-    environment_vars = ["VIGIL_VERSION=${var.vigil_version}"]
+    environment_vars = ["VIGIL_VERSION=${var.vigil_version}", "VIGIL_ENROLL_TOKEN=${var.vigil_enroll_token}",
+    "VIGIL_NATS_URL=${var.vigil_nats_url}", "VIGIL_ENV=${var.vigil_env}"]
     execute_command = "sudo env {{ .Vars }} sh '{{ .Path }}'"
   }
 

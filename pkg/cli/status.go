@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,7 +42,31 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "cpu %.2fs (%.2f%%), rss %.1f MiB\n", s.CPUSeconds, s.CPUPercent, float64(s.RSSBytes)/(1<<20))
 			fmt.Fprintf(stdout, "rules: %d (version %s, %d reloads); %d alerts, %d suppressed, %d kills, %d evaluation errors\n",
 				s.Rules.Count, s.Rules.Version, s.Rules.Reloads, s.Rules.Alerts, s.Rules.Suppressed, s.Rules.Kills, s.Rules.EvalErrors)
+			if b := s.Rules.Bundle; b != nil {
+				v := b.Version
+				if v == "" {
+					v = "none pushed"
+				}
+				fmt.Fprintf(stdout, "  pushed rules: %s\n", v)
+				if b.Error != "" {
+					fmt.Fprintf(stdout, "  pushed rules refused %s (%s), running rules kept: %s\n", b.ErrorAt.Format("15:04:05"), b.Rejected, b.Error)
+				}
+			}
 			if t := s.Transport; t != nil {
+				if e := t.Enrollment; e != nil {
+					switch e.State {
+					case "enrolled":
+						fmt.Fprintf(stdout, "enrollment: enrolled %s\n", e.Enrolled.Format(time.RFC3339))
+					case "refused":
+						fmt.Fprintf(stdout, "enrollment: REFUSED by the backend (%d attempts): %s\n  alerts wait in the spool; give the agent a valid deployment token (nats.enroll_token, VIGIL_ENROLL_TOKEN) and restart it\n", e.Attempts, e.Error)
+					default:
+						fmt.Fprintf(stdout, "enrollment: %s (%d attempts)", e.State, e.Attempts)
+						if e.Error != "" {
+							fmt.Fprintf(stdout, ": %s", e.Error)
+						}
+						fmt.Fprintln(stdout)
+					}
+				}
 				fmt.Fprintf(stdout, "nats %s: connected=%v, %d published, %d acked, %d retries, %d errors, %d heartbeats\n",
 					t.URL, t.Connected, t.Published, t.Acked, t.Retries, t.Errors, t.Heartbeats)
 				if t.LastError != "" {

@@ -241,3 +241,29 @@ func TestEnrollService(t *testing.T) {
 		t.Errorf("garbage: %+v", resp)
 	}
 }
+
+// Untrusted input: enrollment requests and auth requests (the server's,
+// but a forged one must not authorize anything).
+func FuzzEnrollAndCallout(f *testing.F) {
+	f.Add([]byte(`{"token":"vge_x","host_id":"h1","nkey":"UABC"}`))
+	f.Add([]byte(`eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x`))
+	h, _ := newFleet(&testing.T{})
+	issuer, _ := nkeys.CreateAccount()
+	c := &Callout{Issuer: issuer, Hosts: h, Log: zap.NewNop()}
+	svc := h.Service(zap.NewNop())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var resp EnrollResponse
+		if err := json.Unmarshal(svc(context.Background(), data), &resp); err != nil {
+			t.Fatalf("enrollment answer unreadable: %v", err)
+		}
+		if resp.Error == "" {
+			t.Fatalf("enrolled from %q", data)
+		}
+		if out := c.Handle(context.Background(), data); out != nil {
+			r, err := jwt.DecodeAuthorizationResponseClaims(string(out))
+			if err != nil || r.Jwt != "" {
+				t.Fatalf("authorized a forged request %q", data)
+			}
+		}
+	})
+}

@@ -99,12 +99,17 @@ func (h *Hosts) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, 
 		return EnrollResponse{HostID: req.HostID, Env: env, InboxPrefix: wire.HostInbox(req.HostID), Publish: pub}
 	}
 	hostKey := "host." + req.HostID
-	if prev, _, err := h.get(ctx, req.HostID); err == nil {
+	prev, _, err := h.get(ctx, req.HostID)
+	if err == nil && prev.Revoked == nil && prev.NKey == req.NKey {
+		return ok(prev.Env), nil // enrolled already (the reply was lost)
+	}
+	// The token's state first: it is what the operator changed.
+	if err := tok.usable(h.now()); err != nil {
+		return EnrollResponse{}, err
+	}
+	if err == nil {
 		if prev.Revoked != nil {
 			return EnrollResponse{}, refuse("host %s was revoked at %s: it cannot enroll again", req.HostID, prev.Revoked.Format(time.RFC3339))
-		}
-		if prev.NKey == req.NKey {
-			return ok(prev.Env), nil
 		}
 		return EnrollResponse{}, refuse("host %s is already enrolled with another key: a machine cloned after enrolling keeps its host id only when "+
 			"its /etc/machine-id was copied too (clear it in images), or revoke the old host first", req.HostID)

@@ -54,6 +54,19 @@ func (t Token) State(now time.Time) string {
 	return "active"
 }
 
+// usable refuses a token that no longer enrolls, saying why.
+func (t Token) usable(now time.Time) error {
+	switch t.State(now) {
+	case "active":
+		return nil
+	case "revoked":
+		return refuse("deployment token %s was revoked at %s", t.ID, t.Revoked.Format(time.RFC3339))
+	case "expired":
+		return refuse("deployment token %s expired at %s", t.ID, t.Expires.Format(time.RFC3339))
+	}
+	return refuse("deployment token %s has enrolled its %d hosts (max uses)", t.ID, t.MaxUses)
+}
+
 // Tokens keeps deployment tokens in a bucket, keyed by their SHA-256 (the
 // tokens are 256-bit random: a fast hash is enough).
 type Tokens struct {
@@ -179,14 +192,8 @@ func (t *Tokens) use(ctx context.Context, tok string) (Token, error) {
 	key := hashToken(tok)
 	return t.update(ctx, key, func(rec *Token) error {
 		now := t.now()
-		switch st := rec.State(now); st {
-		case "active":
-		case "revoked":
-			return refuse("deployment token %s was revoked at %s", rec.ID, rec.Revoked.Format(time.RFC3339))
-		case "expired":
-			return refuse("deployment token %s expired at %s", rec.ID, rec.Expires.Format(time.RFC3339))
-		default:
-			return refuse("deployment token %s has enrolled its %d hosts (max uses)", rec.ID, rec.MaxUses)
+		if err := rec.usable(now); err != nil {
+			return err
 		}
 		rec.Uses++
 		rec.LastUsed = &now

@@ -86,11 +86,21 @@ func (k *KV) Update(ctx context.Context, key string, v []byte, rev uint64) (uint
 	} else {
 		n, err = k.kv.Update(ctx, key, v, rev)
 	}
-	var apiErr *jetstream.APIError
-	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+	if isConflict(err) {
 		return 0, ErrConflict
 	}
 	return n, err
+}
+
+// isConflict tells a compare-and-set that lost: 10071 on R1 streams, 10164
+// on replicated ones (nats.go maps the latter to ErrKeyRevisionMismatch);
+// CI saw an analyst's triage fail with "key revision mismatch" on a
+// cluster instead of being retried.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }
 
 // Watch calls fn with every key's value (nil when deleted) from the

@@ -309,19 +309,22 @@ function triage(t) {
 async function fleetPage() {
   const body = h("tbody", { id: "sensor-rows" });
   main.append(h("h1", {}, "Fleet"), h("p", { class: "muted" }, "Every sensor from its heartbeats; silent after three missed intervals."),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Host", "Version", "Last heartbeat", "Events/s", "Drops", "Spool backlog", "Cloud"].map((c) => h("th", {}, c)))), body));
+    h("table", {}, h("thead", {}, h("tr", {}, ["Status", "Host", "Version", "Rules", "Last heartbeat", "Events/s", "Drops", "Spool backlog", "Cloud"].map((c) => h("th", {}, c)))), body));
   const order = { silent: 0, degraded: 1, ok: 2 };
   const load = async () => {
     const data = await api("GET", "/api/v1/sensors");
     const list = (data.sensors || []).slice().sort((a, b) => (order[a.status] ?? 3) - (order[b.status] ?? 3) || String(a.hostname).localeCompare(String(b.hostname)));
-    body.replaceChildren(...(list.length ? list.map((s) => h("tr", { "data-host": s.host, "data-status": s.status },
+    body.replaceChildren(...(list.length ? list.map((s) => h("tr", { "data-host": s.host, "data-status": s.status, "data-bundle": s.rules_bundle || "" },
       h("td", { class: "status-" + (s.status === "ok" ? "resolved" : "open") }, s.status, s.silent_since ? " since " + when(s.silent_since) : ""),
       h("td", {}, link(s.hostname || s.host, "entity", "host", s.host), h("div", { class: "muted" }, s.host)),
-      h("td", {}, s.version || ""), h("td", { title: when(s.last_heartbeat) }, ago(s.last_heartbeat)),
+      h("td", {}, s.version || ""),
+      h("td", { class: "rules" }, s.rules_version || "", h("div", { class: "muted" }, s.rules_bundle ? "pushed " + s.rules_bundle : "no pushed rules"),
+        s.rules_bundle_error ? h("div", { class: "status-open", title: s.rules_bundle_error }, "refused a push: " + s.rules_bundle_error.split("\n")[0]) : ""),
+      h("td", { title: when(s.last_heartbeat) }, ago(s.last_heartbeat)),
       h("td", {}, s.events_per_second !== undefined ? Number(s.events_per_second).toFixed(1) : ""),
       h("td", {}, s.drops ?? ""), h("td", {}, s.spool_backlog ?? ""),
       h("td", {}, s.instance || ""))) :
-      [h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No sensors yet: agents appear with their first heartbeat."))]));
+      [h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No sensors yet: agents appear with their first heartbeat."))]));
   };
   // Outputs: where threats go, whether the receivers take them, and what
   // they refused for good (dead letters).
