@@ -24,9 +24,9 @@ import (
 // delivery sends alerts (and, by telemetry level, events) to NATS through
 // the spool, and heartbeats.
 type delivery struct {
-	a          *Agent
-	host       identity.Host
-	sp         *spool.Spool
+	a    *Agent
+	host identity.Host
+	sp   *spool.Spool
 	// pub is nil while enrolling or when the credential is unusable.
 	pub        atomic.Pointer[transport.Publisher]
 	heartbeats atomic.Uint64

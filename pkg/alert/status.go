@@ -132,16 +132,16 @@ var SpoolPriorityNames = [SpoolPriorities]string{"telemetry", "info", "low", "me
 
 // RuleStats are the detection engine's counters.
 type RuleStats struct {
-	Count      int    `json:"count"`
-	Version    string `json:"version"`
-	Reloads    uint64 `json:"reloads"`
+	Count   int    `json:"count"`
+	Version string `json:"version"`
+	Reloads uint64 `json:"reloads"`
 	// Bundle is the pushed bundle (vigil rules push), when watched.
-	Bundle *BundleState `json:"bundle,omitempty"`
-	Evaluated  uint64 `json:"evaluated"`
-	Alerts     uint64 `json:"alerts"`
-	Suppressed uint64 `json:"suppressed"`
-	EvalErrors uint64 `json:"eval_errors"`
-	Kills      uint64 `json:"kills"`
+	Bundle     *BundleState `json:"bundle,omitempty"`
+	Evaluated  uint64       `json:"evaluated"`
+	Alerts     uint64       `json:"alerts"`
+	Suppressed uint64       `json:"suppressed"`
+	EvalErrors uint64       `json:"eval_errors"`
+	Kills      uint64       `json:"kills"`
 }
 
 // ProgramSummary counts the BPF programs.

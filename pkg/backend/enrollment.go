@@ -102,9 +102,11 @@ func (b *Backend) startFleet(ctx context.Context, run func(string, func(context.
 	b.fleet.callout = &fleet.Callout{Issuer: b.fleet.issuer, Hosts: b.fleet.hosts, TTL: b.cfg.Enrollment.CredentialTTL, Log: b.log.Named("auth")}
 	log := b.log.Named("enroll")
 	// Subscribed before Run reports ready: agents may connect then.
-	ready := make(chan error, 2)
+	ready := make(chan struct{}, 2)
 	serve := func(name, subject, queue string, fn func(context.Context, []byte) []byte) {
-		run(name, func(c context.Context) error { return b.conn.Serve(c, subject, queue, fn, func() { ready <- nil }) })
+		run(name, func(c context.Context) error {
+			return b.conn.Serve(c, subject, queue, fn, func() { ready <- struct{}{} })
+		})
 	}
 	serve("auth-callout", wire.AuthCalloutSubject, "vigil-auth", b.fleet.callout.Handle)
 	serve("enroll", wire.EnrollSubject, "vigil-enroll", b.fleet.hosts.Service(log))

@@ -34,7 +34,7 @@ type Status struct {
 		Bundle BundleStatus `json:"bundle"`
 	} `json:"rules"`
 	Enrollment EnrollmentStatus `json:"enrollment"`
-	Detect struct {
+	Detect     struct {
 		Records       uint64 `json:"cloud_records"`
 		Alerts        uint64 `json:"agent_alerts"`
 		Detections    uint64 `json:"detections"`

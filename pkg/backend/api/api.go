@@ -48,7 +48,7 @@ type Server struct {
 	Outputs func(ctx context.Context) any
 	Healthy func() (bool, string) // ready to serve, or why not
 	// Fleet is enrollment and central rules (nil: none).
-	Fleet *Fleet
+	Fleet   *Fleet
 	Metrics http.Handler
 	MaxBody int64
 

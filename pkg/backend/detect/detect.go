@@ -41,8 +41,8 @@ type Stats struct {
 type Stage struct {
 	det  atomic.Pointer[cloud.Detector]
 	next atomic.Pointer[cloud.Ruleset] // rules to switch to at the next batch
-	pub Publisher
-	log *zap.Logger
+	pub  Publisher
+	log  *zap.Logger
 	// ClusterAccounts names the AWS account of Kubernetes clusters: their
 	// detections get it as a resource (their correlation scope).
 	ClusterAccounts map[string]string
