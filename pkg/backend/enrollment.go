@@ -14,6 +14,8 @@ import (
 	"github.com/vigil-sec/vigil/pkg/backend/store"
 	"github.com/vigil-sec/vigil/pkg/rules"
 	"github.com/vigil-sec/vigil/pkg/rules/cloud"
+	// The runtime schema: pushed bundles are checked whole before agents get them.
+	_ "github.com/vigil-sec/vigil/pkg/rules/host"
 	"github.com/vigil-sec/vigil/pkg/wire"
 )
 

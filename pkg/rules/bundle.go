@@ -117,6 +117,12 @@ func (b *Bundle) Check(builtin bool, vendorDir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = CheckAll(set)
-	return err
+	unchecked, err := CheckAll(set)
+	if err != nil {
+		return err
+	}
+	for src, n := range unchecked {
+		return fmt.Errorf("%d %s rules cannot be checked: this build has no %s schema", n, src, src)
+	}
+	return nil
 }
