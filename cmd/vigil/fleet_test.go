@@ -114,6 +114,7 @@ func TestFleetEnrollmentAndRulesPush(t *testing.T) {
 		socks = append(socks, sock)
 	}
 	ids := map[string]string{}
+	sockOf := map[string]string{}
 	for i, sock := range socks {
 		waitFor(t, 60*time.Second, func() bool {
 			s := readFleetStatus(t, bin, sock)
@@ -121,6 +122,7 @@ func TestFleetEnrollmentAndRulesPush(t *testing.T) {
 				return false
 			}
 			ids[s.HostID] = filepath.Join(dir, fmt.Sprintf("a%d", i+1), "nats.nk")
+			sockOf[s.HostID] = sock
 			return true
 		})
 		if st, _ := os.Stat(filepath.Join(dir, fmt.Sprintf("a%d", i+1), "nats.nk")); st == nil || st.Mode().Perm() != 0o600 {
@@ -272,6 +274,10 @@ func TestFleetEnrollmentAndRulesPush(t *testing.T) {
 		c.Close()
 		t.Error("a revoked host's key was let in")
 	}
+	waitFor(t, 30*time.Second, func() bool {
+		s := readFleetStatus(t, bin, sockOf[victim])
+		return s.Transport != nil && !s.Transport.Connected && strings.Contains(s.Transport.LastError, "refused this host's credential")
+	})
 
 	// A revoked token enrolls nothing; the agent says why, and keeps its
 	// alerts in the spool.

@@ -131,12 +131,14 @@ func Connect(cfg Config, sp *spool.Spool, log *zap.Logger) (*Publisher, error) {
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("reconnected"); p.Notify() }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
+				p.authFailure(err)
 				log.Warn("disconnected", zap.Error(err))
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			msg := err.Error()
 			p.asyncErr.Store(&msg)
+			p.authFailure(err)
 			log.Warn("server error", zap.Error(err))
 		}),
 	}, cfg.Options...)
@@ -213,6 +215,15 @@ func JetStreamConfig(s wire.StreamSpec) jetstream.StreamConfig {
 		c.Storage = jetstream.MemoryStorage
 	}
 	return c
+}
+
+// authFailure records a refused credential where status shows it: a
+// revoked host, or a key the server does not know.
+func (p *Publisher) authFailure(err error) {
+	m := strings.ToLower(err.Error())
+	if errors.Is(err, nats.ErrAuthorization) || strings.Contains(m, "authorization violation") || strings.Contains(m, "authentication expired") {
+		p.Stats.fail(fmt.Errorf("the server refused this host's credential (%w): revoked, or not authorized on this server", err))
+	}
 }
 
 // Notify wakes the publisher: records were spooled.

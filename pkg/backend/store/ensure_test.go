@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -16,8 +17,10 @@ func TestTransientClusterErrors(t *testing.T) {
 		&jetstream.APIError{ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}: true,
 		&jetstream.APIError{ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}:      true,
 		fmt.Errorf("kv x: %w", context.DeadlineExceeded):                                                    true,
-		&jetstream.APIError{ErrorCode: 10023, Description: "insufficient resources"}:                        false,
-		&jetstream.APIError{ErrorCode: 10074, Description: "replicas > 1 not supported"}:                    false,
+		fmt.Errorf("admin token: %w", jetstream.ErrNoStreamResponse):                                        true, // a stream without a leader yet (CI)
+		nats.ErrNoResponders: true,
+		&jetstream.APIError{ErrorCode: 10023, Description: "insufficient resources"}:     false,
+		&jetstream.APIError{ErrorCode: 10074, Description: "replicas > 1 not supported"}: false,
 		errors.New("other"): false,
 	} {
 		if got := transient(err); got != want {

@@ -35,6 +35,9 @@ func (c *Conn) EnsureKVTTL(ctx context.Context, bucket string, replicas int, ttl
 		kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: replicas, Storage: jetstream.FileStorage, History: 1, TTL: ttl})
 		return err
 	})
+	if err == nil {
+		err = c.awaitLeader(ctx, "KV_"+bucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", bucket, err)
 	}

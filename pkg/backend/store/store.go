@@ -174,7 +174,20 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// awaitLeader waits until the stream answers (its leader elected): on a
+// cluster a stream or bucket just created may not take a request yet, and
+// the first write would fail with "no response from stream".
+func (c *Conn) awaitLeader(ctx context.Context, name string) error {
+	return c.retryEnsure(ctx, "stream "+name+" leader", func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.js.Stream(rctx, name)
+		return err
+	})
 }
 
 // retryEnsure runs op until it succeeds, fails for a reason that will not
@@ -215,6 +228,9 @@ func (c *Conn) EnsureStream(ctx context.Context, spec wire.StreamSpec) error {
 		err == nil && st.CachedInfo().Config.SubjectTransform == nil) {
 		return fmt.Errorf("stream %s: the server (nats-server %s) does not apply subject transforms: "+
 			"correlation.partitions above 1 needs nats-server 2.10 or later", spec.Name, c.nc.ConnectedServerVersion())
+	}
+	if err == nil {
+		err = c.awaitLeader(ctx, spec.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", spec.Name, err)
