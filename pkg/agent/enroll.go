@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -78,6 +79,12 @@ func (a *Agent) enrolled(host identity.Host) (enrollment, bool) {
 	if _, err := os.Stat(a.seedPath()); err != nil {
 		return e, false
 	}
+	if e.Env != a.cfg.Env {
+		// Moved to another environment: enroll again, with the same key,
+		// using the token (of the new environment) now configured.
+		a.log.Info("configured for another environment: enrolling again", zap.String("was", e.Env), zap.String("env", a.cfg.Env))
+		return e, false
+	}
 	return e, true
 }
 
@@ -95,7 +102,7 @@ func (a *Agent) enroll(ctx context.Context, host identity.Host, state *enrollSta
 	if err != nil {
 		return e, err
 	}
-	req := transport.EnrollRequest{Token: a.cfg.NATS.EnrollToken, HostID: host.ID, NKey: pub, Hostname: host.Hostname, Version: version.Version}
+	req := transport.EnrollRequest{Token: a.cfg.NATS.EnrollToken, HostID: host.ID, NKey: pub, Env: a.cfg.Env, Hostname: host.Hostname, Version: version.Version}
 	if host.Cloud != nil {
 		req.InstanceID = host.Cloud.InstanceID
 	}
@@ -103,6 +110,9 @@ func (a *Agent) enroll(ctx context.Context, host identity.Host, state *enrollSta
 	for {
 		state.set(func(s *alert.EnrollmentState) { s.State, s.Attempts = "enrolling", s.Attempts+1 })
 		resp, err := transport.RequestEnrollment(ctx, a.cfg.NATS.URL, a.seedPath(), req, opts)
+		if err == nil && resp.Env != a.cfg.Env {
+			err = &transport.RefusedError{Msg: fmt.Sprintf("the deployment token enrolls into env %q, this agent is configured for %q: use a token of its environment", resp.Env, a.cfg.Env)}
+		}
 		if err == nil {
 			e = enrollment{HostID: resp.HostID, Env: resp.Env, NKey: pub, InboxPrefix: resp.InboxPrefix, Enrolled: time.Now().UTC()}
 			b, _ := json.Marshal(e)

@@ -21,9 +21,13 @@ import (
 // (the backend's fleet.EnrollRequest, mirrored: the agent imports nothing
 // of the backend).
 type EnrollRequest struct {
-	Token      string `json:"token"`
-	HostID     string `json:"host_id"`
-	NKey       string `json:"nkey"`
+	Token  string `json:"token"`
+	HostID string `json:"host_id"`
+	NKey   string `json:"nkey"`
+	// Env is the environment the agent is configured for: a token of
+	// another environment is refused (the agent would publish where its
+	// credential does not allow).
+	Env        string `json:"env,omitempty"`
 	Hostname   string `json:"hostname,omitempty"`
 	InstanceID string `json:"instance_id,omitempty"`
 	Version    string `json:"agent_version,omitempty"`

@@ -124,8 +124,23 @@ func TestTokensAndEnrollment(t *testing.T) {
 	if _, err := h.Enroll(ctx, EnrollRequest{Token: tok4, HostID: "h2", NKey: k2}); !strings.Contains(refusal(err), "revoked") {
 		t.Fatalf("revoked host re-enrolls: %v", err)
 	}
+	if _, err := h.Enroll(ctx, EnrollRequest{Token: tok, HostID: "h7", NKey: k3, Env: "staging"}); !strings.Contains(refusal(err), `enrolls into env "prod"`) {
+		t.Fatalf("token of another env: %v", err)
+	}
+	// The same host (its key) moves to another environment with a token of
+	// that environment; another host's key cannot.
+	stag, _, _ := h.Tokens.Create(ctx, "staging", "", 0, 0)
+	if r, err := h.Enroll(ctx, EnrollRequest{Token: stag, HostID: "h1", NKey: k1}); err != nil || r.Env != "staging" || r.Publish[0] != "vigil.staging.*.h1" {
+		t.Fatalf("move h1 to staging: %+v %v", r, err)
+	}
+	if hh, err := h.ByKey(ctx, k1); err != nil || hh.Env != "staging" {
+		t.Fatalf("h1 after the move: %+v %v", hh, err)
+	}
+	if _, err := h.Enroll(ctx, EnrollRequest{Token: stag, HostID: "h1", NKey: k3}); !strings.Contains(refusal(err), "another key") {
+		t.Fatalf("another key moved h1: %v", err)
+	}
 	hs, _ := h.List(ctx)
-	if len(hs) != 2 || hs[0].ID != "h1" || hs[0].Hostname != "web-1" || hs[1].Revoked == nil || hs[0].TokenID != rec.ID {
+	if len(hs) != 2 || hs[0].ID != "h1" || hs[0].Hostname != "web-1" || hs[1].Revoked == nil || hs[0].TokenID == rec.ID || hs[0].Env != "staging" {
 		t.Fatalf("hosts %+v", hs)
 	}
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,9 +33,13 @@ type Host struct {
 // EnrollRequest is what an agent sends (wire.EnrollSubject, or POST
 // /api/v1/enroll).
 type EnrollRequest struct {
-	Token      string `json:"token"`
-	HostID     string `json:"host_id"`
-	NKey       string `json:"nkey"`
+	Token  string `json:"token"`
+	HostID string `json:"host_id"`
+	NKey   string `json:"nkey"`
+	// Env is the environment the agent is configured for: a token of
+	// another environment is refused (the agent would publish where its
+	// credential does not allow).
+	Env        string `json:"env,omitempty"`
 	Hostname   string `json:"hostname,omitempty"`
 	InstanceID string `json:"instance_id,omitempty"`
 	Version    string `json:"agent_version,omitempty"`
@@ -98,22 +103,26 @@ func (h *Hosts) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, 
 		pub, _ := Permissions(env, req.HostID)
 		return EnrollResponse{HostID: req.HostID, Env: env, InboxPrefix: wire.HostInbox(req.HostID), Publish: pub}
 	}
+	if req.Env != "" && req.Env != tok.Env {
+		return EnrollResponse{}, refuse("deployment token %s enrolls into env %q, the agent is configured for %q: use a token of its environment", tok.ID, tok.Env, req.Env)
+	}
 	hostKey := "host." + req.HostID
-	prev, _, err := h.get(ctx, req.HostID)
-	if err == nil && prev.Revoked == nil && prev.NKey == req.NKey {
+	prev, prevRev, err := h.get(ctx, req.HostID)
+	sameKey := err == nil && prev.Revoked == nil && prev.NKey == req.NKey
+	if sameKey && prev.Env == tok.Env {
 		return ok(prev.Env), nil // enrolled already (the reply was lost)
 	}
 	// The token's state first: it is what the operator changed.
 	if err := tok.usable(h.now()); err != nil {
 		return EnrollResponse{}, err
 	}
-	if err == nil {
+	if err == nil && !sameKey {
 		if prev.Revoked != nil {
 			return EnrollResponse{}, refuse("host %s was revoked at %s: it cannot enroll again", req.HostID, prev.Revoked.Format(time.RFC3339))
 		}
 		return EnrollResponse{}, refuse("host %s is already enrolled with another key: a machine cloned after enrolling keeps its host id only when "+
 			"its /etc/machine-id was copied too (clear it in images), or revoke the old host first", req.HostID)
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return EnrollResponse{}, err
 	}
 	if tok, err = h.Tokens.use(ctx, req.Token); err != nil {
@@ -121,7 +130,21 @@ func (h *Hosts) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, 
 	}
 	rec := Host{ID: req.HostID, Env: tok.Env, NKey: req.NKey, Hostname: req.Hostname, InstanceID: req.InstanceID,
 		Version: req.Version, TokenID: tok.ID, Enrolled: h.now()}
+	if sameKey {
+		rec.Hostname, rec.InstanceID = cmp.Or(rec.Hostname, prev.Hostname), cmp.Or(rec.InstanceID, prev.InstanceID)
+	}
 	v, _ := json.Marshal(rec)
+	if sameKey {
+		// The same host (its key) moved to another environment with a
+		// token of that environment: its credential follows.
+		if _, err := h.KV.Update(ctx, hostKey, v, prevRev); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return EnrollResponse{}, errors.New("host record changed meanwhile: retry")
+			}
+			return EnrollResponse{}, err
+		}
+		return ok(tok.Env), nil
+	}
 	if err := h.KV.Put(ctx, "nkey."+req.NKey, []byte(req.HostID)); err != nil {
 		return EnrollResponse{}, err
 	}
