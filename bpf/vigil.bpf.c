@@ -122,6 +122,21 @@ struct {
 	__type(value, struct read_gen);
 } unsent_reads SEC(".maps");
 
+/* The last unsent read on this CPU: a program reading one file again and
+ * again (a config, a lock file, /proc entries) is answered without the
+ * LRU's hash. Same key and generations as unsent_reads. */
+struct last_read {
+	struct read_key k;
+	struct read_gen g;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct last_read);
+} last_reads SEC(".maps");
+
 /* Moved by the kernel (names_moved), read by every read-open. */
 __u64 fs_gen = 0;
 
@@ -925,24 +940,34 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	}
 	/* Decide on the path first: most opens are filtered, and they should
 	 * not pay for the record's header. */
-	struct pathbuf *pb = pbuf(0);
-	if (!pb)
-		return 0;
 	__u16 pflags = 0;
 	struct pathres r;
 	bool write = (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
 	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
-	/* A read of a file whose name was seen unsent since nothing moved. */
+	/* A read of a file whose name was seen unsent since nothing moved:
+	 * this CPU's last one, else the LRU. */
 	struct read_key rk = {};
 	struct read_gen now = {};
-	bool cacheable = f && !write && read_identity(f, &rk, &now);
+	__u32 zero = 0;
+	struct last_read *lr = bpf_map_lookup_elem(&last_reads, &zero);
+	bool cacheable = f && !write && lr && read_identity(f, &rk, &now);
 	if (cacheable) {
+		if (lr->k.dentry == rk.dentry && lr->k.mnt == rk.mnt && lr->k.parent == rk.parent && lr->k.inode == rk.inode &&
+		    lr->k.hash_len == rk.hash_len && lr->g.fs == now.fs && lr->g.prefixes == now.prefixes) {
+			count(&filtered, EV_OPEN);
+			return 0;
+		}
 		struct read_gen *seen = bpf_map_lookup_elem(&unsent_reads, &rk);
 		if (seen && seen->fs == now.fs && seen->prefixes == now.prefixes) {
+			lr->k = rk;
+			lr->g = now;
 			count(&filtered, EV_OPEN);
 			return 0;
 		}
 	}
+	struct pathbuf *pb = pbuf(0);
+	if (!pb)
+		return 0;
 	if (ret >= 0)
 		r = file_path(pb, f, &pflags);
 	else
@@ -954,8 +979,11 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 			  : (under_prefix(&watched_prefixes, pb, r) || proc_secret(pb, r));
 	if (!send) {
 		/* A truncated path decided nothing for sure: not remembered. */
-		if (cacheable && !(pflags & EVF_PATH_TRUNCATED))
+		if (cacheable && lr && !(pflags & EVF_PATH_TRUNCATED)) {
 			bpf_map_update_elem(&unsent_reads, &rk, &now, BPF_ANY);
+			lr->k = rk;
+			lr->g = now;
+		}
 		count(&filtered, EV_OPEN);
 		return 0;
 	}
