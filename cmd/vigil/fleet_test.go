@@ -200,6 +200,10 @@ func TestFleetEnrollmentAndRulesPush(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(pushed, "fleet.yaml"), []byte("- rule: Pushed marker\n  desc: d\n  events: [exec]\n"+
 		"  condition: exec.exe endsWith \"/vigil-mark-low\"\n  output: \"pushed %exec.exe\"\n  severity: medium\n"+
 		"  mitre: {tactic: execution, technique: T1204}\n"), 0o644)
+	// And a cloud rule in the same bundle, for the backend.
+	_ = os.WriteFile(filepath.Join(pushed, "cloud.yaml"), []byte("- rule: Pushed cloud marker\n  source: cloudtrail\n  desc: d\n"+
+		"  events: [DeleteResolverQueryLogConfig]\n  condition: ct.event_name == \"DeleteResolverQueryLogConfig\"\n"+
+		"  output: \"pushed %ct.event_name\"\n  severity: low\n  mitre: {tactic: defense-evasion, technique: T1562}\n"), 0o644)
 	out := vigilOut(t, bin, append([]string{"rules", "push", "--no-builtin", "--env", "fleet", pushed}, api...)...)
 	version := strings.Fields(out)[2]
 	start := time.Now()
@@ -217,6 +221,24 @@ func TestFleetEnrollmentAndRulesPush(t *testing.T) {
 	dets := b.stable(t, bin, 3, "--source", "runtime", "--rule", "Pushed marker")
 	if len(dets) < 3 {
 		t.Errorf("pushed rule detections %d, want 3 hosts'", len(dets))
+	}
+	// The backend runs the bundle's cloud rule.
+	admin := readToken(t, b.token)
+	waitFor(t, 30*time.Second, func() bool {
+		_, st := b.call(t, "GET", "/api/v1/status", admin, nil)
+		r, _ := st["rules"].(map[string]any)
+		bd, _ := r["bundle"].(map[string]any)
+		return bd != nil && bd["version"] == version
+	})
+	trail, err := os.ReadFile(filepath.Join(stratusDir, "aws.defense-evasion.dns-delete-logs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, resp := b.call(t, "POST", "/api/v1/ingest/cloudtrail", admin, trail); code != 200 {
+		t.Fatalf("ingest: %d %v", code, resp)
+	}
+	if d := b.stable(t, bin, 1, "--source", "cloudtrail", "--rule", "Pushed cloud marker"); len(d) != 1 {
+		t.Errorf("the pushed cloud rule: %d detections", len(d))
 	}
 	sensors := vigilOut(t, bin, append([]string{"sensors"}, api...)...)
 	if strings.Count(sensors, version) < 3 {
