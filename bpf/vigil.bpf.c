@@ -949,8 +949,8 @@ static __always_inline int do_open(int dirfd, const char *upath, __u64 flags, __
 	struct read_key rk = {};
 	struct read_gen now = {};
 	__u32 zero = 0;
-	struct last_read *lr = bpf_map_lookup_elem(&last_reads, &zero);
-	bool cacheable = f && !write && lr && read_identity(f, &rk, &now);
+	struct last_read *lr = NULL;
+	bool cacheable = f && !write && (lr = bpf_map_lookup_elem(&last_reads, &zero)) && read_identity(f, &rk, &now);
 	if (cacheable) {
 		if (lr->k.dentry == rk.dentry && lr->k.mnt == rk.mnt && lr->k.parent == rk.parent && lr->k.inode == rk.inode &&
 		    lr->k.hash_len == rk.hash_len && lr->g.fs == now.fs && lr->g.prefixes == now.prefixes) {

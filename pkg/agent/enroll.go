@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-sec/vigil/pkg/identity"
 	"github.com/vigil-sec/vigil/pkg/transport"
 	"github.com/vigil-sec/vigil/pkg/version"
+	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
 // enrollmentFile records that this host enrolled (its host id and key):
@@ -102,7 +103,7 @@ func (a *Agent) enroll(ctx context.Context, host identity.Host, state *enrollSta
 	if err != nil {
 		return e, err
 	}
-	req := transport.EnrollRequest{Token: a.cfg.NATS.EnrollToken, HostID: host.ID, NKey: pub, Env: a.cfg.Env, Hostname: host.Hostname, Version: version.Version}
+	req := wire.EnrollRequest{Token: a.cfg.NATS.EnrollToken, HostID: host.ID, NKey: pub, Env: a.cfg.Env, Hostname: host.Hostname, Version: version.Version}
 	if host.Cloud != nil {
 		req.InstanceID = host.Cloud.InstanceID
 	}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -85,7 +86,7 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle of %d bytes exceeds %d", len(data), MaxBundleBytes)
 	}
 	var b Bundle
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)

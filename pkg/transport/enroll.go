@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-
-	"github.com/nats-io/nkeys"
 
 	"github.com/vigil-sec/vigil/pkg/wire"
 )
@@ -36,30 +33,8 @@ func Enroll(env, hostID, seedFile string) (Enrollment, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return e, err
 	}
-	kp, err := nkeys.CreateUser()
+	pubKey, err := EnsureSeed(seedFile)
 	if err != nil {
-		return e, err
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		return e, err
-	}
-	pubKey, err := kp.PublicKey()
-	if err != nil {
-		return e, err
-	}
-	if err := os.MkdirAll(filepath.Dir(seedFile), 0o755); err != nil {
-		return e, err
-	}
-	f, err := os.OpenFile(seedFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return e, err
-	}
-	if _, err := f.Write(append(seed, '\n')); err != nil {
-		f.Close()
-		return e, err
-	}
-	if err := f.Close(); err != nil {
 		return e, err
 	}
 	pub, sub := HostPermissions(env, hostID)

@@ -17,31 +17,6 @@ import (
 	"github.com/vigil-sec/vigil/pkg/wire"
 )
 
-// EnrollRequest is what an agent asks the backend's enrollment service
-// (the backend's fleet.EnrollRequest, mirrored: the agent imports nothing
-// of the backend).
-type EnrollRequest struct {
-	Token  string `json:"token"`
-	HostID string `json:"host_id"`
-	NKey   string `json:"nkey"`
-	// Env is the environment the agent is configured for: a token of
-	// another environment is refused (the agent would publish where its
-	// credential does not allow).
-	Env        string `json:"env,omitempty"`
-	Hostname   string `json:"hostname,omitempty"`
-	InstanceID string `json:"instance_id,omitempty"`
-	Version    string `json:"agent_version,omitempty"`
-}
-
-// EnrollResponse is the service's answer.
-type EnrollResponse struct {
-	HostID      string   `json:"host_id,omitempty"`
-	Env         string   `json:"env,omitempty"`
-	InboxPrefix string   `json:"inbox_prefix,omitempty"`
-	Publish     []string `json:"publish_allow,omitempty"`
-	Error       string   `json:"error,omitempty"`
-}
-
 // RefusedError is the backend's refusal (a revoked or unknown token).
 type RefusedError struct{ Msg string }
 
@@ -83,8 +58,8 @@ func EnsureSeed(path string) (string, error) {
 
 // RequestEnrollment connects as the enrolling user, signing with the seed
 // at seedPath, and asks the backend for a credential. opts carry TLS.
-func RequestEnrollment(ctx context.Context, url, seedPath string, req EnrollRequest, opts []nats.Option) (EnrollResponse, error) {
-	var resp EnrollResponse
+func RequestEnrollment(ctx context.Context, url, seedPath string, req wire.EnrollRequest, opts []nats.Option) (wire.EnrollResponse, error) {
+	var resp wire.EnrollResponse
 	nk, err := nats.NkeyOptionFromSeed(seedPath)
 	if err != nil {
 		return resp, fmt.Errorf("nkey seed %s: %w", seedPath, err)

@@ -23,6 +23,31 @@ const (
 	RulesKVStream = "KV_" + RulesBucket
 )
 
+// EnrollRequest is what an enrolling agent sends on EnrollSubject (or
+// POST /api/v1/enroll): its deployment token and its public NKey.
+type EnrollRequest struct {
+	Token  string `json:"token"`
+	HostID string `json:"host_id"`
+	NKey   string `json:"nkey"`
+	// Env is the environment the agent is configured for: a token of
+	// another environment is refused (the agent would publish where its
+	// credential does not allow).
+	Env        string `json:"env,omitempty"`
+	Hostname   string `json:"hostname,omitempty"`
+	InstanceID string `json:"instance_id,omitempty"`
+	Version    string `json:"agent_version,omitempty"`
+}
+
+// EnrollResponse is the backend's answer: the host's confinement, or why
+// it was refused.
+type EnrollResponse struct {
+	HostID      string   `json:"host_id,omitempty"`
+	Env         string   `json:"env,omitempty"`
+	InboxPrefix string   `json:"inbox_prefix,omitempty"`
+	Publish     []string `json:"publish_allow,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
 // RulesKey is the key of an environment's bundle in RulesBucket.
 func RulesKey(env string) string { return "bundle." + env }
 

@@ -30,29 +30,11 @@ type Host struct {
 	Revoked    *time.Time `json:"revoked,omitempty"`
 }
 
-// EnrollRequest is what an agent sends (wire.EnrollSubject, or POST
-// /api/v1/enroll).
-type EnrollRequest struct {
-	Token  string `json:"token"`
-	HostID string `json:"host_id"`
-	NKey   string `json:"nkey"`
-	// Env is the environment the agent is configured for: a token of
-	// another environment is refused (the agent would publish where its
-	// credential does not allow).
-	Env        string `json:"env,omitempty"`
-	Hostname   string `json:"hostname,omitempty"`
-	InstanceID string `json:"instance_id,omitempty"`
-	Version    string `json:"agent_version,omitempty"`
-}
-
-// EnrollResponse is the answer: the host's confinement, or an error.
-type EnrollResponse struct {
-	HostID      string   `json:"host_id,omitempty"`
-	Env         string   `json:"env,omitempty"`
-	InboxPrefix string   `json:"inbox_prefix,omitempty"`
-	Publish     []string `json:"publish_allow,omitempty"`
-	Error       string   `json:"error,omitempty"`
-}
+// EnrollRequest and EnrollResponse are the enrollment's wire schema.
+type (
+	EnrollRequest  = wire.EnrollRequest
+	EnrollResponse = wire.EnrollResponse
+)
 
 var tokenRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
