@@ -60,6 +60,12 @@ func startBackend(t *testing.T, bin, dataDir string, natsPort int, conf string, 
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// Registered before stop: runs after it, with the whole log.
+		if t.Failed() {
+			t.Logf("backend %s (%s):\n%s", b.api, b.cmd.ProcessState, tail(b.stderr.String(), 40))
+		}
+	})
 	t.Cleanup(func() { b.stop() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -148,18 +148,6 @@ func joinSetups(t *testing.T, fn func(*testing.T, *joinSetup)) {
 		a := start("a")
 		other := start("b")
 		other.token = a.token
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("the other backend:\n%s", tail(other.stderr.String(), 30))
-			}
-		})
-		// Both backends' logs when anything fails from here on (CI once
-		// timed out waiting for the partitions to be shared).
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("the first backend:\n%s", tail(a.stderr.String(), 30))
-			}
-		})
 		// Both correlate: the partitions are shared.
 		waitFor(t, 60*time.Second, func() bool {
 			return len(a.held(t)) > 0 && len(other.held(t)) > 0 && len(a.held(t))+len(other.held(t)) == 4

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // ErrNotFound is a missing key.
@@ -17,7 +18,9 @@ var ErrNotFound = errors.New("not found")
 // KV is a JetStream key-value bucket.
 type KV struct {
 	kv     jetstream.KeyValue
+	name   string
 	resets *atomic.Uint64 // the connection's follower resets
+	log    *zap.Logger
 }
 
 // EnsureKV creates the bucket or updates it.
@@ -41,7 +44,7 @@ func (c *Conn) EnsureKVTTL(ctx context.Context, bucket string, replicas int, ttl
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", bucket, err)
 	}
-	return &KV{kv: kv, resets: &c.followResets}, nil
+	return &KV{kv: kv, name: bucket, resets: &c.followResets, log: c.log}, nil
 }
 
 // Get returns a key's value and revision.
@@ -110,20 +113,41 @@ func isConflict(err error) bool {
 // bucket's start, then with every change, until ctx ends; ready is called
 // once the existing keys have been delivered. Like Follow, a watcher that
 // closes or stops being fed (FollowCheck without an update while the
-// bucket has newer revisions) is re-created from the last revision seen.
+// bucket has newer revisions) is re-created from the last revision seen,
+// and one that cannot be made (a node down, a leader election) is tried
+// again with a backoff.
 func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64), ready func()) error {
 	var last uint64
+	backoff := time.Second
 	for {
 		var opts []jetstream.WatchOpt
 		if last > 0 {
 			opts = append(opts, jetstream.ResumeFromRevision(last+1))
 		}
-		if err := k.watch(ctx, opts, &last, fn, &ready); err != nil || ctx.Err() != nil {
-			return err
+		err := k.watch(ctx, opts, &last, fn, &ready)
+		if ctx.Err() != nil {
+			return nil
 		}
 		if k.resets != nil {
 			k.resets.Add(1)
 		}
+		if err == nil {
+			backoff = time.Second
+			continue
+		}
+		// The watcher could not be made again (a node of the cluster
+		// died, the stream's leader is being elected): like Follow, try
+		// again from the last revision seen, never give the view up.
+		if k.log != nil {
+			k.log.Warn("KV watcher failed: retrying", zap.String("bucket", k.name), zap.Uint64("from_revision", last+1),
+				zap.Duration("in", backoff), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -423,7 +423,14 @@ func (c *Conn) EnsureConsumer(ctx context.Context, spec ConsumerSpec) error {
 // a stop mid-batch leaves them for redelivery and nothing is lost. Several
 // backends share one durable: each message goes to one of them.
 func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
+	// A consumer made while a node is down or a leader is being elected
+	// waits for the cluster, like the streams at the start.
+	var cons jetstream.Consumer
+	err := c.retryEnsure(ctx, "consumer "+spec.Durable, func(ctx context.Context) error {
+		var err error
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
