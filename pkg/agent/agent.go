@@ -162,13 +162,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.Start(4096)
-	if err != nil {
+	queue := pipeline.NewQueue(a.cfg.QueueSize, &a.stats)
+	if err := s.Start(queue.Push, queue.Close); err != nil {
 		return err
 	}
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	queue := pipeline.Pump(pctx, recs, a.cfg.QueueSize, &a.stats)
 	sinks := append([]pipeline.Sink(nil), a.Extra...)
 	alertSinks := append([]engine.Sink(nil), a.AlertSinks...)
 	alertSinks = append(alertSinks, &a.recent)
@@ -204,7 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go a.watchBundle(pctx, a.deliv)
 	}
 	drainStop := make(chan struct{})
-	errc := pipeline.Consume(queue, drainStop, clk, a.tree, self(), &a.stats, sinks...)
+	errc := pipeline.Consume(queue.Records(), drainStop, clk, a.tree, self(), &a.stats, sinks...)
 	healthStop := make(chan struct{})
 	defer close(healthStop)
 	go a.health.run(healthStop)
@@ -243,7 +242,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			a.log.Info("stopping")
 			a.notifyStopping()
-			s.Close() // detach; closes the record channel, which drains the pipeline
+			s.Close() // detach; closes the queue, which drains the pipeline
 			// Drain what is queued, within the shutdown timeout; alerts
 			// already raised are in the spool either way. A consumer stuck
 			// on an output (a stdout nobody reads) gets one more second.

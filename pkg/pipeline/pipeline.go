@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"encoding/binary"
 	"sync/atomic"
 	"time"
@@ -57,40 +56,48 @@ func lifecycle(t event.Type) bool {
 	return t == event.TypeExec || t == event.TypeExit || t == event.TypeFork
 }
 
-// Pump moves records from the ring-buffer reader into a bounded queue. It
-// never blocks the reader: when the queue is full the record is dropped and
-// counted against its type. The last eighth of the queue is kept for exec,
-// exit and fork, so a flood of file or network events sheds those first.
-func Pump(ctx context.Context, in <-chan []byte, size int, st *Stats) <-chan []byte {
-	out := make(chan []byte, size)
-	st.queue.Store(&out)
-	bulkLimit := size - size/8
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case rec, ok := <-in:
-				if !ok {
-					return
-				}
-				t := recordType(rec)
-				st.Received[t].Add(1)
-				if len(out) >= bulkLimit && !lifecycle(t) {
-					st.QueueDrops[t].Add(1)
-					continue
-				}
-				select {
-				case out <- rec:
-				default:
-					st.QueueDrops[t].Add(1)
-				}
-			}
-		}
-	}()
-	return out
+// Queue is the bounded queue between the ring-buffer reader and Consume.
+// The reader pushes into it itself: Push never blocks (when the queue is
+// full the record is dropped and counted against its type), so the reader
+// is never slowed by the consumer, and a record costs no hand-off to a
+// goroutine in between (a pump goroutine woke for every record, which was
+// most of the agent's CPU on a build's trickle of events). The last eighth
+// of the queue is kept for exec, exit and fork, so a flood of file or
+// network events sheds those first.
+type Queue struct {
+	ch        chan []byte
+	st        *Stats
+	bulkLimit int
 }
+
+// NewQueue makes a queue of size records whose counters are st's.
+func NewQueue(size int, st *Stats) *Queue {
+	q := &Queue{ch: make(chan []byte, size), st: st, bulkLimit: size - size/8}
+	st.queue.Store(&q.ch)
+	return q
+}
+
+// Push queues a record or drops it, counting either. One goroutine pushes.
+func (q *Queue) Push(rec []byte) {
+	t := recordType(rec)
+	q.st.Received[t].Add(1)
+	if len(q.ch) >= q.bulkLimit && !lifecycle(t) {
+		q.st.QueueDrops[t].Add(1)
+		return
+	}
+	select {
+	case q.ch <- rec:
+	default:
+		q.st.QueueDrops[t].Add(1)
+	}
+}
+
+// Close ends the queue once the pusher is done: Consume drains what is
+// queued, then returns.
+func (q *Queue) Close() { close(q.ch) }
+
+// Records is what Consume reads.
+func (q *Queue) Records() <-chan []byte { return q.ch }
 
 // Self identifies the agent's own process as events report it: its pid in
 // its own PID namespace and that namespace's inode. The kernel drops the

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -14,42 +13,37 @@ func record(t event.Type) []byte {
 	return event.Encode(event.RawEvent{Hdr: event.RawHeader{Type: uint32(t), PID: 1}})
 }
 
-// The pump must never block its input, even when nothing drains the queue,
-// and must count what it drops by type; a flood of bulk events leaves room
-// for exec, exit and fork (they used to be dropped like the rest).
-func TestPumpNeverBlocksAndCountsDrops(t *testing.T) {
+// Push must never block, even when nothing drains the queue, and must
+// count what it drops by type; a flood of bulk events leaves room for
+// exec, exit and fork (they used to be dropped like the rest).
+func TestQueuePushNeverBlocksAndCountsDrops(t *testing.T) {
 	var st Stats
-	in := make(chan []byte)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := Pump(ctx, in, 16, &st)
+	q := NewQueue(16, &st)
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 100; i++ {
-			in <- record(event.TypeOpen)
+			q.Push(record(event.TypeOpen))
 		}
 		for i := 0; i < 2; i++ {
-			in <- record(event.TypeExec)
+			q.Push(record(event.TypeExec))
 		}
-		in <- record(event.TypeFork)
+		q.Push(record(event.TypeFork))
+		q.Close()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("pump blocked its input")
+		t.Fatal("Push blocked")
 	}
-	// Nothing drains the queue: opens fill 14 of its 16 places, the rest of
-	// them are dropped; the two execs take the room kept for lifecycle
-	// events and the fork finds the queue full. Wait for the pump to finish
-	// before draining.
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Received[event.TypeFork].Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	// Nothing drained the queue: opens fill 14 of its 16 places, the rest
+	// of them are dropped; the two execs take the room kept for lifecycle
+	// events and the fork finds the queue full.
+	if d, c := st.QueueDepth(); d != 16 || c != 16 {
+		t.Errorf("queue depth %d of %d", d, c)
 	}
-	close(in)
 	kept := map[event.Type]int{}
-	for rec := range out {
+	for rec := range q.Records() {
 		kept[recordType(rec)]++
 	}
 	if kept[event.TypeOpen] != 14 || kept[event.TypeExec] != 2 {
@@ -85,15 +79,14 @@ func (nopEnricher) Apply(e *event.Event) { e.Process.Exe = "/enriched" }
 
 func TestConsumeStagesInOrder(t *testing.T) {
 	var st Stats
-	ctx := context.Background()
-	in := make(chan []byte, 10)
-	in <- record(event.TypeExec)
-	in <- []byte("garbage")
-	in <- record(event.TypeUserfaultfd)
-	close(in)
+	q := NewQueue(10, &st)
+	q.Push(record(event.TypeExec))
+	q.Push([]byte("garbage"))
+	q.Push(record(event.TypeUserfaultfd))
+	q.Close()
 	c := &collect{}
 	failing := &failSink{}
-	errc := Consume(Pump(ctx, in, 10, &st), nil, event.Clock{}, nopEnricher{}, Self{}, &st, failing, c)
+	errc := Consume(q.Records(), nil, event.Clock{}, nopEnricher{}, Self{}, &st, failing, c)
 	var errs []error
 	for err := range errc {
 		errs = append(errs, err)

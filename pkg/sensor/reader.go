@@ -14,10 +14,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DrainInterval bounds how long a record waits in the ring buffer: the
-// kernel wakes the reader only once WakeupBytes are pending, and the reader
-// drains the ring at least this often.
+// DrainInterval bounds how long a record waits in the ring buffer while
+// events flow: the kernel wakes the reader only once WakeupBytes are
+// pending, and the reader drains the ring at least this often.
 const DrainInterval = 20 * time.Millisecond
+
+// IdleDrainInterval is how long the reader waits at most once the ring has
+// been empty for a while: each empty wait doubles the next, from
+// DrainInterval up to this, and any record brings it back. A thread
+// blocked in epoll_wait for more than 10 ms makes the Go runtime's sysmon
+// retake its P and start polling again at 20 µs, about 60 wake-ups each
+// time: at 50 waits a second that was 80% of the idle agent's CPU (8 ms a
+// second, 1.5 at this bound; docs/performance.md). The first record after
+// a quiet spell waits at most this long.
+const IdleDrainInterval = 200 * time.Millisecond
 
 // ringReader reads the ring buffer that libbpfgo loaded. cilium/ebpf's
 // reader is used because it consumes records the kernel submitted without a
@@ -51,18 +61,22 @@ func newRingReader(fd int) (*ringReader, error) {
 	return &ringReader{rd: rd, m: m, done: make(chan struct{})}, nil
 }
 
-// run sends every record to out until the reader is closed, then closes out.
-func (r *ringReader) run(out chan<- []byte, log *zap.Logger) {
+// run passes every record to push until the reader is closed, then calls
+// done.
+func (r *ringReader) run(push func([]byte), done func(), log *zap.Logger) {
 	defer close(r.done)
-	defer close(out)
+	defer done()
+	wait := DrainInterval
 	for {
 		r.alive.Store(time.Now().UnixNano())
-		r.rd.SetDeadline(time.Now().Add(DrainInterval))
+		r.rd.SetDeadline(time.Now().Add(wait))
 		rec, err := r.rd.Read()
 		switch {
 		case err == nil:
-			out <- rec.RawSample
-		case errors.Is(err, os.ErrDeadlineExceeded):
+			push(rec.RawSample)
+			wait = DrainInterval
+		case errors.Is(err, os.ErrDeadlineExceeded): // nothing came
+			wait = min(2*wait, IdleDrainInterval)
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
 		default:

@@ -534,21 +534,22 @@ func (s *Sensor) attach(want map[event.Type]bool, refused map[string]string) err
 // Programs reports each wanted program and whether it is attached.
 func (s *Sensor) Programs() []ProgramStatus { return append([]ProgramStatus(nil), s.programs...) }
 
-// Start begins reading the ring buffer. Records arrive on the returned
-// channel, which is closed by Close. A record's bytes are owned by the receiver.
-func (s *Sensor) Start(buffer int) (<-chan []byte, error) {
+// Start begins reading the ring buffer: the reader's goroutine calls push
+// with each record (it must not block: pipeline.Queue.Push drops and
+// counts when full), and done once Close stopped it. A record's bytes are
+// owned by push.
+func (s *Sensor) Start(push func([]byte), done func()) error {
 	m, err := s.mod.GetMap("events")
 	if err != nil {
-		return nil, fmt.Errorf("ring buffer map: %w", err)
+		return fmt.Errorf("ring buffer map: %w", err)
 	}
 	r, err := newRingReader(m.FileDescriptor())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.reader = r
-	out := make(chan []byte, buffer)
-	go r.run(out, s.log)
-	return out, nil
+	go r.run(push, done, s.log)
+	return nil
 }
 
 // ReaderAlive is when the ring-buffer reader last went round its loop.

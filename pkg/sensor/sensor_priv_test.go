@@ -105,14 +105,9 @@ func TestRingBufferUsedAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	out, err := s.Start(16)
-	if err != nil {
+	if err := s.Start(func([]byte) {}, func() {}); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for range out {
-		}
-	}()
 	_ = s.RingBufferUsed()
 	s.Close()
 	if got := s.RingBufferUsed(); got != 0 {
