@@ -98,7 +98,7 @@ struct {
  * name (its dentry, parent and name hash, its mount, its inode), so the
  * same file opened again skips the path walk. An entry holds only while
  * both generations are the ones it was made at: fs_gen moves with every
- * rename, link, unlink and (u)mount on the host (a name that moved), and
+ * rename and (u)mount on the host (a name that moved: names_moved), and
  * prefixgen with every change of the prefixes by the agent. Only "not sent"
  * is remembered: what is sent is always walked.
  */
@@ -684,8 +684,13 @@ static __always_inline bool drop_failure(long ret)
 
 #define SYSCALL(sc, type) SYSCALL_FIRST(sc, type, (void)0)
 
-/* A successful rename, link, unlink or (u)mount moves names: remembered
- * read verdicts no longer hold. It runs whatever the event types enabled
+/* A successful rename or (u)mount moves names: remembered read verdicts
+ * no longer hold (a renamed directory keeps its children's dentries,
+ * parents and names, with new paths). Unlink, rmdir and link change no
+ * remaining name's path: a name they add is a new dentry, hence a new key,
+ * and one they remove takes its key with it. A build unlinks its
+ * temporary files at every compiler run, which emptied the cache each
+ * time (docs/performance.md). It runs whatever the event types enabled
  * (the sensor attaches these programs whenever opens are traced). */
 static __always_inline void names_moved(long ret)
 {
@@ -1043,9 +1048,9 @@ static __always_inline int do_paths(__u32 type, long ret, int dfd1, const char *
 	return 0;
 }
 
-SYSCALL_FS(unlink, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
-SYSCALL_FS(unlinkat, EV_UNLINK) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
-SYSCALL_FS(rmdir, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
+SYSCALL(unlink, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, 0, 0); }
+SYSCALL(unlinkat, EV_UNLINK) { return do_paths(EV_UNLINK, ret, a->a[0], (void *)a->a[1], 0, NULL, a->a[2], 0); }
+SYSCALL(rmdir, EV_UNLINK) { return do_paths(EV_UNLINK, ret, AT_FDCWD, (void *)a->a[0], 0, NULL, AT_REMOVEDIR, 0); }
 
 SYSCALL_FS(rename, EV_RENAME) { return do_paths(EV_RENAME, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
 SYSCALL_FS(renameat, EV_RENAME) { return do_paths(EV_RENAME, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], 0, 0); }
@@ -1068,8 +1073,8 @@ SYSCALL(fchmod, EV_CHMOD)
 	return 0;
 }
 
-SYSCALL_FS(link, EV_LINK) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
-SYSCALL_FS(linkat, EV_LINK) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
+SYSCALL(link, EV_LINK) { return do_paths(EV_LINK, ret, AT_FDCWD, (void *)a->a[0], AT_FDCWD, (void *)a->a[1], 0, 0); }
+SYSCALL(linkat, EV_LINK) { return do_paths(EV_LINK, ret, a->a[0], (void *)a->a[1], a->a[2], (void *)a->a[3], a->a[4], 0); }
 
 /* symlink: the target is stored as given; the link path is made absolute. */
 static __always_inline int do_symlink(long ret, const char *target, int dfd, const char *linkpath)

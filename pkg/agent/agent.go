@@ -144,6 +144,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		NoisyPrefixes:        a.cfg.NoisyPrefixes,
 		RingBufferBytes:      a.cfg.RingBufferBytes,
 		DropFailed:           a.cfg.DropFailed,
+		DrainInterval:        a.cfg.EventDelay,
 	}, a.log.Named("sensor"))
 	if err != nil {
 		return err

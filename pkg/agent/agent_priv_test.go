@@ -834,6 +834,33 @@ func TestRememberedReadsForgottenWhenNamesMove(t *testing.T) {
 		return e.File.Path == filepath.Join(moved, "data.txt") && !e.File.Write
 	})
 
+	// Unlinks and links move no other name, so they keep what is
+	// remembered (a build unlinks its temporary files at every compiler
+	// run); a link into the watched directory is a new name, walked and
+	// sent, and the remembered name stays unsent.
+	kept := filepath.Join(outside, "kept.txt")
+	if err := os.WriteFile(kept, []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = exec.Command("/bin/cat", kept).Run()
+	}
+	tmp := filepath.Join(outside, "tmp.txt")
+	_ = os.WriteFile(tmp, []byte("t"), 0o644)
+	_ = os.Remove(tmp)
+	linked := filepath.Join(sharedDir, fmt.Sprintf("linked-%d", time.Now().UnixNano()))
+	if err := os.Link(kept, linked); err != nil {
+		t.Fatal(err)
+	}
+	_ = exec.Command("/bin/cat", linked).Run()
+	_ = exec.Command("/bin/cat", kept).Run()
+	c.find(t, event.TypeOpen, "a read through a link into a watched directory", func(e *event.Event) bool {
+		return e.File.Path == linked && !e.File.Write
+	})
+	if got := reads(kept); len(got) > 0 {
+		t.Fatalf("an unwatched read was sent: %+v", got[0].File)
+	}
+
 	// A prefix added by a reload: a remembered file under it is sent.
 	other := filepath.Join(outside, "later.txt")
 	if err := os.WriteFile(other, []byte("l"), 0o644); err != nil {

@@ -67,6 +67,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"bad event", "events:\n  - exec\n  - nope\n", `agent.yaml:1: events: unknown event type "nope"`},
 		{"relative prefix", "noisy_prefixes: [tmp/]\n", "agent.yaml:1: noisy_prefixes"},
 		{"ring not power of two", "ring_buffer_bytes: 5000\n", "agent.yaml:1: ring_buffer_bytes: must be a power of two"},
+		{"event delay too long", "queue_size: 64\nevent_delay: 5s\n", "agent.yaml:2: event_delay: must be between 5ms and 1s, not 5s"},
 		{"nested", "process_tree:\n  max_ancestors: 99\n", "agent.yaml:2: process_tree.max_ancestors"},
 		{"oci bundle without id", "process_tree:\n  oci_bundles: [/run/x/config.json]\n", "agent.yaml:2: process_tree.oci_bundles.0"},
 		{"metrics not loopback", "metrics_address: 0.0.0.0:9464\n", "agent.yaml:1: metrics_address"},

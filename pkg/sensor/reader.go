@@ -14,20 +14,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DrainInterval bounds how long a record waits in the ring buffer while
-// events flow: the kernel wakes the reader only once WakeupBytes are
-// pending, and the reader drains the ring at least this often.
-const DrainInterval = 20 * time.Millisecond
-
-// IdleDrainInterval is how long the reader waits at most once the ring has
-// been empty for a while: each empty wait doubles the next, from
-// DrainInterval up to this, and any record brings it back. A thread
-// blocked in epoll_wait for more than 10 ms makes the Go runtime's sysmon
-// retake its P and start polling again at 20 µs, about 60 wake-ups each
-// time: at 50 waits a second that was 80% of the idle agent's CPU (8 ms a
-// second, 1.5 at this bound; docs/performance.md). The first record after
-// a quiet spell waits at most this long.
-const IdleDrainInterval = 200 * time.Millisecond
+// DefaultDrainInterval bounds how long a record waits in the ring buffer
+// while events flow: the kernel wakes the reader only once WakeupBytes are
+// pending, and the reader drains the ring at least this often. Each wait
+// longer than 10 ms costs the Go runtime's sysmon about 60 wake-ups (a
+// thread blocked in epoll_wait makes it retake the thread's P and poll
+// again from 20 µs), and each drain wakes the consumer: on a build's
+// trickle of events the agent's CPU was 19 ticks per three builds at 20 ms,
+// 33 at 8 ms, 10.5 at 50 ms and 8 at 100 ms. Once the ring has stayed
+// empty, each empty wait doubles the next up to four times the interval,
+// and any record brings it back: at a constant 20 ms the idle agent spent
+// 8 ms of CPU a second, 1.5 with this (docs/performance.md). The agent's
+// event_delay setting changes it.
+const DefaultDrainInterval = 50 * time.Millisecond
 
 // ringReader reads the ring buffer that libbpfgo loaded. cilium/ebpf's
 // reader is used because it consumes records the kernel submitted without a
@@ -40,7 +39,7 @@ type ringReader struct {
 	rd     *ringbuf.Reader
 	m      *ebpf.Map
 	done   chan struct{}
-	alive  atomic.Int64 // unix ns of the last loop iteration (at least every DrainInterval)
+	alive  atomic.Int64 // unix ns of the last loop iteration (at least every 2 s)
 }
 
 func newRingReader(fd int) (*ringReader, error) {
@@ -63,10 +62,10 @@ func newRingReader(fd int) (*ringReader, error) {
 
 // run passes every record to push until the reader is closed, then calls
 // done.
-func (r *ringReader) run(push func([]byte), done func(), log *zap.Logger) {
+func (r *ringReader) run(push func([]byte), done func(), drain, idle time.Duration, log *zap.Logger) {
 	defer close(r.done)
 	defer done()
-	wait := DrainInterval
+	wait := drain
 	for {
 		r.alive.Store(time.Now().UnixNano())
 		r.rd.SetDeadline(time.Now().Add(wait))
@@ -74,9 +73,9 @@ func (r *ringReader) run(push func([]byte), done func(), log *zap.Logger) {
 		switch {
 		case err == nil:
 			push(rec.RawSample)
-			wait = DrainInterval
+			wait = drain
 		case errors.Is(err, os.ErrDeadlineExceeded): // nothing came
-			wait = min(2*wait, IdleDrainInterval)
+			wait = min(2*wait, idle)
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
 		default:

@@ -36,6 +36,10 @@ type Config struct {
 	RingBufferBytes int
 	// DropFailed drops failed syscalls other than permission denials.
 	DropFailed bool
+	// DrainInterval is how often the reader drains the ring while records
+	// come (DefaultDrainInterval when 0); after a quiet spell it waits up
+	// to four times as long.
+	DrainInterval time.Duration
 	// AgentPID is the process whose activity is dropped in the kernel.
 	AgentPID int
 }
@@ -177,10 +181,10 @@ func New(cfg Config, log *zap.Logger) (*Sensor, error) {
 	return s, nil
 }
 
-// nameMovers are the event types whose programs see names move (renames,
-// links, unlinks, mounts): the kernel forgets the read-opens it remembered
-// as unsent when one succeeds.
-var nameMovers = []event.Type{event.TypeRename, event.TypeLink, event.TypeUnlink, event.TypeMount, event.TypeUmount}
+// nameMovers are the event types whose programs see names move (renames
+// and mounts): the kernel forgets the read-opens it remembered as unsent
+// when one succeeds. Links and unlinks move no remaining name.
+var nameMovers = []event.Type{event.TypeRename, event.TypeMount, event.TypeUmount}
 
 // programTypes is the event types whose programs are loaded: the wanted
 // ones and, when opens are traced, the name movers, attached for their
@@ -548,7 +552,12 @@ func (s *Sensor) Start(push func([]byte), done func()) error {
 		return err
 	}
 	s.reader = r
-	go r.run(push, done, s.log)
+	drain := s.cfg.DrainInterval
+	if drain <= 0 {
+		drain = DefaultDrainInterval
+	}
+	// The watchdog wants the reader to go round within 5 s.
+	go r.run(push, done, drain, min(4*drain, 2*time.Second), s.log)
 	return nil
 }
 
