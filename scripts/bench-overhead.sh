@@ -130,10 +130,15 @@ w_build() {
 # The time a workload took: redis reports requests per second (time per
 # 100k requests is the figure); the others are timed whole.
 measure() {
-  local s e
+  local s e c0 c1
+  times >"$work/times"
+  c0=$(workload_cpu)
   s=$(date +%s.%N)
   "w_$1"
   e=$(date +%s.%N)
+  times >"$work/times"
+  c1=$(workload_cpu)
+  echo "$c1 - $c0" | bc -l >"$work/wcpu"
   if [ "$1" = redis ]; then
     python3 -c "
 import csv,sys
@@ -145,6 +150,22 @@ print(sum(100000/float(r[1]) for r in rows))"
 }
 
 status() { ./bin/vigil status --json --socket "$work/agent.sock"; }
+
+# CPU seconds used so far by the measuring shell and its finished children
+# (the workload: `times`, written by measure into $work/times, since a
+# command substitution's shell has children of its own) and by the
+# services the workloads drive (redis-server, the listener).
+workload_cpu() {
+  local hz kids
+  hz=$(getconf CLK_TCK)
+  kids=$(awk '{ for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); c += t[1] * 60 + t[2] } } END { print c }' "$work/times")
+  awk -v hz="$hz" -v k="$kids" '{ t += $14 + $15 } END { printf "%.3f\n", k + t / hz }' "/proc/$redis_pid/stat" "/proc/$listener_pid/stat"
+}
+
+# Nanoseconds all BPF programs ran so far (kernel.bpf_stats_enabled).
+bpf_ns() {
+  bpftool prog show --json | python3 -c 'import json, sys; print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin)))'
+}
 
 # The syscall tracepoints the agent attaches (its exit_* programs) and its
 # scheduler ones, for bpftrace to count the same.
@@ -205,20 +226,30 @@ for p in json.load(sys.stdin):
     if p.get("run_cnt"): print(p["id"], p.get("name", "?"), p["run_cnt"], p["run_time_ns"])'
 }
 
-results="$work/results.tsv" # round monitor workload seconds cpu events drops rss
+results="$work/results.tsv" # round monitor workload seconds cpu events drops rss position workload_cpu bpf_seconds
 bpfres="$work/bpf.tsv"      # workload prog calls ns
 : >"$results"
 : >"$bpfres"
-echo "== $ROUNDS rounds; monitors: $MONITORS; workloads: $WORKLOADS" >&2
+# Each round opens and closes with no monitor: a monitor's ratio is to the
+# baseline interpolated at its place in the round, which takes out the
+# machine's drift over the round (a cloud VM's speed wanders by 10-30%
+# over minutes).
+order="$MONITORS"
+[ "${order##* }" = none ] || order="$order none"
+echo "== $ROUNDS rounds; monitors: $order; workloads: $WORKLOADS" >&2
 for ((r = 1; r <= ROUNDS; r++)); do
-  for m in $MONITORS; do
+  pos=0
+  for m in $order; do
     current=$m
     start_monitor "$m"
     [ "$m" = none ] || sleep "$SETTLE"
     for w in $WORKLOADS; do
-      before=""; b0=""
-      if [ "$m" = vigil ]; then before=$(status); b0=$(bpf_stats); fi
+      before=""; b0=""; n0=0
+      if [ "$m" = vigil ]; then before=$(status); b0=$(bpf_stats); n0=$(bpf_ns); fi
       secs=$(measure "$w")
+      wcpu=$(cat "$work/wcpu")
+      bpfs=-
+      if [ "$m" = vigil ]; then bpfs=$(echo "($(bpf_ns) - $n0) / 1000000000" | bc -l); fi
       cpu=- evs=- drops=- rss=-
       if [ "$m" = vigil ]; then
         sleep 0.3
@@ -246,15 +277,16 @@ for i, (n, c, t) in b.items():
 PY
         fi
       fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$m" "$w" "$secs" "$cpu" "$evs" "$drops" "$rss" >>"$results"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$m" "$w" "$secs" "$cpu" "$evs" "$drops" "$rss" "$pos" "$wcpu" "$bpfs" >>"$results"
       printf '  round %d %-8s %-8s %8.3f s\n' "$r" "$m" "$w" "$secs" >&2
     done
     if [ "$m" = vigil ]; then
       peak=$(awk '/VmHWM/ {print $2 * 1024}' "/proc/$mon_pid/status" 2>/dev/null || echo 0)
-      printf '%s\tpeak\t-\t-\t-\t-\t-\t%s\n' "$r" "$peak" >>"$results"
+      printf '%s\tpeak\t-\t-\t-\t-\t-\t%s\t-\t-\t-\n' "$r" "$peak" >>"$results"
     fi
     stop_monitor
     current=
+    pos=$((pos + 1))
   done
 done
 
@@ -263,7 +295,23 @@ python3 - "$results" "$bpfres" "$ROUNDS" >"$report" <<'PY'
 import sys, statistics, collections, platform, datetime, os
 res, bpf, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
-base = {(r[0], r[2]): float(r[3]) for r in rows if r[1] == "none"}
+# The baselines that open and close each round, by (round, workload):
+# (position, seconds); a monitor's baseline is interpolated at its position.
+bases = collections.defaultdict(list)
+for r in rows:
+    if r[1] == "none":
+        bases[(r[0], r[2])].append((int(r[8]), float(r[3])))
+def base_at(rnd, w, pos):
+    b = sorted(bases.get((rnd, w), []))
+    if not b:
+        return None
+    (p0, s0), (p1, s1) = b[0], b[-1]
+    return s0 if p1 == p0 else s0 + (s1 - s0) * (pos - p0) / (p1 - p0)
+wcpu_base = collections.defaultdict(list)
+for r in rows:
+    if r[1] == "none" and r[9] not in ("-", ""):
+        wcpu_base[r[2]].append(float(r[9]))
+share = collections.defaultdict(list)
 ratios = collections.defaultdict(list)
 cpu = collections.defaultdict(list)
 evs = collections.defaultdict(list)
@@ -277,18 +325,24 @@ for r in rows:
     rnd, m, w, s = r[0], r[1], r[2], float(r[3])
     if m not in monitors: monitors.append(m)
     if w not in workloads: workloads.append(w)
-    if m != "none" and (rnd, w) in base:
-        ratios[(m, w)].append(s / base[(rnd, w)])
+    b = base_at(rnd, w, int(r[8]))
+    if m != "none" and b:
+        ratios[(m, w)].append(s / b)
     if m == "vigil" and r[4] != "-":
         cpu[w].append(float(r[4])); evs[w].append(int(r[5])); drops[w] += int(r[6])
+        if r[10] not in ("-", "") and wcpu_base[w]:
+            share[w].append((float(r[4]) + float(r[10])) / statistics.median(wcpu_base[w]))
 names = {"redis": "redis-benchmark set/get, 20 clients (time per 100k requests)", "exec": "exec storm, fork+exec of /bin/true",
          "open": "open storm: open/read/close, 10% appends", "connect": "loopback TCP connect storm", "build": "build: make -j2 (C project) + BPF objects"}
 mons = [m for m in monitors if m != "none"]
-print("Measured %s on %s, kernel %s, %d CPUs; %d rounds, monitors alternating within each round; median ratio of wall time to no monitor (min-max)." % (
+print("Measured %s on %s, kernel %s, %d CPUs; %d rounds, monitors alternating within each round, each round opening and closing with no monitor; "
+      "median ratio of wall time to the baseline interpolated at the monitor's place in its round (min-max). "
+      "vigil CPU cost: the agent's CPU plus its BPF programs' run time, over the CPU the workload (and the server it drives) used with no monitor: "
+      "what the agent takes from a CPU-bound workload, without the machine's noise." % (
     datetime.date.today().isoformat(), platform.node() or "this machine", platform.release(), os.cpu_count(), rounds))
 print()
-print("| workload | " + " | ".join(mons) + " | vigil events | vigil CPU per 1,000 events | events lost |")
-print("| --- |" + " --- |" * len(mons) + " --- | --- | --- |")
+print("| workload | " + " | ".join(mons) + " | vigil CPU cost | vigil events | vigil CPU per 1,000 events | events lost |")
+print("| --- |" + " --- |" * len(mons) + " --- | --- | --- | --- |")
 for w in workloads:
     cells = []
     for m in mons:
@@ -297,7 +351,8 @@ for w in workloads:
     e = statistics.median(evs[w]) if evs[w] else 0
     c = statistics.median(cpu[w]) if cpu[w] else 0
     per = "%.1f ms" % (c * 1000 / e * 1000) if e else "-"
-    print("| %s | %s | %d | %s | %d |" % (names.get(w, w), " | ".join(cells), e, per, drops[w]))
+    sh = "%.2f%%" % (100 * statistics.median(share[w])) if share[w] else "-"
+    print("| %s | %s | %s | %d | %s | %d |" % (names.get(w, w), " | ".join(cells), sh, e, per, drops[w]))
 print()
 print("Agent peak RSS over the run: %.1f MiB." % (peak / 1048576))
 b = [l.rstrip("\n").split("\t") for l in open(bpf) if l.strip()]
