@@ -98,44 +98,41 @@ func (h *Hosts) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, 
 	if err := tok.usable(h.now()); err != nil {
 		return EnrollResponse{}, err
 	}
-	if err == nil && !sameKey {
-		if prev.Revoked != nil {
-			return EnrollResponse{}, refuse("host %s was revoked at %s: it cannot enroll again", req.HostID, prev.Revoked.Format(time.RFC3339))
-		}
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return EnrollResponse{}, err
+	case err == nil && prev.Revoked != nil:
+		return EnrollResponse{}, refuse("host %s was revoked at %s: it cannot enroll again", req.HostID, prev.Revoked.Format(time.RFC3339))
+	case err == nil && !sameKey:
 		return EnrollResponse{}, refuse("host %s is already enrolled with another key: a machine cloned after enrolling keeps its host id only when "+
 			"its /etc/machine-id was copied too (clear it in images), or revoke the old host first", req.HostID)
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
-		return EnrollResponse{}, err
 	}
 	if tok, err = h.Tokens.use(ctx, req.Token); err != nil {
 		return EnrollResponse{}, err
 	}
 	rec := Host{ID: req.HostID, Env: tok.Env, NKey: req.NKey, Hostname: req.Hostname, InstanceID: req.InstanceID,
 		Version: req.Version, TokenID: tok.ID, Enrolled: h.now()}
-	if sameKey {
-		rec.Hostname, rec.InstanceID = cmp.Or(rec.Hostname, prev.Hostname), cmp.Or(rec.InstanceID, prev.InstanceID)
-	}
-	v, _ := json.Marshal(rec)
+	rev := uint64(0) // a new host
 	if sameKey {
 		// The same host (its key) moved to another environment with a
-		// token of that environment: its credential follows.
-		if _, err := h.KV.Update(ctx, hostKey, v, prevRev); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return EnrollResponse{}, errors.New("host record changed meanwhile: retry")
-			}
-			return EnrollResponse{}, err
-		}
-		return ok(tok.Env), nil
-	}
-	if err := h.KV.Put(ctx, "nkey."+req.NKey, []byte(req.HostID)); err != nil {
+		// token of that environment: its record, so its credential, follows.
+		rec.Hostname, rec.InstanceID = cmp.Or(rec.Hostname, prev.Hostname), cmp.Or(rec.InstanceID, prev.InstanceID)
+		rev = prevRev
+	} else if err := h.KV.Put(ctx, "nkey."+req.NKey, []byte(req.HostID)); err != nil {
 		return EnrollResponse{}, err
 	}
-	if _, err := h.KV.Update(ctx, hostKey, v, 0); errors.Is(err, store.ErrConflict) {
-		// Enrolled meanwhile (the same request twice at once, or a clone).
-		if prev, _, err := h.get(ctx, req.HostID); err == nil && prev.NKey == req.NKey && prev.Revoked == nil {
-			return ok(prev.Env), nil
+	v, _ := json.Marshal(rec)
+	if _, err := h.KV.Update(ctx, hostKey, v, rev); errors.Is(err, store.ErrConflict) {
+		// Changed meanwhile: the same request twice at once, a clone, or
+		// the operator.
+		cur, _, err := h.get(ctx, req.HostID)
+		switch {
+		case err != nil || cur.NKey != req.NKey:
+			return EnrollResponse{}, refuse("host %s is already enrolled with another key", req.HostID)
+		case cur.Revoked == nil && cur.Env == tok.Env:
+			return ok(cur.Env), nil
 		}
-		return EnrollResponse{}, refuse("host %s is already enrolled with another key", req.HostID)
+		return EnrollResponse{}, errors.New("host record changed meanwhile: retry")
 	} else if err != nil {
 		return EnrollResponse{}, err
 	}

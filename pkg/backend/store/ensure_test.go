@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,5 +54,27 @@ func TestRetryEnsure(t *testing.T) {
 	once := &Conn{log: zap.NewNop()}
 	if err := once.retryEnsure(context.Background(), "kv t", func(context.Context) error { calls++; return noPeers }); err == nil || calls != 1 {
 		t.Errorf("no EnsureWait: %v after %d calls", err, calls)
+	}
+}
+
+// A follower's pause between failed tries: 1 s, doubling up to 10 s, and
+// from 1 s again after a success (the zero value).
+func TestBackoffDoublesUpToTenSeconds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // wait returns at once, false, and still moves the delay
+	var b backoff
+	var got []time.Duration
+	for range 6 {
+		got = append(got, b.delay())
+		if b.wait(ctx) {
+			t.Fatal("waited with ctx done")
+		}
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("delays %v, want %v", got, want)
+	}
+	if b = (backoff{}); b.delay() != time.Second {
+		t.Errorf("reset: %v", b.delay())
 	}
 }

@@ -118,7 +118,7 @@ func isConflict(err error) bool {
 // again with a backoff.
 func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64), ready func()) error {
 	var last uint64
-	backoff := time.Second
+	var retry backoff
 	for {
 		var opts []jetstream.WatchOpt
 		if last > 0 {
@@ -132,7 +132,7 @@ func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64
 			k.resets.Add(1)
 		}
 		if err == nil {
-			backoff = time.Second
+			retry = backoff{}
 			continue
 		}
 		// The watcher could not be made again (a node of the cluster
@@ -140,14 +140,11 @@ func (k *KV) Watch(ctx context.Context, fn func(key string, v []byte, rev uint64
 		// again from the last revision seen, never give the view up.
 		if k.log != nil {
 			k.log.Warn("KV watcher failed: retrying", zap.String("bucket", k.name), zap.Uint64("from_revision", last+1),
-				zap.Duration("in", backoff), zap.Error(err))
+				zap.Duration("in", retry.delay()), zap.Error(err))
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.wait(ctx) {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -408,23 +408,13 @@ func consumerConfig(spec ConsumerSpec) jetstream.ConsumerConfig {
 // EnsureConsumer creates the durable consumer (or updates it) without
 // consuming: a DeliverNew consumer made at start sees everything after.
 func (c *Conn) EnsureConsumer(ctx context.Context, spec ConsumerSpec) error {
-	err := c.retryEnsure(ctx, "consumer "+spec.Durable, func(ctx context.Context) error {
-		_, err := c.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
-	}
-	return nil
+	_, err := c.consumer(ctx, spec)
+	return err
 }
 
-// Consume runs a durable consumer (created or updated idempotently) until
-// ctx ends: messages are acked after the handler succeeds, so a crash or
-// a stop mid-batch leaves them for redelivery and nothing is lost. Several
-// backends share one durable: each message goes to one of them.
-func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
-	// A consumer made while a node is down or a leader is being elected
-	// waits for the cluster, like the streams at the start.
+// consumer creates or updates a durable consumer, waiting for a cluster
+// with a node down or a leader being elected, like the streams.
+func (c *Conn) consumer(ctx context.Context, spec ConsumerSpec) (jetstream.Consumer, error) {
 	var cons jetstream.Consumer
 	err := c.retryEnsure(ctx, "consumer "+spec.Durable, func(ctx context.Context) error {
 		var err error
@@ -432,7 +422,19 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	return cons, nil
+}
+
+// Consume runs a durable consumer (created or updated idempotently) until
+// ctx ends: messages are acked after the handler succeeds, so a crash or
+// a stop mid-batch leaves them for redelivery and nothing is lost. Several
+// backends share one durable: each message goes to one of them.
+func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error {
+	cons, err := c.consumer(ctx, spec)
+	if err != nil {
+		return err
 	}
 	batch := spec.Batch
 	if batch <= 0 {
@@ -543,7 +545,7 @@ func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Tim
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	var last uint64 // the stream sequence of the last message seen
-	backoff := time.Second
+	var retry backoff
 	for {
 		cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy,
 			// nats.go retries a reset forever inside Next, where no stall
@@ -568,21 +570,36 @@ func (c *Conn) Follow(ctx context.Context, stream, filter string, since time.Tim
 			// the view up.
 			if c.log != nil {
 				c.log.Warn("follower failed: retrying", zap.String("stream", stream), zap.String("filter", filter),
-					zap.Uint64("from_seq", last+1), zap.Duration("in", backoff), zap.Error(err))
+					zap.Uint64("from_seq", last+1), zap.Duration("in", retry.delay()), zap.Error(err))
 			}
-			select {
-			case <-ctx.Done():
+			if !retry.wait(ctx) {
 				return nil
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 10*time.Second)
 			continue
 		}
-		backoff = time.Second
+		retry = backoff{}
 		if c.log != nil {
 			c.log.Warn("follower stalled: re-created", zap.String("stream", stream), zap.String("filter", filter),
 				zap.Uint64("from_seq", last+1), zap.Uint64("stream_last_seq", stalled))
 		}
+	}
+}
+
+// backoff is the pause between a follower's (or a KV watcher's) failed
+// tries: 1 s, doubling up to 10 s; the zero value starts over.
+type backoff struct{ next time.Duration }
+
+func (b *backoff) delay() time.Duration { return max(b.next, time.Second) }
+
+// wait pauses for the delay and doubles it; false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.delay()
+	b.next = min(2*d, 10*time.Second)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 
