@@ -162,10 +162,8 @@ workload_cpu() {
   awk -v hz="$hz" -v k="$kids" '{ t += $14 + $15 } END { printf "%.3f\n", k + t / hz }' "/proc/$redis_pid/stat" "/proc/$listener_pid/stat"
 }
 
-# Nanoseconds all BPF programs ran so far (kernel.bpf_stats_enabled).
-bpf_ns() {
-  bpftool prog show --json | python3 -c 'import json, sys; print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin)))'
-}
+# Nanoseconds the programs of a bpf_stats listing ran.
+bpf_ns() { awk '{ t += $4 } END { printf "%.0f\n", t }' <<<"$1"; }
 
 # The syscall tracepoints the agent attaches (its exit_* programs) and its
 # scheduler ones, for bpftrace to count the same.
@@ -244,12 +242,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
     start_monitor "$m"
     [ "$m" = none ] || sleep "$SETTLE"
     for w in $WORKLOADS; do
-      before=""; b0=""; n0=0
-      if [ "$m" = vigil ]; then before=$(status); b0=$(bpf_stats); n0=$(bpf_ns); fi
+      before=""; b0=""; b1=""
+      if [ "$m" = vigil ]; then before=$(status); b0=$(bpf_stats); fi
       secs=$(measure "$w")
       wcpu=$(cat "$work/wcpu")
       bpfs=-
-      if [ "$m" = vigil ]; then bpfs=$(echo "($(bpf_ns) - $n0) / 1000000000" | bc -l); fi
+      if [ "$m" = vigil ]; then b1=$(bpf_stats); bpfs=$(echo "($(bpf_ns "$b1") - $(bpf_ns "$b0")) / 1000000000" | bc -l); fi
       cpu=- evs=- drops=- rss=-
       if [ "$m" = vigil ]; then
         sleep 0.3
@@ -260,7 +258,7 @@ a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 drops = lambda s: s["totals"]["ring_buffer_drops"] + s["totals"]["queue_drops"]
 print(b["cpu_seconds"] - a["cpu_seconds"], b["totals"]["received"] - a["totals"]["received"], drops(b) - drops(a), b["rss_bytes"])' "$before" "$after")
         if [ "$r" = 1 ]; then
-          python3 - "$w" "$b0" "$(bpf_stats)" >>"$bpfres" <<'PY'
+          python3 - "$w" "$b0" "$b1" >>"$bpfres" <<'PY'
 import sys
 w, a, b = sys.argv[1], sys.argv[2], sys.argv[3]
 def parse(s):
