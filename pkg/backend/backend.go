@@ -284,7 +284,7 @@ func (b *Backend) Run(ctx context.Context, ready func()) error {
 		})
 	}
 	run("detect-cloud", func(c context.Context) error {
-		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CloudConsumer}, b.stage.CloudBatch)
+		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CloudConsumer, Batch: cloudBatch}, b.stage.CloudBatch)
 	})
 	run("detect-runtime", func(c context.Context) error {
 		return b.conn.Consume(c, store.ConsumerSpec{Stream: wire.DefaultAgentStream, Durable: wire.RuntimeConsumer,
@@ -386,7 +386,7 @@ func (b *Backend) correlate(parent context.Context, k int, e *correlate.Engine) 
 	}
 	n := b.threats.Partitions()
 	dets := store.ConsumerSpec{Stream: wire.DetectionStream, Durable: wire.CorrelateConsumer}
-	cloud := store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer, Filter: wire.PartitionFilter(wire.KindCloud, 0, 1)}
+	cloud := store.ConsumerSpec{Stream: wire.CloudStream, Durable: wire.CorrelateCloudConsumer, Filter: wire.PartitionFilter(wire.KindCloud, 0, 1), Batch: cloudBatch}
 	if n > 1 {
 		dets.Durable, dets.Filter = fmt.Sprintf("%s-%d-of-%d", wire.CorrelateConsumer, k, n), wire.PartitionFilter(wire.KindDetection, k, n)
 		cloud.Durable, cloud.Filter = fmt.Sprintf("%s-%d-of-%d", wire.CorrelateCloudConsumer, k, n), wire.PartitionFilter(wire.KindCloud, k, n)
@@ -404,6 +404,11 @@ func (b *Backend) correlate(parent context.Context, k int, e *correlate.Engine) 
 	wg.Wait()
 	return err
 }
+
+// cloudBatch is how many cloud-stream messages a handler gets at once:
+// each holds up to ingest.BatchRecords records (ingest.BatchBytes), so
+// 16 is up to 1,600 records, and the 32 pulled ahead at most 4 MiB.
+const cloudBatch = 16
 
 // Addr is the API's address once Run serves.
 func (b *Backend) Addr() net.Addr {

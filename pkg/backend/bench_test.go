@@ -102,9 +102,9 @@ func benchInputs(b *testing.B) [][]byte {
 
 // End to end through NATS: records parsed and published to the cloud
 // stream (the embedded server, file storage, acks), consumed by the
-// detection stage, detections published and acked. The goal was at least
+// detection stage, detections published and acked. The goal is at least
 // 50,000 records/s; BenchmarkJetStreamFloor is what JetStream alone does
-// with the same messages on the same machine.
+// with the same messages (batches of records) on the same machine.
 func BenchmarkIngestToDetection(b *testing.B) {
 	bk, ctx := benchBackend(b, true)
 	inputs := benchInputs(b)
@@ -124,9 +124,9 @@ func BenchmarkIngestToDetection(b *testing.B) {
 	b.ReportMetric(float64(b.N*benchRecords)/time.Since(start).Seconds(), "records/s")
 }
 
-// The ceiling the end-to-end figure is bounded by: the same messages
-// (already parsed and encoded) published with their ids to the cloud
-// stream and consumed and acked by a handler that does nothing.
+// What JetStream alone does with the end-to-end messages: the same
+// batches (already parsed and encoded) published with their ids to the
+// cloud stream and consumed and acked by a handler that does nothing.
 func BenchmarkJetStreamFloor(b *testing.B) {
 	bk, ctx := benchBackend(b, false)
 	inputs := benchInputs(b)

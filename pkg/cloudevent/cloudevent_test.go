@@ -292,4 +292,35 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("%s: no error", bad)
 		}
 	}
+	// A batch of the three (and a bad one among them): each record in
+	// order, the bad one an error that stops nothing.
+	var parts [][]byte
+	for i, r := range all {
+		b, _ := r.MarshalWire()
+		parts = append(parts, b)
+		if i == 0 {
+			parts = append(parts, []byte(`{"source":"runtime","raw":{}}`))
+		}
+	}
+	var got []string
+	n := EachWire(AppendWireBatch(nil, parts), func(r Record, err error) {
+		if err != nil {
+			got = append(got, "error")
+			return
+		}
+		got = append(got, r.Source)
+	})
+	if want := "cloudtrail error k8saudit vpcflow"; strings.Join(got, " ") != want || n != 4 {
+		t.Errorf("batch: %v (%d), want %s", got, n, want)
+	}
+	for _, bad := range []string{`[]`, `[{]`, ` [`, `nope`} {
+		errs := 0
+		if n := EachWire([]byte(bad), func(_ Record, err error) {
+			if err != nil {
+				errs++
+			}
+		}); n != 1 || errs != 1 {
+			t.Errorf("%q: %d records, %d errors", bad, n, errs)
+		}
+	}
 }

@@ -60,7 +60,13 @@ func FuzzUnmarshalWire(f *testing.F) {
 	f.Add([]byte(`{"schema":"vigil.cloud/1","source":"cloudtrail","id":"e1","time":"2024-01-01T00:00:00Z","key":"1","raw":{"eventName":"A","eventSource":"s","requestParameters":{"a":1}}}`))
 	f.Add([]byte(`{"source":"k8saudit","raw":{"auditID":"a","verb":"get","requestObject":{"spec":{"containers":[{}]}}}}`))
 	f.Add([]byte(`{"source":"vpcflow","vpcflow":{"srcaddr":"10.0.0.1"},"raw":"2 1"}`))
+	f.Add([]byte(`[{"source":"vpcflow","vpcflow":{"srcaddr":"10.0.0.1"},"raw":"2 1"},{"source":"k8saudit","raw":{"auditID":"a"}}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// A batch decodes to as many results as it says, whatever it holds.
+		calls := 0
+		if n := EachWire(b, func(Record, error) { calls++ }); n != calls || n < 1 {
+			t.Fatalf("EachWire said %d, called %d times", n, calls)
+		}
 		r, err := UnmarshalWire(b)
 		if err != nil {
 			return

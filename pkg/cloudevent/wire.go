@@ -78,3 +78,49 @@ func UnmarshalWire(b []byte) (Record, error) {
 	r.Derive()
 	return r, nil
 }
+
+// AppendWireBatch appends a batch of cloud-stream records (each
+// MarshalWire's) as one message: a JSON array. A batch of one is the
+// record itself, as a single record has always been sent.
+func AppendWireBatch(b []byte, recs [][]byte) []byte {
+	if len(recs) == 1 {
+		return append(b, recs[0]...)
+	}
+	b = append(b, '[')
+	for i, r := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	return append(b, ']')
+}
+
+// EachWire decodes a cloud-stream message, one record or a batch of them
+// (AppendWireBatch's), calling fn with each record in order and how many
+// the message holds. A record that cannot be decoded is passed with its
+// error and the others still are; a message that is not JSON at all is
+// one error.
+func EachWire(b []byte, fn func(r Record, err error)) int {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i == len(b) || b[i] != '[' {
+		fn(UnmarshalWire(b))
+		return 1
+	}
+	var elems []json.RawMessage
+	if err := unmarshal(b, &elems); err != nil {
+		fn(Record{}, err)
+		return 1
+	}
+	if len(elems) == 0 {
+		fn(Record{}, errors.New("an empty batch"))
+		return 1
+	}
+	for _, e := range elems {
+		fn(UnmarshalWire(e))
+	}
+	return len(elems)
+}

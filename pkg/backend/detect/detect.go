@@ -91,17 +91,26 @@ func Message(d *alert.Detection) (store.Msg, error) {
 	return store.Msg{Subject: wire.SourceSubject(cloudevent.Token(env), wire.KindDetection, string(d.Source), key), ID: d.ID, Data: b}, nil
 }
 
-// CloudBatch handles a batch of cloud records (a store.Handler).
+// CloudBatch handles a batch of cloud-stream messages, each one record or
+// a batch of them (a store.Handler). A record that cannot be decoded is
+// counted, the others of its message still evaluated.
 func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
 	det := s.detector()
-	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
-		r, err := cloudevent.UnmarshalWire(m.Data)
-		if err != nil {
-			return nil, false
+	var out []store.Msg
+	for _, m := range msgs {
+		if m.Delivered > 1 {
+			s.Stats.Redelivered.Add(1)
 		}
-		s.Stats.Records.Add(1)
-		return det.Detect(&r), true
-	})
+		cloudevent.EachWire(m.Data, func(r cloudevent.Record, err error) {
+			if err != nil {
+				s.Stats.Malformed.Add(1)
+				return
+			}
+			s.Stats.Records.Add(1)
+			out = s.append(out, det.Detect(&r))
+		})
+	}
+	return s.publish(ctx, msgs, out)
 }
 
 // AlertBatch handles a batch of agent alerts (a store.Handler).
@@ -156,17 +165,23 @@ func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg
 			s.Stats.Malformed.Add(1)
 			continue
 		}
-		for i := range dets {
-			s.addAccount(&dets[i])
-			dm, err := Message(&dets[i])
-			if err != nil {
-				s.Stats.Malformed.Add(1)
-				continue
-			}
-			out = append(out, dm)
-		}
+		out = s.append(out, dets)
 	}
 	return s.publish(ctx, msgs, out)
+}
+
+// append adds detections to out as messages.
+func (s *Stage) append(out []store.Msg, dets []alert.Detection) []store.Msg {
+	for i := range dets {
+		s.addAccount(&dets[i])
+		dm, err := Message(&dets[i])
+		if err != nil {
+			s.Stats.Malformed.Add(1)
+			continue
+		}
+		out = append(out, dm)
+	}
+	return out
 }
 
 // publish stores a batch's detections; on failure every message of the

@@ -38,11 +38,15 @@ func (j *memJournal) Put(_ context.Context, k string, v []byte) error {
 	return nil
 }
 
-// memPub stores messages by id, like a stream with dedup.
+// memPub stores messages by id, like a stream with dedup, and counts the
+// records of those it stores.
 type memPub struct {
-	ids  map[string]int
+	ids  map[string]int // messages, by id
+	recs map[string]int // records stored, by "<source>:<id>"
 	fail bool
 }
+
+func newMemPub() *memPub { return &memPub{ids: map[string]int{}, recs: map[string]int{}} }
 
 func (p *memPub) Publish(_ context.Context, msgs []store.Msg) (store.PublishResult, error) {
 	var r store.PublishResult
@@ -52,10 +56,15 @@ func (p *memPub) Publish(_ context.Context, msgs []store.Msg) (store.PublishResu
 	for _, m := range msgs {
 		p.ids[m.ID]++
 		if p.ids[m.ID] > 1 {
-			r.Duplicates++
-		} else {
-			r.Published++
+			r.Duplicates += max(m.Items, 1)
+			continue
 		}
+		r.Published += max(m.Items, 1)
+		cloudevent.EachWire(m.Data, func(rec cloudevent.Record, err error) {
+			if err == nil {
+				p.recs[rec.Source+":"+rec.ID]++
+			}
+		})
 	}
 	return r, nil
 }
@@ -70,7 +79,7 @@ func flowLine(i int) string {
 func TestWatcherAppendRestartReplace(t *testing.T) {
 	dir := t.TempDir()
 	j := &memJournal{m: map[string][]byte{}}
-	pub := &memPub{ids: map[string]int{}}
+	pub := newMemPub()
 	newW := func() *Watcher {
 		return &Watcher{Dirs: []Dir{{Path: dir, Source: cloudevent.VPCFlow}}, Pub: pub, Journal: j, Env: "t", Log: zap.NewNop()}
 	}
@@ -87,8 +96,8 @@ func TestWatcherAppendRestartReplace(t *testing.T) {
 	w := newW()
 	ctx := context.Background()
 	w.Poll(ctx)
-	if len(pub.ids) != 10 {
-		t.Fatalf("%d records after the first poll, want 10", len(pub.ids))
+	if len(pub.recs) != 10 {
+		t.Fatalf("%d records after the first poll, want 10", len(pub.recs))
 	}
 	f.WriteString("0001 443 6 10 5 1700000000 1700000060 ACCEPT OK\n")
 	for i := 10; i < 20; i++ {
@@ -97,11 +106,11 @@ func TestWatcherAppendRestartReplace(t *testing.T) {
 	f.WriteString("not a flow line\n")
 	w = newW() // a restart: only the journal remains
 	w.Poll(ctx)
-	if len(pub.ids) != 21 || w.Stats.Malformed.Load() != 1 || w.Stats.Duplicates.Load() != 0 {
-		t.Fatalf("%d records, %d malformed, %d duplicates after the restart", len(pub.ids), w.Stats.Malformed.Load(), w.Stats.Duplicates.Load())
+	if len(pub.recs) != 21 || w.Stats.Malformed.Load() != 1 || w.Stats.Duplicates.Load() != 0 {
+		t.Fatalf("%d records, %d malformed, %d duplicates after the restart", len(pub.recs), w.Stats.Malformed.Load(), w.Stats.Duplicates.Load())
 	}
 	w.Poll(ctx)
-	for id, n := range pub.ids {
+	for id, n := range pub.recs {
 		if n != 1 {
 			t.Errorf("%s published %d times", id, n)
 		}
@@ -112,16 +121,16 @@ func TestWatcherAppendRestartReplace(t *testing.T) {
 	w.Poll(ctx)
 	pub.fail = false
 	w.Poll(ctx)
-	if len(pub.ids) != 22 || w.Stats.Errors.Load() != 1 {
-		t.Errorf("%d records, %d errors after a failed publish", len(pub.ids), w.Stats.Errors.Load())
+	if len(pub.recs) != 22 || w.Stats.Errors.Load() != 1 {
+		t.Errorf("%d records, %d errors after a failed publish", len(pub.recs), w.Stats.Errors.Load())
 	}
 	f.Close()
 	// Replaced (rotated) by a new file with the same name.
 	os.Remove(path)
 	os.WriteFile(path, []byte(flowLine(100)), 0o644)
 	w.Poll(ctx)
-	if len(pub.ids) != 23 {
-		t.Errorf("%d records after the file was replaced, want 23", len(pub.ids))
+	if len(pub.recs) != 23 {
+		t.Errorf("%d records after the file was replaced, want 23", len(pub.recs))
 	}
 }
 
@@ -130,7 +139,7 @@ func TestWatcherAppendRestartReplace(t *testing.T) {
 func TestWatcherWholeDocuments(t *testing.T) {
 	dir := t.TempDir()
 	j := &memJournal{m: map[string][]byte{}}
-	pub := &memPub{ids: map[string]int{}}
+	pub := newMemPub()
 	w := &Watcher{Dirs: []Dir{{Path: dir, Source: cloudevent.CloudTrail}}, Pub: pub, Journal: j, Env: "t", Log: zap.NewNop()}
 	rec := func(id string) map[string]any {
 		return map[string]any{"eventTime": "2026-01-01T00:00:00Z", "eventName": "ListUsers", "eventSource": "iam.amazonaws.com", "eventID": id}
@@ -139,12 +148,12 @@ func TestWatcherWholeDocuments(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "111122223333_CloudTrail_x.json"), b, 0o644)
 	ctx := context.Background()
 	w.Poll(ctx)
-	if len(pub.ids) != 0 {
+	if len(pub.recs) != 0 {
 		t.Fatal("published before the file was seen stable")
 	}
 	w.Poll(ctx)
 	w.Poll(ctx)
-	if len(pub.ids) != 2 || pub.ids["cloudtrail:a"] != 1 {
-		t.Errorf("ids %v", pub.ids)
+	if len(pub.recs) != 2 || pub.recs["cloudtrail:a"] != 1 {
+		t.Errorf("records %v", pub.recs)
 	}
 }

@@ -271,7 +271,10 @@ type Msg struct {
 	Subject string
 	ID      string // Nats-Msg-Id: the dedup key
 	Data    []byte
-	Time    time.Time // when it was stored (consumed messages)
+	// Items is how many items (records) the message carries, for a
+	// publish's counts (0 counts as 1).
+	Items int
+	Time  time.Time // when it was stored (consumed messages)
 	// Delivered counts deliveries of a consumed message (1 the first time).
 	Delivered uint64
 	// Pending is how many messages the consumer has left after this one
@@ -281,7 +284,7 @@ type Msg struct {
 	Seq uint64
 }
 
-// PublishResult counts what a batch did.
+// PublishResult counts what a batch did, in items (Msg.Items).
 type PublishResult struct {
 	Published  int // stored
 	Duplicates int // already stored under the same id
@@ -298,13 +301,14 @@ func (c *Conn) Publish(ctx context.Context, msgs []Msg) (PublishResult, error) {
 	next := 0 // the oldest ack not waited for
 	wait := func() error {
 		f := futs[next]
+		n := max(msgs[next].Items, 1)
 		next++
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
-				res.Duplicates++
+				res.Duplicates += n
 			} else {
-				res.Published++
+				res.Published += n
 			}
 			return nil
 		case err := <-f.Err():

@@ -340,7 +340,7 @@ func mergeNotes(stored, engine []alert.Note) []alert.Note {
 	return out
 }
 
-// CloudRecords looks at cloud records for what the graph reveals: an
+// CloudRecords looks at cloud records (one or a batch per message) for what the graph reveals: an
 // instance's credentials used elsewhere (CloudTrail; the detections are
 // published and come back through Detections), and the flows of a
 // threat's host to its remotes (flow logs; the threat is updated). A
@@ -351,19 +351,20 @@ func (t *Term) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, m := range msgs {
-		r, err := cloudevent.UnmarshalWire(m.Data)
-		if err != nil {
-			s.Stats.Malformed.Add(1)
-			continue
-		}
-		s.Stats.Records.Add(1)
-		// Flow records: the bytes and duration of a threat's exchanges.
-		for _, th := range t.Engine().Flow(&r) {
-			t.dirty[th.ID] = th
-		}
-		if d := t.Engine().Cloud(&r); d != nil {
-			derived = append(derived, d)
-		}
+		cloudevent.EachWire(m.Data, func(r cloudevent.Record, err error) {
+			if err != nil {
+				s.Stats.Malformed.Add(1)
+				return
+			}
+			s.Stats.Records.Add(1)
+			// Flow records: the bytes and duration of a threat's exchanges.
+			for _, th := range t.Engine().Flow(&r) {
+				t.dirty[th.ID] = th
+			}
+			if d := t.Engine().Cloud(&r); d != nil {
+				derived = append(derived, d)
+			}
+		})
 	}
 	if errs := t.flush(ctx, len(msgs)); errs != nil {
 		return errs

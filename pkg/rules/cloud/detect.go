@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -41,6 +42,7 @@ type Detector struct {
 // window is one threshold key's recent matches.
 type window struct {
 	times  []time.Time
+	ids    []string          // the records of times, in the same order
 	recs   []json.RawMessage // the latest few, as evidence
 	latest time.Time
 	fired  time.Time
@@ -125,16 +127,21 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 	// The window keeps the Count latest match times, sorted: the rule
 	// holds when they span less than Within. Bounded by Count, whatever
 	// the rate (a burst of 100,000 denied calls keeps 10 times).
+	// A record counted already (sent twice in two batches, or its batch
+	// redelivered) is not counted again.
+	if slices.Contains(w.ids, r.ID) {
+		return alert.Detection{}, false
+	}
 	t := r.Time
 	if t.After(w.latest) {
 		w.latest = t
 	}
 	i := sort.Search(len(w.times), func(i int) bool { return w.times[i].After(t) })
-	w.times = append(w.times, time.Time{})
-	copy(w.times[i+1:], w.times[i:])
-	w.times[i] = t
+	w.times = slices.Insert(w.times, i, t)
+	w.ids = slices.Insert(w.ids, i, r.ID)
 	if len(w.times) > c.Threshold.Count {
 		w.times = w.times[len(w.times)-c.Threshold.Count:]
+		w.ids = w.ids[len(w.ids)-c.Threshold.Count:]
 	}
 	w.recs = append(w.recs, r.Raw)
 	if len(w.recs) > maxEvidence {

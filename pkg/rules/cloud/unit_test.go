@@ -104,6 +104,15 @@ func TestThresholdOnEventTime(t *testing.T) {
 	if n := len(run(two)); n != 2 {
 		t.Errorf("%d detections for two bursts", n)
 	}
+	// One record sent three times (in two batches, or redelivered) is one
+	// match, not a burst; with two others it is.
+	dup := []cloudevent.Record{ctRecord("a", "u", t0, "AccessDenied"), ctRecord("a", "u", t0, "AccessDenied"), ctRecord("a", "u", t0, "AccessDenied")}
+	if n := len(run(dup)); n != 0 {
+		t.Errorf("one record three times: %d detections", n)
+	}
+	if n := len(run(append(dup, ctRecord("b", "u", t0, "AccessDenied"), ctRecord("c", "u", t0, "AccessDenied")))); n != 1 {
+		t.Errorf("three records: %d detections", n)
+	}
 }
 
 func TestThresholdKeysBounded(t *testing.T) {
