@@ -1,6 +1,7 @@
 package cloudevent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -102,11 +103,7 @@ func AppendWireBatch(b []byte, recs [][]byte) []byte {
 // error and the others still are; a message that is not JSON at all is
 // one error.
 func EachWire(b []byte, fn func(r Record, err error)) int {
-	i := 0
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	if i == len(b) || b[i] != '[' {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '[' {
 		fn(UnmarshalWire(b))
 		return 1
 	}

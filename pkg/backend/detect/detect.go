@@ -96,29 +96,25 @@ func Message(d *alert.Detection) (store.Msg, error) {
 // counted, the others of its message still evaluated.
 func (s *Stage) CloudBatch(ctx context.Context, msgs []store.Msg) []error {
 	det := s.detector()
-	var out []store.Msg
-	for _, m := range msgs {
-		if m.Delivered > 1 {
-			s.Stats.Redelivered.Add(1)
-		}
+	return s.batch(ctx, msgs, func(m store.Msg) (dets []alert.Detection, malformed int) {
 		cloudevent.EachWire(m.Data, func(r cloudevent.Record, err error) {
 			if err != nil {
-				s.Stats.Malformed.Add(1)
+				malformed++
 				return
 			}
 			s.Stats.Records.Add(1)
-			out = s.append(out, det.Detect(&r))
+			dets = append(dets, det.Detect(&r)...)
 		})
-	}
-	return s.publish(ctx, msgs, out)
+		return dets, malformed
+	})
 }
 
 // AlertBatch handles a batch of agent alerts (a store.Handler).
 func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
-	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, bool) {
+	return s.batch(ctx, msgs, func(m store.Msg) ([]alert.Detection, int) {
 		var a alert.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil || a.ID == "" {
-			return nil, false
+			return nil, 1
 		}
 		if a.Host.Env == "" {
 			if env, _, _, ok := wire.ParseSubject(m.Subject); ok {
@@ -126,7 +122,7 @@ func (s *Stage) AlertBatch(ctx context.Context, msgs []store.Msg) []error {
 			}
 		}
 		s.Stats.Alerts.Add(1)
-		return []alert.Detection{alert.FromAlert(&a)}, true
+		return []alert.Detection{alert.FromAlert(&a)}, 0
 	})
 }
 
@@ -152,36 +148,27 @@ func (s *Stage) addAccount(d *alert.Detection) {
 	}
 }
 
-// batch turns each message into detections (ok false: it could not be
-// decoded, counted and acked) and publishes them.
-func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg) ([]alert.Detection, bool)) []error {
+// batch turns each message into detections (and a count of what in it
+// could not be decoded: counted and acked) and publishes them.
+func (s *Stage) batch(ctx context.Context, msgs []store.Msg, each func(store.Msg) ([]alert.Detection, int)) []error {
 	var out []store.Msg
 	for _, m := range msgs {
 		if m.Delivered > 1 {
 			s.Stats.Redelivered.Add(1)
 		}
-		dets, ok := each(m)
-		if !ok {
-			s.Stats.Malformed.Add(1)
-			continue
+		dets, malformed := each(m)
+		s.Stats.Malformed.Add(uint64(malformed))
+		for i := range dets {
+			s.addAccount(&dets[i])
+			dm, err := Message(&dets[i])
+			if err != nil {
+				s.Stats.Malformed.Add(1)
+				continue
+			}
+			out = append(out, dm)
 		}
-		out = s.append(out, dets)
 	}
 	return s.publish(ctx, msgs, out)
-}
-
-// append adds detections to out as messages.
-func (s *Stage) append(out []store.Msg, dets []alert.Detection) []store.Msg {
-	for i := range dets {
-		s.addAccount(&dets[i])
-		dm, err := Message(&dets[i])
-		if err != nil {
-			s.Stats.Malformed.Add(1)
-			continue
-		}
-		out = append(out, dm)
-	}
-	return out
 }
 
 // publish stores a batch's detections; on failure every message of the

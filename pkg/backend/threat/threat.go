@@ -340,11 +340,11 @@ func mergeNotes(stored, engine []alert.Note) []alert.Note {
 	return out
 }
 
-// CloudRecords looks at cloud records (one or a batch per message) for what the graph reveals: an
-// instance's credentials used elsewhere (CloudTrail; the detections are
-// published and come back through Detections), and the flows of a
-// threat's host to its remotes (flow logs; the threat is updated). A
-// store.Handler.
+// CloudRecords looks at cloud records (one or a batch per message) for
+// what the graph reveals: an instance's credentials used elsewhere
+// (CloudTrail; the detections are published and come back through
+// Detections), and the flows of a threat's host to its remotes (flow
+// logs; the threat is updated). A store.Handler.
 func (t *Term) CloudRecords(ctx context.Context, msgs []store.Msg) []error {
 	s := t.s
 	var derived []*alert.Detection

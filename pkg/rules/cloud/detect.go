@@ -41,11 +41,16 @@ type Detector struct {
 
 // window is one threshold key's recent matches.
 type window struct {
-	times  []time.Time
-	ids    []string          // the records of times, in the same order
+	hits   []hit             // the latest Count matches, by event time
 	recs   []json.RawMessage // the latest few, as evidence
 	latest time.Time
 	fired  time.Time
+}
+
+// hit is a threshold match: its event time and its record.
+type hit struct {
+	at time.Time
+	id string
 }
 
 // maxEvidence bounds the records a threshold detection carries.
@@ -124,34 +129,32 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 		w = &window{}
 		m[key] = w
 	}
-	// The window keeps the Count latest match times, sorted: the rule
-	// holds when they span less than Within. Bounded by Count, whatever
-	// the rate (a burst of 100,000 denied calls keeps 10 times).
-	// A record counted already (sent twice in two batches, or its batch
+	// The window keeps the Count latest matches, sorted by event time: the
+	// rule holds when they span less than Within. Bounded by Count,
+	// whatever the rate (a burst of 100,000 denied calls keeps 10). A
+	// record counted already (sent in two batches, or its batch
 	// redelivered) is not counted again.
-	if slices.Contains(w.ids, r.ID) {
+	if slices.ContainsFunc(w.hits, func(h hit) bool { return h.id == r.ID }) {
 		return alert.Detection{}, false
 	}
 	t := r.Time
 	if t.After(w.latest) {
 		w.latest = t
 	}
-	i := sort.Search(len(w.times), func(i int) bool { return w.times[i].After(t) })
-	w.times = slices.Insert(w.times, i, t)
-	w.ids = slices.Insert(w.ids, i, r.ID)
-	if len(w.times) > c.Threshold.Count {
-		w.times = w.times[len(w.times)-c.Threshold.Count:]
-		w.ids = w.ids[len(w.ids)-c.Threshold.Count:]
+	i := sort.Search(len(w.hits), func(i int) bool { return w.hits[i].at.After(t) })
+	w.hits = slices.Insert(w.hits, i, hit{at: t, id: r.ID})
+	if len(w.hits) > c.Threshold.Count {
+		w.hits = w.hits[len(w.hits)-c.Threshold.Count:]
 	}
 	w.recs = append(w.recs, r.Raw)
 	if len(w.recs) > maxEvidence {
 		w.recs = w.recs[len(w.recs)-maxEvidence:]
 	}
-	if len(w.times) < c.Threshold.Count {
+	if len(w.hits) < c.Threshold.Count {
 		return alert.Detection{}, false
 	}
-	first := w.times[0]
-	if w.times[len(w.times)-1].Sub(first) >= c.Threshold.Within {
+	first := w.hits[0].at
+	if w.hits[len(w.hits)-1].at.Sub(first) >= c.Threshold.Within {
 		return alert.Detection{}, false
 	}
 	if !w.fired.IsZero() && w.latest.Sub(w.fired) < c.Threshold.Within {
@@ -160,7 +163,7 @@ func (d *Detector) threshold(c *Compiled, r *cloudevent.Record) (alert.Detection
 	w.fired = w.latest
 	det := d.detection(c, r, append([]json.RawMessage(nil), w.recs...))
 	det.ID = id(c.Name, r.Source, key, first.Truncate(c.Threshold.Within).Format(time.RFC3339))
-	det.Message = fmt.Sprintf("%s (%d in %s)", det.Message, len(w.times), c.Threshold.Within)
+	det.Message = fmt.Sprintf("%s (%d in %s)", det.Message, len(w.hits), c.Threshold.Within)
 	return det, true
 }
 
