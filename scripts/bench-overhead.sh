@@ -295,20 +295,20 @@ res, bpf, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
 # The baselines that open and close each round, by (round, workload):
 # (position, seconds); a monitor's baseline is interpolated at its position.
+# And the workload's own CPU with no monitor, by workload.
 bases = collections.defaultdict(list)
+wcpu_base = collections.defaultdict(list)
 for r in rows:
     if r[1] == "none":
         bases[(r[0], r[2])].append((int(r[8]), float(r[3])))
+        if r[9] not in ("-", ""):
+            wcpu_base[r[2]].append(float(r[9]))
 def base_at(rnd, w, pos):
     b = sorted(bases.get((rnd, w), []))
     if not b:
         return None
     (p0, s0), (p1, s1) = b[0], b[-1]
     return s0 if p1 == p0 else s0 + (s1 - s0) * (pos - p0) / (p1 - p0)
-wcpu_base = collections.defaultdict(list)
-for r in rows:
-    if r[1] == "none" and r[9] not in ("-", ""):
-        wcpu_base[r[2]].append(float(r[9]))
 share = collections.defaultdict(list)
 ratios = collections.defaultdict(list)
 cpu = collections.defaultdict(list)
